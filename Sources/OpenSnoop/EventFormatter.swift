@@ -1,0 +1,29 @@
+/// Which optional columns or fields the output has.
+public struct OutputColumns: Sendable, Equatable {
+    /// `-T`: the time of the open.
+    public var timestamp = false
+    /// `-U`: the user id.
+    public var uid = false
+    /// `-e`: the open flags.
+    public var flags = false
+    /// `-F`: the resolved absolute path instead of the path as passed.
+    public var fullPath = false
+
+    public init(timestamp: Bool = false, uid: Bool = false, flags: Bool = false, fullPath: Bool = false) {
+        self.timestamp = timestamp
+        self.uid = uid
+        self.flags = flags
+        self.fullPath = fullPath
+    }
+}
+
+/// Renders events into bytes. Implementations allocate nothing per event.
+public protocol EventFormatter {
+    /// Appends the header line, if the format has one.
+    mutating func appendHeader(into out: inout OutputBuffer)
+    /// Appends one event as one line.
+    mutating func append(_ event: OpenEvent, into out: inout OutputBuffer)
+    /// Appends a lost-events record to the output stream, if the format carries them there;
+    /// returns false when the notice belongs on standard error instead.
+    mutating func appendLost(_ count: UInt64, total: UInt64, into out: inout OutputBuffer) -> Bool
+}

@@ -1,0 +1,54 @@
+public import BPFKit
+
+/// Loads the opensnoop program and hands each open to a callback: the library entry point
+/// for tracers built on opensnoop's kernel side.
+///
+/// ```swift
+/// var options = TraceOptions()
+/// options.failedOnly = true
+/// let reader = try OpenEventReader(options: options) { event in
+///     print(event.pid, event.comm, event.path, event.errorNumber)
+/// }
+/// while true { try reader.poll(timeoutMilliseconds: 100) }
+/// ```
+/// The event and its bytes are valid only during the callback. `poll` must be called from
+/// one thread at a time; the callback runs on that thread.
+public final class OpenEventReader {
+    public let program: OpenSnoopProgram
+    private var ring: RingBuffer! = nil
+    /// Records that were too short to decode (should stay 0; a mismatch of kernel and user layouts otherwise).
+    public private(set) var malformedRecords = 0
+
+    public init(options: TraceOptions, handler: @escaping (OpenEvent) -> Void) throws {
+        program = try OpenSnoopProgram(options: options)
+        do {
+            ring = try RingBuffer(map: program.eventsMap()) { [unowned self] record in
+                if let event = OpenEvent(record: record) {
+                    handler(event)
+                } else {
+                    self.malformedRecords += 1
+                }
+            }
+        } catch let error as BPFError {
+            throw OpenSnoopError.bpf(error)
+        }
+    }
+
+    /// Waits up to `timeoutMilliseconds` for events and handles all that are pending.
+    /// Returns how many were handled.
+    @discardableResult
+    public func poll(timeoutMilliseconds: Int32) throws -> Int {
+        try ring.poll(timeoutMilliseconds: timeoutMilliseconds)
+    }
+
+    /// Handles the pending events without waiting.
+    @discardableResult
+    public func drain() throws -> Int {
+        try ring.consume()
+    }
+
+    /// Events dropped in the kernel because the ring buffer was full, since load.
+    public func lostEvents() throws -> UInt64 {
+        try program.lostEvents()
+    }
+}

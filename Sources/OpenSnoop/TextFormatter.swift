@@ -1,0 +1,59 @@
+/// libbpf-tools opensnoop's columns (`[TIME] [UID] PID COMM FD ERR [FLAGS] PATH`), with the
+/// same widths, and untrusted bytes escaped so that no name can forge a line or reach the
+/// terminal as a control sequence.
+public struct TextFormatter: EventFormatter {
+    public let columns: OutputColumns
+    private var clock: WallClock
+
+    public init(columns: OutputColumns, clock: WallClock = WallClock()) {
+        self.columns = columns
+        self.clock = clock
+    }
+
+    public mutating func appendHeader(into out: inout OutputBuffer) {
+        if columns.timestamp { out.append("TIME     ") }
+        if columns.uid { out.append("UID     ") }
+        out.append("PID    COMM              FD ERR ")
+        if columns.flags { out.append("FLAGS    ") }
+        out.append("PATH\n")
+    }
+
+    public mutating func append(_ event: OpenEvent, into out: inout OutputBuffer) {
+        if columns.timestamp {
+            clock.appendLocalTime(event.timestampNanoseconds, into: &out)
+            out.append(UInt8(ascii: " "))
+        }
+        if columns.uid {
+            out.appendDecimal(Int64(event.uid), width: 7, leftAligned: true)
+            out.append(UInt8(ascii: " "))
+        }
+        out.appendDecimal(Int64(event.pid), width: 6, leftAligned: true)
+        out.append(UInt8(ascii: " "))
+        let commStart = out.count
+        event.withCommBytes { SafeText.appendTerminalSafe($0, into: &out) }
+        out.pad(from: commStart, toWidth: 16)
+        out.append(UInt8(ascii: " "))
+        out.appendDecimal(Int64(event.fileDescriptor), width: 3)
+        out.append(UInt8(ascii: " "))
+        out.appendDecimal(Int64(event.errorNumber), width: 3)
+        out.append(UInt8(ascii: " "))
+        if columns.flags {
+            out.appendOctal(event.flags.rawValue, width: 8)
+            out.append(UInt8(ascii: " "))
+        }
+        if columns.fullPath, let full = event.fullPathBytes {
+            if event.fullPathTruncated { out.append("[truncated]...") }
+            SafeText.appendTerminalSafe(full, into: &out)
+        } else if event.pathUnreadable {
+            out.append("[unreadable]")
+        } else {
+            SafeText.appendTerminalSafe(event.pathBytes, into: &out)
+            if event.pathTruncated { out.append("...[truncated]") }
+        }
+        out.append(UInt8(ascii: "\n"))
+    }
+
+    public mutating func appendLost(_ count: UInt64, total: UInt64, into out: inout OutputBuffer) -> Bool {
+        false
+    }
+}

@@ -1,0 +1,183 @@
+/* opensnoop-testhelper: opens files in every way the tracer must see, as told on its
+ * command line, and prints what each open returned, so tests can compare with the trace.
+ *
+ *   opensnoop-testhelper [--name COMM] [--wait] ACTION ARGS... [ACTION ARGS...]
+ *
+ * --name sets the command name first; --wait prints "READY <pid>" and waits for a line on
+ * stdin before acting (so a tracer can be pointed at the pid). Actions:
+ *   open PATH | openat PATH | openat2 PATH | creat PATH       one open by that syscall
+ *   uring PATH | uring2 PATH                                 IORING_OP_OPENAT / OPENAT2
+ *   flags PATH OCTAL                                         openat with these flags
+ *   dirfd DIR REL                                            openat(open(DIR), REL)
+ *   chdir DIR                                                change directory
+ *   symlink TARGET LINK                                      create a symlink
+ *   storm N DIR                                              N children, each opens DIR/storm-I
+ *   threads N PATH                                           N threads, each opens PATH
+ *   background MS PATH                                       a child that opens PATH after MS ms
+ *   loop N PATH                                              N openat+close of PATH
+ * Each open prints "<action> <fd or -errno>". */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <linux/openat2.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void report(const char *action, long ret)
+{
+	printf("%s %ld\n", action, ret < 0 ? -(long)errno : ret);
+	fflush(stdout);
+}
+
+static long uring_open(const char *path, int two)
+{
+	struct io_uring ring;
+	if (io_uring_queue_init(4, &ring, 0) < 0)
+		return -1;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+	struct open_how how = { .flags = O_RDONLY | O_CLOEXEC };
+	if (two)
+		io_uring_prep_openat2(sqe, AT_FDCWD, path, &how);
+	else
+		io_uring_prep_openat(sqe, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+	io_uring_submit(&ring);
+	struct io_uring_cqe *cqe;
+	long res = -EIO;
+	if (io_uring_wait_cqe(&ring, &cqe) == 0) {
+		res = cqe->res;
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	io_uring_queue_exit(&ring);
+	if (res < 0) {
+		errno = -res;
+		return -1;
+	}
+	return res;
+}
+
+static void *thread_open(void *path)
+{
+	int fd = open((const char *)path, O_RDONLY);
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: opensnoop-testhelper [--name COMM] [--wait] ACTION ARGS...\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	int i = 1;
+	for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+		if (strcmp(argv[i], "--name") == 0 && i + 1 < argc) {
+			prctl(PR_SET_NAME, argv[++i]);
+		} else if (strcmp(argv[i], "--wait") == 0) {
+			char line[16];
+			printf("READY %d\n", getpid());
+			fflush(stdout);
+			if (!fgets(line, sizeof(line), stdin))
+				return 1;
+		} else {
+			usage();
+		}
+	}
+	while (i < argc) {
+		const char *action = argv[i++];
+		const char *a = i < argc ? argv[i] : NULL;
+		const char *b = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!a)
+			usage();
+		long ret;
+		if (strcmp(action, "open") == 0) {
+			ret = syscall(SYS_open, a, O_RDONLY | O_CLOEXEC);
+			i += 1;
+		} else if (strcmp(action, "openat") == 0) {
+			ret = openat(AT_FDCWD, a, O_RDONLY | O_CLOEXEC);
+			i += 1;
+		} else if (strcmp(action, "openat2") == 0) {
+			struct open_how how = { .flags = O_RDONLY | O_CLOEXEC };
+			ret = syscall(SYS_openat2, AT_FDCWD, a, &how, sizeof(how));
+			i += 1;
+		} else if (strcmp(action, "creat") == 0) {
+			ret = creat(a, 0644);
+			i += 1;
+		} else if (strcmp(action, "uring") == 0 || strcmp(action, "uring2") == 0) {
+			ret = uring_open(a, action[5] == '2');
+			i += 1;
+		} else if (strcmp(action, "flags") == 0 && b) {
+			ret = openat(AT_FDCWD, a, (int)strtol(b, NULL, 8), 0644);
+			i += 2;
+		} else if (strcmp(action, "dirfd") == 0 && b) {
+			int dfd = open(a, O_RDONLY | O_DIRECTORY);
+			ret = openat(dfd, b, O_RDONLY);
+			i += 2;
+		} else if (strcmp(action, "chdir") == 0) {
+			ret = chdir(a);
+			i += 1;
+		} else if (strcmp(action, "symlink") == 0 && b) {
+			ret = symlink(a, b);
+			i += 2;
+		} else if (strcmp(action, "storm") == 0 && b) {
+			int n = atoi(a);
+			for (int k = 0; k < n; k++) {
+				pid_t pid = fork();
+				if (pid == 0) {
+					char name[16], path[4096];
+					snprintf(name, sizeof(name), "storm-%d", k);
+					prctl(PR_SET_NAME, name);
+					snprintf(path, sizeof(path), "%s/storm-%d", b, k);
+					int fd = open(path, O_RDONLY);
+					_exit(fd >= 0 ? 0 : 1);
+				}
+			}
+			while (wait(NULL) > 0)
+				;
+			ret = n;
+			i += 2;
+		} else if (strcmp(action, "threads") == 0 && b) {
+			int n = atoi(a);
+			pthread_t threads[64];
+			if (n > 64)
+				n = 64;
+			for (int k = 0; k < n; k++)
+				pthread_create(&threads[k], NULL, thread_open, (void *)b);
+			for (int k = 0; k < n; k++)
+				pthread_join(threads[k], NULL);
+			ret = n;
+			i += 2;
+		} else if (strcmp(action, "background") == 0 && b) {
+			pid_t pid = fork();
+			if (pid == 0) {
+				usleep(atoi(a) * 1000);
+				int fd = open(b, O_RDONLY);
+				_exit(fd >= 0 ? 0 : 1);
+			}
+			ret = pid;
+			i += 2;
+		} else if (strcmp(action, "loop") == 0 && b) {
+			long n = atol(a);
+			for (long k = 0; k < n; k++) {
+				int fd = openat(AT_FDCWD, b, O_RDONLY);
+				if (fd >= 0)
+					close(fd);
+			}
+			ret = n;
+			i += 2;
+		} else {
+			usage();
+		}
+		report(action, ret);
+	}
+	return 0;
+}

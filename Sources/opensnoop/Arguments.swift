@@ -1,0 +1,54 @@
+import ArgumentParser
+import OpenSnoop
+
+/// Parsers of option values; each throws a message saying what was expected.
+enum ArgumentValue {
+    /// A comma-separated list of process or thread ids (`-p 1,2`); each must be positive.
+    static func ids(_ kind: String) -> @Sendable (String) throws -> [Int32] {
+        { text in
+            try text.split(separator: ",", omittingEmptySubsequences: false).map { part in
+                guard let id = Int32(part), id > 0 else {
+                    throw ValidationError("expected a positive \(kind) id (or a comma-separated list), got '\(part)'")
+                }
+                return id
+            }
+        }
+    }
+
+    /// A comma-separated list of user ids (`-u 0,1000`).
+    @Sendable static func uids(_ text: String) throws -> [UInt32] {
+        try text.split(separator: ",", omittingEmptySubsequences: false).map { part in
+            // (uid_t)-1 means "no user" to the kernel: not a user one can trace.
+            guard let id = UInt32(part), id != UInt32.max else {
+                throw ValidationError("expected a user id from 0 to 4294967294, got '\(part)'")
+            }
+            return id
+        }
+    }
+
+    /// A positive number of seconds (`-d 10`, `-d 0.5`).
+    @Sendable static func seconds(_ text: String) throws -> Double {
+        guard let value = Double(text), value > 0, value.isFinite, value < 1e9 else {
+            throw ValidationError("expected a positive number of seconds, got '\(text)'")
+        }
+        return value
+    }
+
+    /// A positive integer (`-b 1024`).
+    @Sendable static func pages(_ text: String) throws -> Int {
+        guard let value = Int(text), value > 0 else {
+            throw ValidationError("expected a power of two (e.g. 64, 1024, 2048), got '\(text)'")
+        }
+        return value
+    }
+
+    /// An `O_*` flag name (`-f O_WRONLY`, `-f wronly`).
+    @Sendable static func flag(_ text: String) throws -> OpenFlags.Named {
+        guard let named = OpenFlags.named(text) else {
+            throw ValidationError("unknown open flag '\(text)': expected a name such as O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND")
+        }
+        return named
+    }
+}
+
+extension TraceOptions.AttachMode: ExpressibleByArgument {}
