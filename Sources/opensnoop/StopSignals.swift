@@ -15,6 +15,12 @@ enum StopSignals {
         action.sa_flags = 0  // no SA_RESTART: a signal ends the poll at once
         sigaction(SIGINT, &action, nil)
         sigaction(SIGTERM, &action, nil)
+        // A parent may have started us with these blocked; they must reach us.
+        var stopSignals = sigset_t()
+        sigemptyset(&stopSignals)
+        sigaddset(&stopSignals, SIGINT)
+        sigaddset(&stopSignals, SIGTERM)
+        sigprocmask(SIG_UNBLOCK, &stopSignals, nil)
     }
 
     static var received: Bool { receivedSignal.load(ordering: .relaxed) != 0 }

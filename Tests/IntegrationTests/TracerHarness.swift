@@ -1,0 +1,171 @@
+import Foundation
+import Synchronization
+import Testing
+
+extension Tag {
+    /// Loads BPF programs into the running kernel: needs root (CI runs as root).
+    @Tag static var kernel: Self
+}
+
+/// Whether the tests may load BPF programs.
+let isRoot = getuid() == 0
+
+/// Where `swift build` put the binaries under test (beside the test bundle).
+enum Binaries {
+    static let directory: URL = {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+        while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("opensnoop").path), dir.path != "/" {
+            dir = dir.deletingLastPathComponent()
+        }
+        return dir
+    }()
+    static var opensnoop: String { directory.appendingPathComponent("opensnoop").path }
+    static var helper: String { directory.appendingPathComponent("opensnoop-testhelper").path }
+}
+
+/// Collects everything a pipe delivers, on a background thread.
+final class PipeCollector: Sendable {
+    let pipe = Pipe()
+    private let data = Mutex(Data())
+    private let done = Mutex(false)
+
+    func start() {
+        let handle = pipe.fileHandleForReading
+        Thread.detachNewThread { [self] in
+            while true {
+                let chunk = handle.availableData
+                if chunk.isEmpty { break }
+                data.withLock { $0.append(chunk) }
+            }
+            done.withLock { $0 = true }
+        }
+    }
+
+    var text: String { data.withLock { String(decoding: $0, as: UTF8.self) } }
+    var isDone: Bool { done.withLock { $0 } }
+}
+
+/// Waits until `condition` holds, up to `seconds`; returns whether it did.
+@discardableResult
+func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
+    let end = Date().addingTimeInterval(seconds)
+    while Date() < end {
+        if condition() { return true }
+        usleep(10_000)
+    }
+    return condition()
+}
+
+/// A running `opensnoop`.
+final class TracerRun {
+    let process = Process()
+    let stdout = PipeCollector()
+    let stderr = PipeCollector()
+
+    /// Starts opensnoop with `arguments` and waits until it is tracing (its header is out;
+    /// with `-j`, which prints no header, a fixed settle time).
+    init(_ arguments: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: Binaries.opensnoop)
+        process.arguments = arguments
+        process.standardOutput = stdout.pipe
+        process.standardError = stderr.pipe
+        stdout.start()
+        stderr.start()
+        try process.run()
+        if arguments.contains("-j") {
+            // No header in JSON mode: wait until the programs are attached.
+            waitUntil(seconds: 10) { Self.attachedPrograms(of: self.process.processIdentifier) }
+        } else {
+            let started = waitUntil(seconds: 10) { self.stdout.text.contains("PATH\n") || !self.process.isRunning }
+            #expect(started, "opensnoop did not start: \(stderr.text)")
+        }
+    }
+
+    /// Whether the process holds BPF link file descriptors (its programs are attached).
+    static func attachedPrograms(of pid: Int32) -> Bool {
+        let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
+        let links = fds.filter {
+            let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")) ?? ""
+            return target.contains("bpf_link") || target.contains("perf_event")
+        }
+        return links.count >= 4
+    }
+
+    /// Stops it with `signal` (after letting pending events arrive) and returns its exit status.
+    @discardableResult
+    func stop(signal: Int32 = SIGINT, settle: Double = 0.3) -> Int32 {
+        usleep(UInt32(settle * 1_000_000))
+        if process.isRunning { kill(process.processIdentifier, signal) }
+        process.waitUntilExit()
+        waitUntil(seconds: 5) { stdout.isDone && stderr.isDone }
+        return process.terminationStatus
+    }
+
+    var output: String { stdout.text }
+    var errors: String { stderr.text }
+
+    /// The JSON records printed (with `-j`).
+    func records() throws -> [[String: Any]] {
+        try output.split(separator: "\n").map { line in
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8))
+            return try #require(object as? [String: Any])
+        }
+    }
+}
+
+/// Runs the test helper to completion; returns its output lines ("action result").
+@discardableResult
+func runHelper(_ arguments: [String], as user: String? = nil) throws -> [String] {
+    let process = Process()
+    if let user {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        process.arguments = ["--reuid=\(user)", "--regid=\(user)", "--clear-groups", Binaries.helper] + arguments
+    } else {
+        process.executableURL = URL(fileURLWithPath: Binaries.helper)
+        process.arguments = arguments
+    }
+    let out = Pipe()
+    process.standardOutput = out
+    try process.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+}
+
+/// A helper started with `--wait`: its pid is known before it opens anything.
+final class WaitingHelper {
+    let process = Process()
+    let input = Pipe()
+    let output = PipeCollector()
+    let pid: Int32
+
+    init(_ arguments: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: Binaries.helper)
+        process.arguments = ["--wait"] + arguments
+        process.standardInput = input
+        process.standardOutput = output.pipe
+        output.start()
+        try process.run()
+        pid = process.processIdentifier
+        waitUntil(seconds: 5) { self.output.text.contains("READY") }
+    }
+
+    /// Lets it act and waits for it to finish.
+    func go() {
+        input.fileHandleForWriting.write(Data("go\n".utf8))
+        process.waitUntilExit()
+    }
+}
+
+/// A fresh directory for one test's files.
+func makeScratchDirectory() throws -> String {
+    let path = NSTemporaryDirectory() + "opensnoop-test-" + UUID().uuidString.prefix(8)
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+/// A command name unique to one test (at most 15 bytes).
+func uniqueName(_ stem: String) -> String {
+    String((stem + "-" + UUID().uuidString.prefix(6)).prefix(15))
+}

@@ -1,0 +1,124 @@
+import Foundation
+import OpenSnoop
+import Testing
+
+@Suite("Text output")
+struct TextFormattingTests {
+    @Test("Header and row match libbpf-tools opensnoop's columns")
+    func defaultColumns() {
+        var formatter = TextFormatter(columns: OutputColumns())
+        var header = OutputBuffer()
+        formatter.appendHeader(into: &header)
+        #expect(String(decoding: header.bytes, as: UTF8.self) == "PID    COMM              FD ERR PATH\n")
+        let line = EventFixture.format(EventFixture.record(pid: 1234, ret: 3), with: &formatter)
+        #expect(line == "1234   cat                3   0 /etc/hosts\n")
+        let failed = EventFixture.format(EventFixture.record(pid: 1234, ret: -13), with: &formatter)
+        #expect(failed == "1234   cat               -1  13 /etc/hosts\n")
+    }
+
+    @Test("-U and -e add UID and octal FLAGS columns")
+    func extendedColumns() {
+        var formatter = TextFormatter(columns: OutputColumns(uid: true, flags: true))
+        var header = OutputBuffer()
+        formatter.appendHeader(into: &header)
+        #expect(String(decoding: header.bytes, as: UTF8.self) == "UID     PID    COMM              FD ERR FLAGS    PATH\n")
+        let line = EventFixture.format(EventFixture.record(pid: 9, uid: 1000, ret: 4, flags: 0o2101), with: &formatter)
+        #expect(line == "1000    9      cat                4   0 00002101 /etc/hosts\n")
+    }
+
+    @Test("-T prints the kernel timestamp as local HH:MM:SS")
+    func timestamp() {
+        let clock = WallClock()
+        var formatter = TextFormatter(columns: OutputColumns(timestamp: true), clock: clock)
+        // The monotonic time whose wall-clock time is 1970-01-02 00:00:05 UTC.
+        let wall: Int64 = 86_405 * 1_000_000_000
+        let ts = UInt64(wall - clock.offsetNanoseconds)
+        let line = EventFixture.format(EventFixture.record(ts: ts), with: &formatter)
+        var t = time_t(86_405)
+        var parts = tm()
+        localtime_r(&t, &parts)
+        let expected = String(format: "%02d:%02d:%02d ", parts.tm_hour, parts.tm_min, parts.tm_sec)
+        #expect(line.hasPrefix(expected))
+    }
+
+    @Test("Control characters, escapes and invalid UTF-8 are shown escaped, valid UTF-8 as is")
+    func escaping() {
+        var formatter = TextFormatter(columns: OutputColumns())
+        let path: [UInt8] = Array("/tmp/a\nb\u{1b}[2Jc\\d\té".utf8) + [0xFF, 0xC2, 0x9B]
+        let line = EventFixture.format(EventFixture.record(pid: 1, comm: Array("x\ny".utf8), path: path),
+                                       with: &formatter)
+        #expect(line == "1      x\\ny               3   0 /tmp/a\\nb\\x1b[2Jc\\\\d\\té\\xff\\xc2\\x9b\n")
+        #expect(line.filter { $0 == "\n" }.count == 1)
+    }
+
+    @Test("Truncated and unreadable paths say so")
+    func markers() {
+        var formatter = TextFormatter(columns: OutputColumns())
+        let cut = EventFixture.format(EventFixture.record(ret: -36, eventFlags: 1), with: &formatter)
+        #expect(cut.hasSuffix("/etc/hosts...[truncated]\n"))
+        let unreadable = EventFixture.format(EventFixture.record(ret: -14, path: [], eventFlags: 2), with: &formatter)
+        #expect(unreadable.hasSuffix("[unreadable]\n"))
+    }
+}
+
+@Suite("JSON output")
+struct JSONFormattingTests {
+    func parse(_ line: String) throws -> [String: Any] {
+        #expect(line.hasSuffix("\n"))
+        #expect(line.dropLast().contains("\n") == false)
+        let object = try JSONSerialization.jsonObject(with: Data(line.utf8))
+        return try #require(object as? [String: Any])
+    }
+
+    @Test("Every field is named and typed")
+    func fields() throws {
+        var formatter = JSONFormatter(columns: OutputColumns())
+        let json = try parse(EventFixture.format(
+            EventFixture.record(pid: 5, tid: 6, uid: 7, ret: -2, flags: 0o2000101, mode: 0o644), with: &formatter))
+        #expect(json["pid"] as? Int == 5)
+        #expect(json["tid"] as? Int == 6)
+        #expect(json["uid"] as? Int == 7)
+        #expect(json["fd"] as? Int == -1)
+        #expect(json["errno"] as? Int == 2)
+        #expect(json["errno_name"] as? String == "ENOENT")
+        #expect(json["flags"] as? Int == 0o2000101)
+        #expect(json["flags_names"] as? [String] == ["O_WRONLY", "O_CREAT", "O_CLOEXEC"])
+        #expect(json["mode"] as? Int == 0o644)
+        #expect(json["comm"] as? String == "cat")
+        #expect(json["path"] as? String == "/etc/hosts")
+        #expect(json["source"] as? String == "openat")
+        #expect(json["path_truncated"] as? Bool == false)
+        #expect((json["time"] as? String)?.hasSuffix("Z") == true)
+        #expect(json["path_base64"] == nil)
+    }
+
+    @Test("Hostile names give valid JSON and survive exactly")
+    func hostileNames() throws {
+        var formatter = JSONFormatter(columns: OutputColumns())
+        let hostile = "/tmp/\"quote\"\\back\nline\ttab\u{1}\u{1b}[31m\u{7f}é😀"
+        let json = try parse(EventFixture.format(EventFixture.record(path: Array(hostile.utf8)), with: &formatter))
+        #expect(json["path"] as? String == hostile)
+        #expect(json["path_base64"] == nil)
+    }
+
+    @Test("Invalid UTF-8 is replaced in the string and given exactly in base64")
+    func invalidUTF8() throws {
+        var formatter = JSONFormatter(columns: OutputColumns())
+        let bytes: [UInt8] = Array("/tmp/".utf8) + [0xFF, 0xFE, 0x80] + Array("x".utf8)
+        let json = try parse(EventFixture.format(EventFixture.record(comm: [0xC3, 0x28], path: bytes), with: &formatter))
+        #expect(json["path"] as? String == "/tmp/\u{FFFD}\u{FFFD}\u{FFFD}x")
+        let base64 = try #require(json["path_base64"] as? String)
+        #expect(Data(base64Encoded: base64) == Data(bytes))
+        #expect(Data(base64Encoded: try #require(json["comm_base64"] as? String)) == Data([0xC3, 0x28]))
+    }
+
+    @Test("Lost events are a JSON record")
+    func lost() throws {
+        var formatter = JSONFormatter(columns: OutputColumns())
+        var out = OutputBuffer()
+        #expect(formatter.appendLost(3, total: 10, into: &out))
+        let json = try parse(String(decoding: out.bytes, as: UTF8.self))
+        #expect(json["lost"] as? Int == 3)
+        #expect(json["lost_total"] as? Int == 10)
+    }
+}
