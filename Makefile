@@ -11,7 +11,7 @@ deps:
 	@scripts/install-deps.sh
 
 build: deps
-	$(SWIFT) build -c release --product opensnoop
+	$(SWIFT) build -c release --product opensnoop --static-swift-stdlib
 
 run: build
 	$(BIN) $(ARGS)

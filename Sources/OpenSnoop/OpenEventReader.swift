@@ -1,4 +1,4 @@
-public import BPFKit
+internal import BPFKit
 
 /// Loads the opensnoop program and hands each open to a callback: the library entry point
 /// for tracers built on opensnoop's kernel side.

@@ -139,6 +139,7 @@ public final class OpenSnoopProgram {
         if options.cgroupDirectory != nil {
             try object.setReadOnlyGlobal("filter_cgroup_tree", to: true)
         }
+        try object.setReadOnlyGlobal("full_path", to: options.fullPath)
         try object.setReadOnlyGlobal("wakeup_bytes", to: UInt64(options.wakeupBytes))
         let pageSize = UInt32(sysconf(Int32(_SC_PAGESIZE)))
         try object.map(named: "events").setMaxEntries(UInt32(options.ringBufferPages) * pageSize)

@@ -34,8 +34,11 @@ public struct TraceOptions: Sendable {
     /// (set by the command-tracing mode).
     public var followChildrenOf: Int32? = nil
 
+    /// Resolve each open's absolute path in the kernel (`-F`).
+    public var fullPath = false
+
     /// Ring-buffer size in pages (a power of two).
-    public var ringBufferPages = 2048
+    public var ringBufferPages = 512
     /// Wake the reader once this many bytes are pending (batching); 0 wakes per event.
     public var wakeupBytes = 256 * 1024
     public var attachMode = AttachMode.auto

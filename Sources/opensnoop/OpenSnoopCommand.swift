@@ -87,6 +87,10 @@ struct OpenSnoopCommand: ParsableCommand {
                                valueName: "PATH"))
     var mountNamespaceMap: String?
 
+    @Flag(name: [.customShort("F"), .customLong("full-path")],
+          help: "Print the absolute path, resolved in the kernel (of the file opened, when it was).")
+    var fullPath = false
+
     @Flag(name: [.customShort("j"), .long], help: "Print JSON Lines, one object per open.")
     var json = false
 
@@ -156,6 +160,7 @@ struct OpenSnoopCommand: ParsableCommand {
         options.mountNamespaceMapPath = mountNamespaceMap
         options.ringBufferPages = bufferPages
         options.attachMode = attachMode
+        options.fullPath = fullPath
         if !command.isEmpty { options.followChildrenOf = getpid() }
         return options
     }
@@ -163,7 +168,7 @@ struct OpenSnoopCommand: ParsableCommand {
     func run() throws {
         BPFLog.setLevel(verbose ? .debug : .silent)
         StopSignals.install()
-        let columns = OutputColumns(timestamp: timestamp, uid: printUID, flags: extendedFields)
+        let columns = OutputColumns(timestamp: timestamp, uid: printUID, flags: extendedFields, fullPath: fullPath)
         let options = traceOptions()
         warnAboutMissingProcesses(options)
         let code = json

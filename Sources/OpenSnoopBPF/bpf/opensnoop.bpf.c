@@ -43,6 +43,7 @@ const volatile __u8 n_prefixes = 0;          /* path must start with one of the 
 const volatile __u16 prefix_len[OPENSNOOP_MAX_PREFIXES] = {};
 const volatile char prefixes[OPENSNOOP_MAX_PREFIXES][OPENSNOOP_PREFIX_MAX] = {};
 const volatile __u64 wakeup_bytes = 0;       /* wake the reader once this much is pending */
+const volatile bool full_path = false;       /* resolve the absolute path (-F) */
 
 /* ---- maps ---- */
 struct {
@@ -57,10 +58,33 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
+/* Event under construction: the header, then the path as passed at data[0], then the
+ * resolved path right after it. */
+#define DATA_SIZE (OPENSNOOP_PATH_MAX * 4)
+#define OFFSET_MASK (OPENSNOOP_PATH_MAX * 2 - 1)
+#define LEN_MASK (OPENSNOOP_PATH_MAX - 1)
 struct scratch {
 	struct opensnoop_event ev;
-	char data[OPENSNOOP_PATH_MAX * 2];
+	char data[DATA_SIZE];
 };
+
+/* Resolving a path: components are prepended from the end of buf. */
+#define MAX_COMPONENTS 128
+#define NAME_MASK 255
+struct path_scratch {
+	struct dentry *dentry;
+	struct mount *mnt;
+	__u32 pos;
+	__u32 cut;
+	char buf[OPENSNOOP_PATH_MAX + NAME_MASK + 1];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct path_scratch);
+} path_buf SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -167,11 +191,9 @@ static __always_inline bool flags_match(__u64 flags)
 	return false;
 }
 
-/* Every filter that needs only the task and the syscall's result. */
-static __always_inline bool task_allowed(__u32 pid, __u32 tid, __u32 uid, long ret, __u64 flags)
+/* Every filter that needs only the current task (and the result, unless it is not known yet). */
+static __always_inline bool task_allowed(__u32 pid, __u32 tid, __u32 uid)
 {
-	if (failed_only && ret >= 0)
-		return false;
 	if (filter_pid && !bpf_map_lookup_elem(&pid_filter, &pid))
 		return false;
 	if (filter_tid && !bpf_map_lookup_elem(&tid_filter, &tid))
@@ -179,8 +201,6 @@ static __always_inline bool task_allowed(__u32 pid, __u32 tid, __u32 uid, long r
 	if (filter_uid && !bpf_map_lookup_elem(&uid_filter, &uid))
 		return false;
 	if (filter_traced && !bpf_map_lookup_elem(&traced_pids, &pid))
-		return false;
-	if (!flags_match(flags))
 		return false;
 	if (filter_cgroup_ids) {
 		__u64 cg = bpf_get_current_cgroup_id();
@@ -251,31 +271,50 @@ static __always_inline long wakeup_flag(void)
 static __always_inline void submit(struct scratch *s)
 {
 	__u32 len = s->ev.path_len + s->ev.full_len;
-	if (len > sizeof(s->data))
-		len = sizeof(s->data);
+	if (len > OPENSNOOP_PATH_MAX * 3)
+		len = OPENSNOOP_PATH_MAX * 3;
 	if (bpf_ringbuf_output(&events, s, sizeof(s->ev) + len, wakeup_flag()) != 0)
 		count_lost();
 }
 
-/* Fills the header with the current task's identity; false if a task filter rejects it. */
-static __always_inline bool fill_identity(struct scratch *s, long ret, __u64 flags)
+/* First step of every event: applies the task filters and, if the open is wanted, returns
+ * the scratch record with the task's identity filled in. Nothing else is read before this,
+ * so a filtered-out open costs little. */
+static __always_inline struct scratch *begin_event(long ret, bool result_known)
 {
+	if (failed_only && result_known && ret >= 0)
+		return NULL;
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 pid = id >> 32, tid = (__u32)id;
 	__u32 uid = (__u32)bpf_get_current_uid_gid();
-	if (!task_allowed(pid, tid, uid, ret, flags))
-		return false;
+	if (!task_allowed(pid, tid, uid))
+		return NULL;
+	struct scratch *s = get_scratch();
+	if (!s)
+		return NULL;
 	bpf_get_current_comm(s->ev.comm, sizeof(s->ev.comm));
 	if (!comm_matches(s->ev.comm))
-		return false;
-	s->ev.ts_ns = bpf_ktime_get_ns();
+		return NULL;
 	s->ev.pid = pid;
 	s->ev.tid = tid;
 	s->ev.uid = uid;
-	s->ev.flags = flags;
+	s->ev.ret = ret;
 	s->ev.full_len = 0;
 	s->ev.event_flags = 0;
 	s->ev.reserved = 0;
+	return s;
+}
+
+/* Second step: records what was opened; false if the flags filter rejects it. */
+static __always_inline bool set_open(struct scratch *s, int dirfd, __u64 flags, __u32 mode, __u8 source)
+{
+	if (!flags_match(flags))
+		return false;
+	s->ev.ts_ns = bpf_ktime_get_ns();
+	s->ev.flags = flags;
+	s->ev.mode = mode;
+	s->ev.dirfd = dirfd;
+	s->ev.source = source;
 	return true;
 }
 
@@ -294,18 +333,147 @@ static __always_inline void read_path(struct scratch *s, const char *path, bool 
 		s->ev.event_flags |= OPENSNOOP_EV_PATH_TRUNCATED;
 }
 
-static __always_inline int trace_open(long ret, int dirfd, const char *path, __u64 flags,
-				      __u32 mode, __u8 source)
+/* ---- full paths (-F), resolved from the kernel's own dentries ---- */
+
+/* One step of a path walk: prepends one component or crosses one mount point. The walk's
+ * state lives in the map value, so the verifier sees one state per step, not one per path.
+ * Returns false when the walk is over. */
+static __always_inline bool walk_step(struct path_scratch *w)
 {
-	struct scratch *s = get_scratch();
-	if (!s || !fill_identity(s, ret, flags))
+	struct dentry *dentry = w->dentry;
+	struct mount *mnt = w->mnt;
+	struct dentry *mnt_root = BPF_CORE_READ(mnt, mnt.mnt_root);
+	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+	if (dentry == mnt_root || dentry == parent) {
+		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+		if (up == mnt || dentry != mnt_root) {
+			w->cut = 0; /* the root of the mount tree */
+			return false;
+		}
+		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->mnt = up;
+		return true;
+	}
+	__u32 len = BPF_CORE_READ(dentry, d_name.len) & NAME_MASK;
+	__u32 pos = w->pos;
+	if (len + 1 > pos)
+		return false;
+	pos -= len + 1;
+	w->buf[pos & LEN_MASK] = '/';
+	bpf_probe_read_kernel(&w->buf[(pos + 1) & LEN_MASK], len, BPF_CORE_READ(dentry, d_name.name));
+	w->pos = pos;
+	w->dentry = parent;
+	return true;
+}
+
+/* Writes the absolute path of (dentry, vfsmnt) at the end of w->buf, crossing mount points up
+ * to the root of the mount tree. Returns where it starts; the path ends at OPENSNOOP_PATH_MAX.
+ * Sets *cut when it had to stop early (too deep or too long). */
+static __always_inline __u32 prepend_path(struct path_scratch *w, struct dentry *dentry,
+					  struct vfsmount *vfsmnt, bool *cut)
+{
+	w->dentry = dentry;
+	w->mnt = (struct mount *)((char *)vfsmnt - bpf_core_field_offset(struct mount, mnt));
+	w->pos = OPENSNOOP_PATH_MAX;
+	w->cut = 1;
+	for (int i = 0; i < MAX_COMPONENTS; i++) {
+		if (!walk_step(w))
+			break;
+	}
+	*cut = w->cut;
+	__u32 pos = w->pos;
+	if (pos >= OPENSNOOP_PATH_MAX) {
+		pos = OPENSNOOP_PATH_MAX - 1;
+		w->buf[pos & LEN_MASK] = '/';
+	}
+	return pos;
+}
+
+/* The file behind descriptor fd of the current task, or NULL. */
+static __always_inline struct file *fd_file(int fd)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *file = NULL;
+	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+	return file;
+}
+
+/* Appends len bytes from src (kernel memory) to the resolved path. */
+static __always_inline void append_full(struct scratch *s, const void *src, __u32 len)
+{
+	__u32 at = s->ev.path_len + s->ev.full_len;
+	bpf_probe_read_kernel(&s->data[at & OFFSET_MASK], len & LEN_MASK, src);
+	s->ev.full_len += len & LEN_MASK;
+}
+
+/* Sets the resolved path after the path as passed: for a successful open, the path of the file
+ * opened (symlinks followed, ".." as the kernel walked it); otherwise the directory the name was
+ * relative to (dirfd or the cwd) joined with the name. */
+static __noinline void resolve_full_path(struct scratch *s, int dirfd, long ret)
+{
+	__u32 zero = 0;
+	struct path_scratch *pb = bpf_map_lookup_elem(&path_buf, &zero);
+	if (!pb || (s->ev.event_flags & OPENSNOOP_EV_PATH_UNREADABLE))
+		return;
+	s->ev.full_len = 0;
+	s->ev.event_flags |= OPENSNOOP_EV_FULL_PATH;
+	struct dentry *dentry;
+	struct vfsmount *vfsmnt;
+	bool relative = s->ev.path_len == 0 || s->data[0] != '/';
+	if (ret >= 0 && s->ev.source != OPENSNOOP_SRC_IO_URING) {
+		struct file *file = fd_file(ret);
+		if (!file)
+			return;
+		dentry = BPF_CORE_READ(file, f_path.dentry);
+		vfsmnt = BPF_CORE_READ(file, f_path.mnt);
+	} else if (!relative) {
+		append_full(s, s->data, s->ev.path_len);
+		return;
+	} else if (dirfd == AT_FDCWD) {
+		struct task_struct *task = bpf_get_current_task_btf();
+		dentry = BPF_CORE_READ(task, fs, pwd.dentry);
+		vfsmnt = BPF_CORE_READ(task, fs, pwd.mnt);
+	} else {
+		struct file *dir = fd_file(dirfd);
+		if (!dir)
+			return;
+		dentry = BPF_CORE_READ(dir, f_path.dentry);
+		vfsmnt = BPF_CORE_READ(dir, f_path.mnt);
+	}
+	bool cut = false;
+	__u32 pos = prepend_path(pb, dentry, vfsmnt, &cut);
+	if (cut)
+		s->ev.event_flags |= OPENSNOOP_EV_FULL_TRUNCATED;
+	append_full(s, &pb->buf[pos & LEN_MASK], OPENSNOOP_PATH_MAX - pos);
+	if (ret >= 0 && s->ev.source != OPENSNOOP_SRC_IO_URING)
+		return;
+	if (s->ev.full_len > 1) /* not "/" */
+		append_full(s, "/", 1);
+	append_full(s, s->data, s->ev.path_len);
+}
+
+/* The path filter, on the path as passed or on the resolved path. */
+static __always_inline bool event_path_allowed(struct scratch *s)
+{
+	if (path_allowed(s->data, s->ev.path_len))
+		return true;
+	return s->ev.full_len && path_allowed(&s->data[s->ev.path_len & LEN_MASK], s->ev.full_len);
+}
+
+/* Last step of an open: the path, the path filter, the resolved path, and out. */
+static __always_inline int finish_open(struct scratch *s, int dirfd, const char *path, __u64 flags,
+				       __u32 mode, __u8 source)
+{
+	if (!set_open(s, dirfd, flags, mode, source))
 		return 0;
-	s->ev.ret = ret;
-	s->ev.mode = mode;
-	s->ev.dirfd = dirfd;
-	s->ev.source = source;
-	read_path(s, path, true, ret);
-	if (!path_allowed(s->data, s->ev.path_len))
+	read_path(s, path, true, s->ev.ret);
+	if (full_path)
+		resolve_full_path(s, dirfd, s->ev.ret);
+	if (!event_path_allowed(s))
 		return 0;
 	submit(s);
 	return 0;
@@ -321,29 +489,38 @@ static __always_inline struct pt_regs *user_regs(void)
 SEC("tracepoint/syscalls/sys_exit_openat")
 int exit_openat_regs(struct trace_event_raw_sys_exit *ctx)
 {
+	struct scratch *s = begin_event(ctx->ret, true);
+	if (!s)
+		return 0;
 	struct pt_regs *regs = user_regs();
-	return trace_open(ctx->ret, (int)PT_REGS_PARM1_CORE_SYSCALL(regs),
-			  (const char *)PT_REGS_PARM2_CORE_SYSCALL(regs),
-			  (__u32)PT_REGS_PARM3_CORE_SYSCALL(regs),
-			  (__u32)PT_REGS_PARM4_CORE_SYSCALL(regs), OPENSNOOP_SRC_OPENAT);
+	return finish_open(s, (int)PT_REGS_PARM1_CORE_SYSCALL(regs),
+			   (const char *)PT_REGS_PARM2_CORE_SYSCALL(regs),
+			   (__u32)PT_REGS_PARM3_CORE_SYSCALL(regs),
+			   (__u32)PT_REGS_PARM4_CORE_SYSCALL(regs), OPENSNOOP_SRC_OPENAT);
 }
 
 SEC("tracepoint/syscalls/sys_exit_open")
 int exit_open_regs(struct trace_event_raw_sys_exit *ctx)
 {
+	struct scratch *s = begin_event(ctx->ret, true);
+	if (!s)
+		return 0;
 	struct pt_regs *regs = user_regs();
-	return trace_open(ctx->ret, AT_FDCWD, (const char *)PT_REGS_PARM1_CORE_SYSCALL(regs),
-			  (__u32)PT_REGS_PARM2_CORE_SYSCALL(regs),
-			  (__u32)PT_REGS_PARM3_CORE_SYSCALL(regs), OPENSNOOP_SRC_OPEN);
+	return finish_open(s, AT_FDCWD, (const char *)PT_REGS_PARM1_CORE_SYSCALL(regs),
+			   (__u32)PT_REGS_PARM2_CORE_SYSCALL(regs),
+			   (__u32)PT_REGS_PARM3_CORE_SYSCALL(regs), OPENSNOOP_SRC_OPEN);
 }
 
 SEC("tracepoint/syscalls/sys_exit_creat")
 int exit_creat_regs(struct trace_event_raw_sys_exit *ctx)
 {
+	struct scratch *s = begin_event(ctx->ret, true);
+	if (!s)
+		return 0;
 	struct pt_regs *regs = user_regs();
-	return trace_open(ctx->ret, AT_FDCWD, (const char *)PT_REGS_PARM1_CORE_SYSCALL(regs),
-			  O_CREAT | O_WRONLY | O_TRUNC,
-			  (__u32)PT_REGS_PARM2_CORE_SYSCALL(regs), OPENSNOOP_SRC_CREAT);
+	return finish_open(s, AT_FDCWD, (const char *)PT_REGS_PARM1_CORE_SYSCALL(regs),
+			   O_CREAT | O_WRONLY | O_TRUNC,
+			   (__u32)PT_REGS_PARM2_CORE_SYSCALL(regs), OPENSNOOP_SRC_CREAT);
 }
 
 static __always_inline void read_open_how(const struct open_how *uhow, __u64 *flags, __u32 *mode)
@@ -357,13 +534,16 @@ static __always_inline void read_open_how(const struct open_how *uhow, __u64 *fl
 SEC("tracepoint/syscalls/sys_exit_openat2")
 int exit_openat2_regs(struct trace_event_raw_sys_exit *ctx)
 {
+	struct scratch *s = begin_event(ctx->ret, true);
+	if (!s)
+		return 0;
 	struct pt_regs *regs = user_regs();
 	__u64 flags;
 	__u32 mode;
 	read_open_how((const struct open_how *)PT_REGS_PARM3_CORE_SYSCALL(regs), &flags, &mode);
-	return trace_open(ctx->ret, (int)PT_REGS_PARM1_CORE_SYSCALL(regs),
-			  (const char *)PT_REGS_PARM2_CORE_SYSCALL(regs), flags, mode,
-			  OPENSNOOP_SRC_OPENAT2);
+	return finish_open(s, (int)PT_REGS_PARM1_CORE_SYSCALL(regs),
+			   (const char *)PT_REGS_PARM2_CORE_SYSCALL(regs), flags, mode,
+			   OPENSNOOP_SRC_OPENAT2);
 }
 
 /* ---- pair mode: enter stashes, exit emits ---- */
@@ -384,7 +564,10 @@ static __always_inline int unstash(long ret, __u8 source)
 		return 0;
 	struct open_args copy = *args;
 	bpf_map_delete_elem(&pending_args, &tid);
-	return trace_open(ret, copy.dirfd, copy.path, copy.flags, copy.mode, source);
+	struct scratch *s = begin_event(ret, true);
+	if (!s)
+		return 0;
+	return finish_open(s, copy.dirfd, copy.path, copy.flags, copy.mode, source);
 }
 
 SEC("tracepoint/syscalls/sys_enter_openat")
@@ -453,17 +636,17 @@ int BPF_PROG(uring_submit, struct io_kiocb *req)
 {
 	if (!is_uring_open(req->opcode))
 		return 0;
-	struct io_open *open = (struct io_open *)&req->cmd;
-	__u64 flags = BPF_CORE_READ(open, how.flags);
-	struct scratch *s = get_scratch();
-	if (!s || !fill_identity(s, 0, flags))
+	struct scratch *s = begin_event(0, false);
+	if (!s)
 		return 0;
-	s->ev.ret = 0;
-	s->ev.mode = (__u32)BPF_CORE_READ(open, how.mode);
-	s->ev.dirfd = BPF_CORE_READ(open, dfd);
-	s->ev.source = OPENSNOOP_SRC_IO_URING;
+	struct io_open *open = (struct io_open *)&req->cmd;
+	if (!set_open(s, BPF_CORE_READ(open, dfd), BPF_CORE_READ(open, how.flags),
+		      (__u32)BPF_CORE_READ(open, how.mode), OPENSNOOP_SRC_IO_URING))
+		return 0;
 	read_path(s, BPF_CORE_READ(open, filename, name), false, 0);
-	if (!path_allowed(s->data, s->ev.path_len))
+	if (full_path)
+		resolve_full_path(s, s->ev.dirfd, -1);
+	if (!event_path_allowed(s))
 		return 0;
 	__u64 key = (__u64)req;
 	bpf_map_update_elem(&pending_uring, &key, s, BPF_ANY);
@@ -499,19 +682,11 @@ int BPF_PROG(uring_req_failed, const struct io_uring_sqe *sqe, struct io_kiocb *
 	__u64 key = (__u64)req;
 	if (bpf_map_lookup_elem(&pending_uring, &key))
 		return 0; /* already submitted: the completion reports it */
-	__u64 flags = sqe->open_flags;
-	struct scratch *s = get_scratch();
-	if (!s || !fill_identity(s, error, flags))
+	struct scratch *s = begin_event(error, true);
+	if (!s)
 		return 0;
-	s->ev.ret = error;
-	s->ev.mode = sqe->len;
-	s->ev.dirfd = sqe->fd;
-	s->ev.source = OPENSNOOP_SRC_IO_URING;
-	read_path(s, (const char *)sqe->addr, true, error);
-	if (!path_allowed(s->data, s->ev.path_len))
-		return 0;
-	submit(s);
-	return 0;
+	return finish_open(s, sqe->fd, (const char *)sqe->addr, sqe->open_flags, sqe->len,
+			   OPENSNOOP_SRC_IO_URING);
 }
 
 /* ---- following a command: children of traced processes are traced ---- */
