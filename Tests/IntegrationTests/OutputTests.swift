@@ -1,0 +1,128 @@
+import Foundation
+import Testing
+
+@Suite("Full paths, JSON and safe text on the real kernel", .serialized, .tags(.kernel),
+       .enabled(if: isRoot, "loading BPF programs needs root"))
+struct OutputTests {
+    @Test("-F resolves dirfd-relative, cwd-relative, '..', symlinked and failed opens", arguments: ["registers", "pair"])
+    func fullPaths(attachMode: String) throws {
+        let dir = try makeScratchDirectory()
+        try FileManager.default.createDirectory(atPath: dir + "/sub", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: dir + "/sub/file", contents: nil)
+        try FileManager.default.createSymbolicLink(atPath: dir + "/link", withDestinationPath: dir + "/sub/file")
+        let name = uniqueName("full")
+        let tracer = try TracerRun(["-j", "-F", "-n", name, "--attach-mode", attachMode])
+        _ = try runShell("cd \(dir) && \(Binaries.helper) --name \(name) dirfd \(dir)/sub file openat sub/../sub/file "
+                         + "openat link chdir sub openat ../missing uring file")
+        tracer.stop()
+        let records = try tracer.records().filter { ($0["comm"] as? String) == name }
+        let pairs = records.compactMap { r -> String? in
+            guard let path = r["path"] as? String, let full = r["full_path"] as? String else { return nil }
+            return "\(path) -> \(full)"
+        }
+        #expect(pairs.contains("file -> \(dir)/sub/file"))
+        #expect(pairs.contains("sub/../sub/file -> \(dir)/sub/file"))
+        #expect(pairs.contains("link -> \(dir)/sub/file"))
+        #expect(pairs.contains("../missing -> \(dir)/sub/../missing"))
+        #expect(records.filter { $0["source"] as? String == "io_uring" }.compactMap { $0["full_path"] as? String }
+                == ["\(dir)/sub/file"])
+    }
+
+    @Test("-F prints the resolved path in text and crosses mount points")
+    func fullPathText() throws {
+        let name = uniqueName("fulltext")
+        let tracer = try TracerRun(["-F", "-n", name])
+        _ = try runShell("cd /proc/self && \(Binaries.helper) --name \(name) openat status")
+        tracer.stop()
+        let line = try #require(tracer.output.split(separator: "\n").first { $0.contains(" \(name) ") })
+        #expect(line.hasSuffix("/status") && line.contains(" /proc/"), "\(line)")
+    }
+
+    @Test("A path longer than 1024 bytes is printed whole, passed and resolved")
+    func longPath() throws {
+        let dir = try makeScratchDirectory()
+        let component = String(repeating: "d", count: 200)
+        var deep = dir
+        for _ in 0..<6 { deep += "/" + component }
+        try FileManager.default.createDirectory(atPath: deep, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: deep + "/f", contents: nil)
+        #expect(deep.utf8.count > 1024)
+        let name = uniqueName("long")
+        let tracer = try TracerRun(["-j", "-F", "-n", name])
+        try runHelper(["--name", name, "openat", deep + "/f"])
+        tracer.stop()
+        let record = try #require(try tracer.records().first { ($0["comm"] as? String) == name && ($0["path"] as? String)?.hasPrefix(dir) == true })
+        #expect(record["path"] as? String == deep + "/f")
+        #expect(record["full_path"] as? String == deep + "/f")
+        #expect(record["path_truncated"] as? Bool == false)
+    }
+
+    @Test("Hostile file names give JSON a real parser reads back exactly")
+    func hostileJSON() throws {
+        let dir = try makeScratchDirectory()
+        let name = uniqueName("json")
+        let tracer = try TracerRun(["-j", "-n", name])
+        // newline, quote, backslash, tab, ESC, DEL and invalid UTF-8 (0xff)
+        _ = try runShell("cd \(dir) && \(Binaries.helper) --name \(name) creat $'a\\nb\"c\\\\d\\te\\x1b[31mf\\x7fg' creat $'bad\\xffname'")
+        tracer.stop()
+        let records = try tracer.records().filter { ($0["comm"] as? String) == name }
+        let paths = records.compactMap { $0["path"] as? String }
+        #expect(paths.contains("a\nb\"c\\d\te\u{1b}[31mf\u{7f}g"))
+        let bad = try #require(records.first { ($0["path"] as? String)?.hasPrefix("bad") == true })
+        #expect(bad["path"] as? String == "bad\u{FFFD}name")
+        #expect(Data(base64Encoded: try #require(bad["path_base64"] as? String)) == Data([0x62, 0x61, 0x64, 0xFF] + Array("name".utf8)))
+    }
+
+    @Test("In text, a file name cannot forge a line or reach the terminal")
+    func safeText() throws {
+        let dir = try makeScratchDirectory()
+        let name = uniqueName("text")
+        let tracer = try TracerRun(["-n", name])
+        _ = try runShell("cd \(dir) && \(Binaries.helper) --name \(name) creat $'x\\n999 forged 3 0 /etc/shadow' creat $'y\\x1b]0;pwned\\x07'")
+        tracer.stop()
+        let lines = tracer.output.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(!lines.contains { $0.hasPrefix("999 ") })
+        #expect(tracer.output.contains("x\\n999 forged 3 0 /etc/shadow\n"))
+        #expect(tracer.output.contains("y\\x1b]0;pwned\\x07\n"))
+        #expect(!tracer.output.utf8.contains(0x1B))
+    }
+}
+
+@Suite("Tracing one command", .serialized, .tags(.kernel), .enabled(if: isRoot, "loading BPF programs needs root"))
+struct CommandTests {
+    @Test("opensnoop -- COMMAND traces it and its descendants only, and exits with its status")
+    func command() throws {
+        let dir = try makeScratchDirectory()
+        for file in ["parent", "child", "background", "outsider"] {
+            FileManager.default.createFile(atPath: "\(dir)/\(file)", contents: nil)
+        }
+        let outsider = Process()
+        outsider.executableURL = URL(fileURLWithPath: "/bin/bash")
+        outsider.arguments = ["-c", "for i in $(seq 40); do \(Binaries.helper) openat \(dir)/outsider >/dev/null; sleep 0.02; done"]
+        try outsider.run()
+        let script = "\(Binaries.helper) openat \(dir)/parent; (\(Binaries.helper) openat \(dir)/child); "
+            + "\(Binaries.helper) background 100 \(dir)/background; sleep 0.5; exit 3"
+        let (status, out, err) = try runShellCommand([Binaries.opensnoop, "-j", "--", "/bin/bash", "-c", script])
+        outsider.waitUntilExit()
+        #expect(status == 3, "\(err)")
+        let records = try out.split(separator: "\n").compactMap { line -> [String: Any]? in
+            guard line.hasPrefix("{") else { return nil }  // the helpers' own output is mixed in
+            return try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+        }
+        let paths = Set(records.compactMap { $0["path"] as? String }.filter { $0.hasPrefix(dir) })
+        #expect(paths == [dir + "/parent", dir + "/child", dir + "/background"])
+    }
+
+    @Test("A command that cannot be run is a one-line error")
+    func missingCommand() throws {
+        let (status, out, err) = try runShellCommand([Binaries.opensnoop, "--", "/nonexistent/command"])
+        #expect(status == 2)
+        #expect(out == "PID    COMM              FD ERR PATH\n")
+        #expect(err == "opensnoop: cannot run /nonexistent/command: No such file or directory\n")
+    }
+}
+
+/// Runs `argv` directly; returns (status, stdout, stderr).
+func runShellCommand(_ argv: [String]) throws -> (Int32, String, String) {
+    try runShell(argv.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " "))
+}
