@@ -1,22 +1,31 @@
 import Foundation
 import Testing
 
-/// Names of our BPF programs as the kernel lists them (truncated to 15 bytes).
-private let ourProgramNames = ["exit_openat_reg", "exit_openat_pai", "enter_openat_pa", "uring_submit",
-                               "uring_complete", "exit_open_regs", "exit_creat_regs"]
+/// The ids of the BPF programs and maps that process `pid` holds open.
+private func bpfObjects(of pid: Int32) -> [(kind: String, id: String)] {
+    let dir = "/proc/\(pid)/fdinfo"
+    let fds = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+    return fds.flatMap { fd -> [(kind: String, id: String)] in
+        let info = (try? String(contentsOfFile: "\(dir)/\(fd)", encoding: .utf8)) ?? ""
+        return info.split(separator: "\n").compactMap { line in
+            for (key, kind) in [("prog_id:", "prog"), ("map_id:", "map")] where line.hasPrefix(key) {
+                return (kind, line.dropFirst(key.count).trimmingCharacters(in: .whitespaces))
+            }
+            return nil
+        }
+    }
+}
 
-/// Whether any of our programs is still loaded in the kernel.
-private func programsLeft() -> Bool {
+/// Whether the kernel still has the program or map `id`.
+private func exists(_ object: (kind: String, id: String)) -> Bool {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/sbin/bpftool")
-    process.arguments = ["prog", "list"]
-    let out = Pipe()
-    process.standardOutput = out
+    process.arguments = [object.kind, "show", "id", object.id]
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
     guard (try? process.run()) != nil else { return true }
-    let data = out.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    let text = String(decoding: data, as: UTF8.self)
-    return ourProgramNames.contains { text.contains("name \($0)") }
+    return process.terminationStatus == 0
 }
 
 /// Runs opensnoop to completion with `arguments`; returns (status, stdout, stderr).
@@ -48,22 +57,28 @@ struct LifecycleTests {
           arguments: [SIGINT, SIGTERM])
     func stopsCleanly(signal: Int32) throws {
         let tracer = try TracerRun(["-n", uniqueName("nobody")])
-        #expect(programsLeft())
+        let objects = bpfObjects(of: tracer.process.processIdentifier)
+        #expect(objects.filter { $0.kind == "prog" }.count >= 4)
+        #expect(objects.filter { $0.kind == "map" }.count >= 4)
+        #expect(objects.allSatisfy(exists))
         #expect(tracer.stop(signal: signal, settle: 0.1) == 0)
         #expect(tracer.errors.isEmpty)
-        #expect(waitUntil(seconds: 5) { !programsLeft() })
+        #expect(waitUntil(seconds: 5) { !objects.contains(where: exists) })
     }
 
     @Test("-d stops after the duration with status 0")
     func duration() throws {
         let start = Date()
-        let (status, out, err) = try runOpensnoop(["-d", "1", "-n", uniqueName("nobody")])
+        let tracer = try TracerRun(["-d", "1", "-n", uniqueName("nobody")])
+        let objects = bpfObjects(of: tracer.process.processIdentifier)
+        #expect(!objects.isEmpty)
+        tracer.process.waitUntilExit()
         let elapsed = Date().timeIntervalSince(start)
-        #expect(status == 0)
-        #expect(err.isEmpty)
-        #expect(out == "PID    COMM              FD ERR PATH\n")
+        #expect(tracer.stop() == 0)
+        #expect(tracer.errors.isEmpty)
+        #expect(tracer.output == "PID    COMM              FD ERR PATH\n")
         #expect(elapsed >= 1 && elapsed < 5)
-        #expect(waitUntil(seconds: 5) { !programsLeft() })
+        #expect(waitUntil(seconds: 5) { !objects.contains(where: exists) })
     }
 
     @Test("A closed output pipe ends opensnoop quietly, even when no event comes")
@@ -74,7 +89,6 @@ struct LifecycleTests {
         #expect(err.isEmpty)
         #expect(status == 0)
         #expect(Date().timeIntervalSince(start) < 5)
-        #expect(waitUntil(seconds: 5) { !programsLeft() })
     }
 
     @Test("Bad input: one line on stderr saying what is expected, exit 2, nothing traced",
