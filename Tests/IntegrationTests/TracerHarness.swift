@@ -82,14 +82,14 @@ final class TracerRun {
         }
     }
 
-    /// Whether the process holds BPF link file descriptors (its programs are attached).
+    /// Whether every BPF program the process loaded is attached: as many bpf_link fds as
+    /// bpf-prog fds (libbpf loads all programs before attaching the first).
     static func attachedPrograms(of pid: Int32) -> Bool {
         let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
-        let links = fds.filter {
-            let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")) ?? ""
-            return target.contains("bpf_link") || target.contains("perf_event")
-        }
-        return links.count >= 4
+        let targets = fds.map { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")) ?? "" }
+        let programs = targets.filter { $0 == "anon_inode:bpf-prog" }.count
+        let links = targets.filter { $0 == "anon_inode:bpf_link" }.count
+        return programs > 0 && links == programs
     }
 
     /// Stops it with `signal` (after letting pending events arrive) and returns its exit status.
