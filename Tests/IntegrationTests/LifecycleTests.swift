@@ -28,26 +28,13 @@ private func exists(_ object: (kind: String, id: String)) -> Bool {
     return process.terminationStatus == 0
 }
 
-/// Runs opensnoop to completion with `arguments`; returns (status, stdout, stderr).
+/// Runs opensnoop to completion with `arguments`, as `user` if given; returns (status, stdout, stderr).
 private func runOpensnoop(_ arguments: [String], as user: String? = nil) throws -> (Int32, String, String) {
-    let process = Process()
     if let user {
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-        process.arguments = ["--reuid=\(user)", "--regid=\(user)", "--clear-groups", "--inh-caps=-all",
-                             Binaries.opensnoop] + arguments
-    } else {
-        process.executableURL = URL(fileURLWithPath: Binaries.opensnoop)
-        process.arguments = arguments
+        return try runToCompletion("/usr/bin/setpriv", ["--reuid=\(user)", "--regid=\(user)", "--clear-groups",
+                                                       "--inh-caps=-all", Binaries.opensnoop] + arguments)
     }
-    let out = PipeCollector(), err = PipeCollector()
-    process.standardOutput = out.pipe
-    process.standardError = err.pipe
-    out.start()
-    err.start()
-    try process.run()
-    process.waitUntilExit()
-    waitUntil(seconds: 5) { out.isDone && err.isDone }
-    return (process.terminationStatus, out.text, err.text)
+    return try runToCompletion(Binaries.opensnoop, arguments)
 }
 
 @Suite("Starting, stopping and bad input", .serialized, .tags(.kernel),
@@ -124,9 +111,14 @@ struct LifecycleTests {
 
 /// Runs `script` with bash; returns (status, stdout, stderr).
 func runShell(_ script: String) throws -> (Int32, String, String) {
+    try runToCompletion("/bin/bash", ["-c", script])
+}
+
+/// Runs `executable` to completion; returns (status, stdout, stderr).
+func runToCompletion(_ executable: String, _ arguments: [String]) throws -> (Int32, String, String) {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/bash")
-    process.arguments = ["-c", script]
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
     let out = PipeCollector(), err = PipeCollector()
     process.standardOutput = out.pipe
     process.standardError = err.pipe

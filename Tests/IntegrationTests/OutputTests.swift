@@ -102,7 +102,7 @@ struct CommandTests {
         try outsider.run()
         let script = "\(Binaries.helper) openat \(dir)/parent; (\(Binaries.helper) openat \(dir)/child); "
             + "\(Binaries.helper) background 100 \(dir)/background; sleep 0.5; exit 3"
-        let (status, out, err) = try runShellCommand([Binaries.opensnoop, "-j", "--", "/bin/bash", "-c", script])
+        let (status, out, err) = try runToCompletion(Binaries.opensnoop, ["-j", "--", "/bin/bash", "-c", script])
         outsider.waitUntilExit()
         #expect(status == 3, "\(err)")
         let records = try out.split(separator: "\n").compactMap { line -> [String: Any]? in
@@ -115,14 +115,10 @@ struct CommandTests {
 
     @Test("A command that cannot be run is a one-line error")
     func missingCommand() throws {
-        let (status, out, err) = try runShellCommand([Binaries.opensnoop, "--", "/nonexistent/command"])
+        let (status, out, err) = try runToCompletion(Binaries.opensnoop, ["--", "/nonexistent/command"])
         #expect(status == 2)
         #expect(out == "PID    COMM              FD ERR PATH\n")
         #expect(err == "opensnoop: cannot run /nonexistent/command: No such file or directory\n")
     }
 }
 
-/// Runs `argv` directly; returns (status, stdout, stderr).
-func runShellCommand(_ argv: [String]) throws -> (Int32, String, String) {
-    try runShell(argv.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " "))
-}
