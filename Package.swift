@@ -68,7 +68,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["opensnoop", "opensnoop-testhelper"],
+            dependencies: ["OpenSnoop", "opensnoop", "opensnoop-testhelper"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -1,4 +1,5 @@
 import Foundation
+import OpenSnoop
 import Testing
 
 @Suite("Full paths, JSON and safe text on the real kernel", .serialized, .tags(.kernel),
@@ -122,3 +123,33 @@ struct CommandTests {
     }
 }
 
+
+@Suite("The library", .tags(.kernel), .enabled(if: isRoot, "loading BPF programs needs root"))
+struct LibraryTests {
+    @Test("OpenEventReader.events yields opens as an AsyncSequence and stops when the consumer does")
+    func asyncEvents() async throws {
+        let dir = try makeScratchDirectory()
+        FileManager.default.createFile(atPath: dir + "/async", contents: nil)
+        var options = TraceOptions()
+        options.pathPrefixes = [dir + "/"]
+        let stream = OpenEventReader.events(options: options)
+        let opener = Task.detached {
+            // Keep opening until the reader has attached and seen one.
+            for _ in 0..<200 {
+                try runHelper(["openat", dir + "/async"])
+                try await Task.sleep(for: .milliseconds(20))
+                if Task.isCancelled { break }
+            }
+        }
+        var seen: OpenRecord? = nil
+        for try await open in stream {
+            seen = open
+            break
+        }
+        opener.cancel()
+        let record = try #require(seen)
+        #expect(record.pathString == dir + "/async")
+        #expect(record.source == .openat)
+        #expect(record.result >= 0)
+    }
+}
