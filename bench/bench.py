@@ -62,14 +62,16 @@ def stop_tracer(proc):
     return rss, err.decode()
 
 
-def count_events(out_path, paths):
+def count_events(out_path, paths, json_lines=False):
+    """Counts output lines about one of `paths`: text lines ending in it, JSON records with it."""
     if out_path == "/dev/null":
         return None
-    keys = [p.encode() for p in paths]
+    keys = [(b'"path":"%s"' % p.encode()) if json_lines else p.encode() for p in paths]
     n = 0
     with open(out_path, "rb") as f:
         for line in f:
-            if any(line.rstrip(b"\n").endswith(k) for k in keys):
+            line = line.rstrip(b"\n")
+            if any((k in line) if json_lines else line.endswith(k) for k in keys):
                 n += 1
     return n
 
@@ -98,7 +100,7 @@ def run_once(setup, workload, opens, threads, work):
         res = subprocess.run(wl, capture_output=True, text=True, check=True)
         elapsed_ns = int(res.stdout.strip())
         rss, err = stop_tracer(proc) if proc else (0, "")
-    captured = count_events(out_path, [target, missing]) if setup.get("argv") else None
+    captured = count_events(out_path, [target, missing], setup.get("json", False)) if setup.get("argv") else None
     lost = [l for l in err.splitlines() if "lost" in l.lower()]
     return dict(ns=elapsed_ns / opens, captured=captured, issued=opens * threads, startup=startup,
                 rss=rss, lost=lost)
@@ -123,6 +125,8 @@ def main():
         dict(name="swift-opensnoop > /dev/null", argv=[OURS], devnull=True),
         dict(name="swift-opensnoop, all filtered out", argv=[OURS, "-n", "no-such-comm"], devnull=True),
         dict(name="swift-opensnoop -- workload > file", argv=[OURS], command_mode=True),
+        dict(name="swift-opensnoop -F > file", argv=[OURS, "-F"]),
+        dict(name="swift-opensnoop -j > file", argv=[OURS, "-j"], json=True),
         dict(name="libbpf-tools opensnoop > file", argv=[THEIRS]),
         dict(name="libbpf-tools opensnoop > /dev/null", argv=[THEIRS], devnull=True),
     ]
