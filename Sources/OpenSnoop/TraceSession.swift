@@ -36,8 +36,8 @@ public final class TraceSession<Formatter: EventFormatter> {
         }
     }
 
-    /// The attach mode in use.
-    public var attachMode: TraceOptions.AttachMode { reader.program.attachMode }
+    /// The loaded program (its attach mode, whether io_uring is traced).
+    public var program: OpenSnoopProgram { reader.program }
 
     /// Writes the header (at once, so a reader knows tracing has started).
     public func start() throws {

@@ -183,6 +183,11 @@ struct OpenSnoopCommand: ParsableCommand {
         let diagnostics = OutputSink(fileDescriptor: STDERR_FILENO)
         let session = try TraceSession(options: options, formatter: formatter, output: output,
                                        diagnostics: diagnostics)
+        if verbose {
+            let program = session.program
+            fputs("opensnoop: attach mode \(program.attachMode.rawValue), io_uring opens \(program.tracesIoUring ? "traced" : "not traced (no io_uring tracepoints)")\n", stderrFile)
+            fflush(stderrFile)
+        }
         do { try session.start() } catch is OutputSink.Closed { return 0 }
         let child = command.isEmpty ? nil : try CommandLauncher.spawn(command)
         let deadline = duration.map { Monotonic.nanoseconds() + UInt64($0 * 1e9) }

@@ -649,7 +649,8 @@ int BPF_PROG(uring_submit, struct io_kiocb *req)
 	if (!event_path_allowed(s))
 		return 0;
 	__u64 key = (__u64)req;
-	bpf_map_update_elem(&pending_uring, &key, s, BPF_ANY);
+	if (bpf_map_update_elem(&pending_uring, &key, s, BPF_ANY) != 0)
+		count_lost(); /* too many opens in flight */
 	return 0;
 }
 
