@@ -134,7 +134,6 @@ struct OpenSnoopCommand: ParsableCommand {
                 code = 2
             }
         }
-        fflush(stderrFile)
         Glibc.exit(code)
     }
 
@@ -186,7 +185,6 @@ struct OpenSnoopCommand: ParsableCommand {
         if verbose {
             let program = session.program
             fputs("opensnoop: attach mode \(program.attachMode.rawValue), io_uring opens \(program.tracesIoUring ? "traced" : "not traced (no io_uring tracepoints)")\n", stderrFile)
-            fflush(stderrFile)
         }
         do { try session.start() } catch is OutputSink.Closed { return 0 }
         let child = command.isEmpty ? nil : try CommandLauncher.spawn(command)

@@ -26,5 +26,9 @@ enum StopSignals {
     static var received: Bool { receivedSignal.load(ordering: .relaxed) != 0 }
 }
 
-/// Standard error as a C stream (Swift 6 rejects the `stderr` global).
-nonisolated(unsafe) let stderrFile = fdopen(STDERR_FILENO, "w")
+/// Standard error as an unbuffered C stream (Swift 6 rejects the `stderr` global).
+nonisolated(unsafe) let stderrFile: UnsafeMutablePointer<FILE>? = {
+    let file = fdopen(STDERR_FILENO, "w")
+    setvbuf(file, nil, _IONBF, 0)
+    return file
+}()

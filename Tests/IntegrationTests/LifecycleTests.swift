@@ -91,6 +91,16 @@ struct LifecycleTests {
         #expect(err.filter { $0 == "\n" }.count == 1, "\(err)")
     }
 
+    @Test("A PID that does not exist is a warning, not a silent empty trace")
+    func missingPID() throws {
+        let pid = 999_999
+        try #require(kill(Int32(pid), 0) != 0)
+        let (status, out, err) = try runOpensnoop(["-p", String(pid), "-d", "0.2"])
+        #expect(status == 0)
+        #expect(out == "PID    COMM              FD ERR PATH\n")
+        #expect(err == "opensnoop: warning: no process or thread \(pid) exists now; tracing it if it appears\n")
+    }
+
     @Test("Without privileges: one line saying root or CAP_BPF+CAP_PERFMON is needed")
     func notRoot() throws {
         let (status, out, err) = try runOpensnoop([], as: "65534")
