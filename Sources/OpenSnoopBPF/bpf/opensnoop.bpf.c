@@ -284,17 +284,21 @@ static __always_inline struct scratch *begin_event(long ret, bool result_known)
 {
 	if (failed_only && result_known && ret >= 0)
 		return NULL;
+	struct scratch *s = get_scratch();
+	if (!s)
+		return NULL;
+	if (comm_len) {
+		bpf_get_current_comm(s->ev.comm, sizeof(s->ev.comm));
+		if (!comm_matches(s->ev.comm))
+			return NULL;
+	}
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 pid = id >> 32, tid = (__u32)id;
 	__u32 uid = (__u32)bpf_get_current_uid_gid();
 	if (!task_allowed(pid, tid, uid))
 		return NULL;
-	struct scratch *s = get_scratch();
-	if (!s)
-		return NULL;
-	bpf_get_current_comm(s->ev.comm, sizeof(s->ev.comm));
-	if (!comm_matches(s->ev.comm))
-		return NULL;
+	if (!comm_len)
+		bpf_get_current_comm(s->ev.comm, sizeof(s->ev.comm));
 	s->ev.pid = pid;
 	s->ev.tid = tid;
 	s->ev.uid = uid;
