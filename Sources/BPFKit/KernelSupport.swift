@@ -31,9 +31,14 @@ public enum KernelSupport {
         libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, helper, nil) == 1
     }
 
+    /// Whether tracepoint programs can read the current task through BTF (`bpf_get_current_task_btf`, Linux 5.11).
+    public static var canReadCurrentTaskBTF: Bool {
+        tracepointsCanCall(BPF_FUNC_get_current_task_btf)
+    }
+
     /// Whether tracepoint programs can read a task's saved user registers (`bpf_task_pt_regs`, Linux 5.15).
     public static var canReadTaskRegisters: Bool {
-        tracepointsCanCall(BPF_FUNC_task_pt_regs) && tracepointsCanCall(BPF_FUNC_get_current_task_btf)
+        tracepointsCanCall(BPF_FUNC_task_pt_regs) && canReadCurrentTaskBTF
     }
 
     /// Whether this process can load tracing programs: root, or CAP_BPF with CAP_PERFMON

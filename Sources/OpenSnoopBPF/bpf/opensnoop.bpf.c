@@ -44,6 +44,7 @@ const volatile __u16 prefix_len[OPENSNOOP_MAX_PREFIXES] = {};
 const volatile char prefixes[OPENSNOOP_MAX_PREFIXES][OPENSNOOP_PREFIX_MAX] = {};
 const volatile __u64 wakeup_bytes = 0;       /* wake the reader once this much is pending */
 const volatile bool full_path = false;       /* resolve the absolute path (-F) */
+const volatile bool has_task_btf = false;    /* bpf_get_current_task_btf exists (Linux 5.11) */
 
 /* ---- maps ---- */
 struct {
@@ -288,7 +289,16 @@ static __always_inline struct scratch *begin_event(long ret, bool result_known)
 	if (!s)
 		return NULL;
 	if (comm_len) {
-		bpf_get_current_comm(s->ev.comm, sizeof(s->ev.comm));
+		if (has_task_btf) {
+			/* Two plain loads from the task instead of a helper call. */
+			struct task_struct *task = bpf_get_current_task_btf();
+			__u64 *comm = (__u64 *)s->ev.comm;
+			comm[0] = *(__u64 *)&task->comm[0];
+			comm[1] = *(__u64 *)&task->comm[8];
+			s->ev.comm[OPENSNOOP_COMM_LEN - 1] = 0;
+		} else {
+			bpf_get_current_comm(s->ev.comm, sizeof(s->ev.comm));
+		}
 		if (!comm_matches(s->ev.comm))
 			return NULL;
 	}
