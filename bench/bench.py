@@ -109,7 +109,7 @@ def run_once(setup, workload, opens, threads, work):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--opens", type=int, default=200_000, help="opens per thread")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench: needs root")
@@ -131,19 +131,22 @@ def main():
         dict(name="libbpf-tools opensnoop > /dev/null", argv=[THEIRS], devnull=True),
     ]
     print(f"# {platform.node()}: Linux {platform.release()}, {os.cpu_count()} CPUs; "
-          f"{args.opens} opens per thread, every 8th failing; median of {args.rounds} rounds")
+          f"{args.opens} opens per thread, every 8th failing; median of {args.rounds} rounds "
+          f"(slowdown: median of per-round ratios to that round's untraced run)")
     for threads in (1, 2):
         results = {s["name"]: [] for s in setups}
         for _ in range(args.rounds):
             for s in setups:
                 results[s["name"]].append(run_once(s, workload, args.opens, threads, work))
-        base = statistics.median(r["ns"] for r in results["no tracer"])
+        bases = [r["ns"] for r in results["no tracer"]]
         print(f"\n## {threads} thread(s)")
         print(f"| setup | ns/open | slowdown | events captured / issued | startup s | peak RSS MiB |")
         print(f"|---|---|---|---|---|---|")
         for s in setups:
             rs = results[s["name"]]
             ns = statistics.median(r["ns"] for r in rs)
+            # Slowdown per round against that round's own untraced run (drift cancels out).
+            slowdown = statistics.median(r["ns"] / b for r, b in zip(rs, bases))
             caps = [r["captured"] for r in rs if r["captured"] is not None]
             cap = f"{min(caps)} / {rs[0]['issued']}" if caps else "-"
             if s["name"].startswith("swift-opensnoop, all filtered"):
@@ -153,8 +156,8 @@ def main():
             rss = max(r["rss"] for r in rs) / 1024
             lost = sum(len(r["lost"]) for r in rs)
             note = f" ({lost} lost notices)" if lost else ""
-            print(f"| {s['name']} | {ns:,.0f} | {ns / base:.2f}x | {cap}{note} | {start} | "
-                  f"{rss:.1f} |" if rss else f"| {s['name']} | {ns:,.0f} | {ns / base:.2f}x | {cap}{note} | {start} | - |")
+            print(f"| {s['name']} | {ns:,.0f} | {slowdown:.2f}x | {cap}{note} | {start} | "
+                  f"{rss:.1f} |" if rss else f"| {s['name']} | {ns:,.0f} | {slowdown:.2f}x | {cap}{note} | {start} | - |")
 
 
 if __name__ == "__main__":
