@@ -139,11 +139,12 @@ public final class OpenSnoopProgram {
         if options.cgroupDirectory != nil {
             try object.setReadOnlyGlobal("filter_cgroup_tree", to: true)
         }
-        if options.fullPath && !KernelSupport.canReadCurrentTaskBTF {
+        let hasTaskBTF = KernelSupport.canReadCurrentTaskBTF
+        if options.fullPath && !hasTaskBTF {
             throw OpenSnoopError.unsupported("-F/--full-path needs bpf_get_current_task_btf (Linux 5.11 or later)")
         }
         try object.setReadOnlyGlobal("full_path", to: options.fullPath)
-        try object.setReadOnlyGlobal("has_task_btf", to: KernelSupport.canReadCurrentTaskBTF)
+        try object.setReadOnlyGlobal("has_task_btf", to: hasTaskBTF)
         try object.setReadOnlyGlobal("wakeup_bytes", to: UInt64(options.wakeupBytes))
         let pageSize = UInt32(sysconf(Int32(_SC_PAGESIZE)))
         try object.map(named: "events").setMaxEntries(UInt32(options.ringBufferPages) * pageSize)
