@@ -53,7 +53,6 @@ extension OpenEventReader {
         AsyncThrowingStream(bufferingPolicy: .unbounded) { continuation in
             let stop = StopFlag()
             continuation.onTermination = { _ in stop.set() }
-            let options = options
             let thread = PollingThread {
                 do {
                     let reader = try OpenEventReader(options: options) { continuation.yield(OpenRecord($0)) }

@@ -278,6 +278,21 @@ static __always_inline void submit(struct scratch *s)
 		count_lost();
 }
 
+/* The current task's command name: two plain loads from the task where BTF allows it,
+ * the helper call otherwise (before Linux 5.11). */
+static __always_inline void read_comm(char comm[OPENSNOOP_COMM_LEN])
+{
+	if (has_task_btf) {
+		struct task_struct *task = bpf_get_current_task_btf();
+		__u64 *words = (__u64 *)comm;
+		words[0] = *(__u64 *)&task->comm[0];
+		words[1] = *(__u64 *)&task->comm[8];
+		comm[OPENSNOOP_COMM_LEN - 1] = 0;
+	} else {
+		bpf_get_current_comm(comm, OPENSNOOP_COMM_LEN);
+	}
+}
+
 /* First step of every event: applies the task filters and, if the open is wanted, returns
  * the scratch record with the task's identity filled in. Nothing else is read before this,
  * so a filtered-out open costs little. */
@@ -289,16 +304,7 @@ static __always_inline struct scratch *begin_event(long ret, bool result_known)
 	if (!s)
 		return NULL;
 	if (comm_len) {
-		if (has_task_btf) {
-			/* Two plain loads from the task instead of a helper call. */
-			struct task_struct *task = bpf_get_current_task_btf();
-			__u64 *comm = (__u64 *)s->ev.comm;
-			comm[0] = *(__u64 *)&task->comm[0];
-			comm[1] = *(__u64 *)&task->comm[8];
-			s->ev.comm[OPENSNOOP_COMM_LEN - 1] = 0;
-		} else {
-			bpf_get_current_comm(s->ev.comm, sizeof(s->ev.comm));
-		}
+		read_comm(s->ev.comm);
 		if (!comm_matches(s->ev.comm))
 			return NULL;
 	}
@@ -308,7 +314,7 @@ static __always_inline struct scratch *begin_event(long ret, bool result_known)
 	if (!task_allowed(pid, tid, uid))
 		return NULL;
 	if (!comm_len)
-		bpf_get_current_comm(s->ev.comm, sizeof(s->ev.comm));
+		read_comm(s->ev.comm);
 	s->ev.pid = pid;
 	s->ev.tid = tid;
 	s->ev.uid = uid;
@@ -438,7 +444,9 @@ static __noinline void resolve_full_path(struct scratch *s, int dirfd, long ret)
 	struct dentry *dentry;
 	struct vfsmount *vfsmnt;
 	bool relative = s->ev.path_len == 0 || s->data[0] != '/';
-	if (ret >= 0 && s->ev.source != OPENSNOOP_SRC_IO_URING) {
+	/* The fd of a syscall open is the current task's (io_uring's may be a fixed slot). */
+	bool opened = ret >= 0 && s->ev.source != OPENSNOOP_SRC_IO_URING;
+	if (opened) {
 		struct file *file = fd_file(ret);
 		if (!file)
 			return;
@@ -463,7 +471,7 @@ static __noinline void resolve_full_path(struct scratch *s, int dirfd, long ret)
 	if (cut)
 		s->ev.event_flags |= OPENSNOOP_EV_FULL_TRUNCATED;
 	append_full(s, &pb->buf[pos & LEN_MASK], OPENSNOOP_PATH_MAX - pos);
-	if (ret >= 0 && s->ev.source != OPENSNOOP_SRC_IO_URING)
+	if (opened)
 		return;
 	if (s->ev.full_len > 1) /* not "/" */
 		append_full(s, "/", 1);
