@@ -42,16 +42,24 @@ let package = Package(
         ),
         // Generic Swift front end for libbpf: objects, programs, links, maps, ring buffers.
         .target(name: "BPFKit", dependencies: ["CLibBPF"], swiftSettings: swiftSettings),
-        // Decoding, filtering, formatting and the tracer.
+        // The tracer as a library: options, loading, decoding, events.
         .target(
             name: "OpenSnoop",
             dependencies: ["BPFKit", "OpenSnoopBPF", "OpenSnoopEvent"],
             swiftSettings: swiftSettings
         ),
+        // A tracer's output plumbing: byte buffers, safe text, sinks, clocks, signals, getopt.
+        .target(name: "TraceOutput", swiftSettings: swiftSettings),
+        // The opensnoop tool's formats, session loop and command launcher.
+        .target(
+            name: "OpenSnoopCLI",
+            dependencies: ["OpenSnoop", "TraceOutput"],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "opensnoop",
             dependencies: [
-                "OpenSnoop",
+                "OpenSnoop", "OpenSnoopCLI", "TraceOutput",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -63,12 +71,12 @@ let package = Package(
         ),
         .testTarget(
             name: "OpenSnoopTests",
-            dependencies: ["OpenSnoop", "OpenSnoopEvent", "BPFKit"],
+            dependencies: ["OpenSnoop", "OpenSnoopCLI", "TraceOutput", "OpenSnoopEvent", "BPFKit"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["OpenSnoop", "opensnoop", "opensnoop-testhelper"],
+            dependencies: ["OpenSnoop", "TraceOutput", "opensnoop", "opensnoop-testhelper"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -12,18 +12,43 @@ public enum KernelSupport {
         access("/sys/kernel/btf/vmlinux", R_OK) == 0
     }
 
-    /// Mounts tracefs at `tracefsPath` if no tracefs is reachable (it is not always mounted at boot).
+    /// Whether this process can read tracefs' event directory (where tracepoint ids live).
+    public static var canReadTracefs: Bool {
+        access(tracefsPath + "/events", X_OK) == 0 || access("/sys/kernel/debug/tracing/events", X_OK) == 0
+    }
+
+    /// Makes tracefs readable for attaching tracepoints by id: mounts it at `tracefsPath` if it
+    /// is not mounted (it is not always at boot); explains what is missing when it cannot.
     public static func ensureTracefs() throws {
-        if access(tracefsPath + "/events", F_OK) == 0 || access("/sys/kernel/debug/tracing/events", F_OK) == 0 {
-            return
+        if canReadTracefs { return }
+        let probe = access(tracefsPath, X_OK) == 0 ? 0 : errno
+        if probe == EACCES || probe == EPERM {
+            throw BPFError(.permissionDenied, "read tracepoint ids from \(tracefsPath)", errno: probe,
+                           details: "tracefs is readable by root only: run as root or add CAP_DAC_OVERRIDE")
         }
         try check("mount tracefs at \(tracefsPath)") { mount("nodev", tracefsPath, "tracefs", 0, nil) }
     }
 
-    /// Whether the tracepoint `category/name` exists (tracefs must be reachable).
+    /// Whether the tracepoint `category/name` exists: from tracefs when readable, else from the
+    /// kernel's BTF (every tracepoint has a `btf_trace_NAME` type there).
     public static func hasTracepoint(category: String, name: String) -> Bool {
-        let relative = "/events/\(category)/\(name)"
-        return access(tracefsPath + relative, F_OK) == 0 || access("/sys/kernel/debug/tracing" + relative, F_OK) == 0
+        if canReadTracefs {
+            let relative = "/events/\(category)/\(name)"
+            return access(tracefsPath + relative, F_OK) == 0 || access("/sys/kernel/debug/tracing" + relative, F_OK) == 0
+        }
+        return hasBTFTracepoint(name)
+    }
+
+    /// Whether the kernel runs 32-bit x86 programs (CONFIG_IA32_EMULATION, not switched off with
+    /// `ia32_emulation=0` on the kernel command line). False on other architectures.
+    public static var hasIA32Emulation: Bool {
+        #if arch(x86_64)
+        guard access("/proc/sys/abi/vsyscall32", F_OK) == 0 else { return false }
+        let arguments = readFile("/proc/cmdline")?.split(whereSeparator: { $0 == " " || $0 == "\n" }) ?? []
+        return !arguments.contains { ["ia32_emulation=0", "ia32_emulation=false", "ia32_emulation=n", "ia32_emulation=off"].contains($0) }
+        #else
+        return false
+        #endif
     }
 
     /// Whether tracepoint programs may call the helper `helper`.

@@ -1,16 +1,23 @@
+internal import Glibc
+internal import OpenSnoopEvent
+
 /// What to trace and how: the filters (all applied in the kernel) and the tracer's settings.
 public struct TraceOptions: Sendable {
-    /// How syscall arguments reach the exit program.
+    /// Which hooks deliver the open system calls.
     public enum AttachMode: String, Sendable, CaseIterable {
-        /// Read them from the task's saved registers when the kernel allows, else `pair`.
+        /// `raw` when 32-bit opens are traced, `tracepoints` otherwise (falling back to `raw`
+        /// where the kernel cannot read a task's saved registers).
         case auto
-        /// One program per syscall exit reading the saved registers (Linux 5.15+).
-        case registers
-        /// Enter programs stash the arguments in a map; exit programs join them.
-        case pair
+        /// One program at the raw `sys_exit` tracepoint: native and 32-bit opens; it runs for
+        /// every system call on the machine.
+        case raw
+        /// One program per open syscall's `sys_exit_*` tracepoint (Linux 5.15): native opens
+        /// only; nothing runs for other system calls.
+        case tracepoints
     }
 
-    /// Processes (thread groups) to trace; empty: all.
+    /// Processes (thread groups) to trace; empty: all. When opensnoop runs in a child pid
+    /// namespace, these are ids as that namespace numbers them.
     public var pids: [Int32] = []
     /// Threads to trace; empty: all.
     public var tids: [Int32] = []
@@ -18,24 +25,29 @@ public struct TraceOptions: Sendable {
     public var uids: [UInt32] = []
     /// Only failed opens.
     public var failedOnly = false
-    /// Only commands whose name contains this (at most 15 bytes).
-    public var commandContains: String? = nil
+    /// Only commands whose name contains one of these byte strings (each 1 to 15 bytes).
+    public var commandNames: [[UInt8]] = []
     /// Only opens with one of these flags (`O_RDONLY` compares the access mode).
     public var flags: [OpenFlags.Named] = []
-    /// Only paths (as passed) starting with one of these.
-    public var pathPrefixes: [String] = []
+    /// Only opens whose path starts with one of these: the path as passed, or the path the
+    /// kernel resolved (relative names, `..`, symlinks and chroots included).
+    public var pathPrefixes: [[UInt8]] = []
     /// A pinned BPF hash map (u64 cgroup id keys) of cgroups to trace (BCC's `--cgroupmap`).
     public var cgroupMapPath: String? = nil
     /// A pinned BPF hash map (u64 mount-namespace id keys) to trace (BCC's `--mntnsmap`).
     public var mountNamespaceMapPath: String? = nil
-    /// A cgroup v2 directory: trace tasks in it and below it.
-    public var cgroupDirectory: String? = nil
-    /// Trace only this process's children forked after attach, and their descendants
-    /// (set by the command-tracing mode).
-    public var followChildrenOf: Int32? = nil
+    /// cgroup v2 directories: trace tasks in one of them or below.
+    public var cgroupDirectories: [String] = []
+    /// Trace only the processes this process forks after attaching, and their descendants
+    /// (the command-tracing mode).
+    public var followCommand = false
 
-    /// Resolve each open's absolute path in the kernel (`-F`).
+    /// Resolve each open's path in the kernel (`-F`).
     public var fullPath = false
+    /// Trace 32-bit (ia32/x32) system calls too (x86-64; needs the raw hook).
+    public var compat = true
+    /// Record each task's cgroup v2 id in its events.
+    public var recordCgroup = false
 
     /// Ring-buffer size in pages (a power of two).
     public var ringBufferPages = 512
@@ -47,6 +59,9 @@ public struct TraceOptions: Sendable {
 
     public init() {}
 
+    /// At most this many ids of each kind (`-p`, `-t`, `-u`).
+    public static let maxIDs = 1024
+
     /// Checks what can be checked without the kernel. Throws `OpenSnoopError.invalidArgument`.
     public func validate() throws {
         for pid in pids where pid <= 0 {
@@ -55,14 +70,17 @@ public struct TraceOptions: Sendable {
         for tid in tids where tid <= 0 {
             throw OpenSnoopError.invalidArgument("invalid TID \(tid): expected a positive thread id")
         }
-        if pids.count > 1024 || tids.count > 1024 || uids.count > 1024 {
-            throw OpenSnoopError.invalidArgument("too many PIDs, TIDs or UIDs: at most 1024 of each")
+        if Set(pids).count > Self.maxIDs || Set(tids).count > Self.maxIDs || Set(uids).count > Self.maxIDs {
+            throw OpenSnoopError.invalidArgument("too many PIDs, TIDs or UIDs: at most \(Self.maxIDs) of each")
         }
-        if let name = commandContains {
+        if commandNames.count > Int(OPENSNOOP_MAX_COMMS) {
+            throw OpenSnoopError.invalidArgument("too many -n names: at most \(OPENSNOOP_MAX_COMMS)")
+        }
+        for name in commandNames {
             if name.isEmpty { throw OpenSnoopError.invalidArgument("empty command name: expected 1 to 15 bytes") }
-            if name.utf8.count > 15 {
+            if name.count > 15 {
                 throw OpenSnoopError.invalidArgument(
-                    "command name '\(name)' is \(name.utf8.count) bytes: a command name has at most 15")
+                    "command name '\(String(decoding: name, as: UTF8.self))' is \(name.count) bytes: a command name has at most 15")
             }
         }
         let bitFlags = flags.filter { if case .bits = $0 { true } else { false } }
@@ -72,18 +90,21 @@ public struct TraceOptions: Sendable {
         if pathPrefixes.count > Int(OPENSNOOP_MAX_PREFIXES) {
             throw OpenSnoopError.invalidArgument("too many --path prefixes: at most \(OPENSNOOP_MAX_PREFIXES)")
         }
-        for prefix in pathPrefixes where prefix.isEmpty || prefix.utf8.count > Int(OPENSNOOP_PREFIX_MAX) {
+        for prefix in pathPrefixes where prefix.isEmpty || prefix.count > Int(OPENSNOOP_PREFIX_MAX) {
             throw OpenSnoopError.invalidArgument(
-                "--path prefix must be 1 to \(OPENSNOOP_PREFIX_MAX) bytes, got \(prefix.utf8.count)")
+                "--path prefix must be 1 to \(OPENSNOOP_PREFIX_MAX) bytes, got \(prefix.count)")
         }
-        if let directory = cgroupDirectory {
+        if cgroupDirectories.count > Int(OPENSNOOP_MAX_CGROUPS) {
+            throw OpenSnoopError.invalidArgument("too many --cgroup directories: at most \(OPENSNOOP_MAX_CGROUPS)")
+        }
+        for directory in cgroupDirectories {
             guard access(directory, F_OK) == 0 else {
                 throw OpenSnoopError.invalidArgument(
                     "cannot use cgroup directory \(directory): \(String(cString: strerror(errno)))")
             }
             guard access(directory + "/cgroup.controllers", F_OK) == 0 else {
                 throw OpenSnoopError.invalidArgument(
-                    "\(directory) is not a cgroup v2 directory (expected one under /sys/fs/cgroup)")
+                    "\(directory) is not a cgroup v2 directory (expected one under the cgroup2 mount)")
             }
         }
         if ringBufferPages < 1 || ringBufferPages & (ringBufferPages - 1) != 0 {
@@ -95,6 +116,3 @@ public struct TraceOptions: Sendable {
         }
     }
 }
-
-internal import OpenSnoopEvent
-internal import Glibc

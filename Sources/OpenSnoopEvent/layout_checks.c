@@ -3,5 +3,8 @@
 #include "opensnoop_event.h"
 
 _Static_assert(sizeof(struct opensnoop_event) == OPENSNOOP_EVENT_SIZE, "event header size");
-_Static_assert(offsetof(struct opensnoop_event, flags) == 24, "flags offset");
-_Static_assert(offsetof(struct opensnoop_event, comm) == 48, "comm offset");
+_Static_assert(offsetof(struct opensnoop_event, flags) == 8, "flags offset");
+_Static_assert(offsetof(struct opensnoop_event, pid) == 32, "pid offset");
+_Static_assert(offsetof(struct opensnoop_event, path_len) == 60, "path_len offset");
+_Static_assert(offsetof(struct opensnoop_event, source) == 68, "source offset");
+_Static_assert(offsetof(struct opensnoop_event, comm) == 72, "comm offset");

@@ -26,10 +26,13 @@ enum ArgumentValue {
         }
     }
 
-    /// A positive number of seconds (`-d 10`, `-d 0.5`).
+    /// A positive number of seconds (`-d 10`, `-d 0.5`), at most 10^9 (about 31 years).
     @Sendable static func seconds(_ text: String) throws -> Double {
-        guard let value = Double(text), value > 0, value.isFinite, value < 1e9 else {
+        guard let value = Double(text), value.isFinite, value > 0 else {
             throw ValidationError("expected a positive number of seconds, got '\(text)'")
+        }
+        guard value <= 1e9 else {
+            throw ValidationError("expected at most 1000000000 seconds (about 31 years), got '\(text)'")
         }
         return value
     }

@@ -2,6 +2,8 @@ import ArgumentParser
 import BPFKit
 import Glibc
 import OpenSnoop
+import OpenSnoopCLI
+import TraceOutput
 
 /// `opensnoop`: parses the command line and wires the library together; nothing else.
 @main
@@ -10,22 +12,35 @@ struct OpenSnoopCommand: ParsableCommand {
         commandName: "opensnoop",
         abstract: "Trace file opens across the system with eBPF.",
         discussion: """
-            Shows every open(2), openat(2), openat2(2), creat(2) and io_uring open, with the \
-            opening process, the fd or error, and the path. Filters run in the kernel.
+            Shows every open(2), openat(2), openat2(2), creat(2), open_by_handle_at(2) and \
+            io_uring open, 64-bit and 32-bit, with the opening process, the fd or error, and the \
+            path. Filters run in the kernel, before any event is sent; different kinds combine \
+            with AND, repeated values of one kind with OR. Options take their values getopt-style \
+            too (-p123, -ncat).
+
+            --path matches the path as passed or the path the kernel resolved (relative names, \
+            '..', symlinks and chroots included); for a failed open the resolved path is the \
+            directory joined with the name as passed.
+
+            With -- COMMAND, opensnoop runs COMMAND and traces it and every process it starts, \
+            until all of them have exited; SIGINT, SIGTERM and SIGHUP are passed on to COMMAND \
+            while it runs (once it has exited, a signal stops tracing at once), and opensnoop \
+            exits with COMMAND's status. Use -o FILE to keep the events apart from COMMAND's \
+            own output.
 
             EXAMPLES:
               opensnoop                   # trace all opens
               opensnoop -T -U -e          # with time, UID and flags
               opensnoop -x                # only failed opens
               opensnoop -p 181,182        # only processes 181 and 182
-              opensnoop -n nginx          # only commands whose name contains "nginx"
+              opensnoop -n nginx -n php   # only commands whose name contains "nginx" or "php"
               opensnoop -f O_WRONLY -f O_RDWR   # only opens for writing
-              opensnoop --path /etc/      # only paths starting with /etc/
+              opensnoop --path /etc/      # only paths under /etc/
               opensnoop --cgroup /sys/fs/cgroup/system.slice/ssh.service
               opensnoop -j | jq .path     # JSON Lines
-              opensnoop -- make -j2       # trace one command and its children
+              opensnoop -j -o opens.jsonl -- make -j2   # trace one command, events to a file
             """,
-        version: "0.1.0"
+        version: "0.2.0"
     )
 
     @Flag(name: [.customShort("T"), .long], help: "Print a timestamp (HH:MM:SS) column.")
@@ -53,57 +68,70 @@ struct OpenSnoopCommand: ParsableCommand {
     var uid: [[UInt32]] = []
 
     @Option(name: [.customShort("d"), .long], parsing: .unconditional,
-            help: ArgumentHelp("Stop after this many seconds.", valueName: "SECONDS"),
+            help: ArgumentHelp("Stop after this many seconds (with -- COMMAND: send it SIGTERM then).",
+                               valueName: "SECONDS"),
             transform: ArgumentValue.seconds)
     var duration: Double?
 
-    @Option(name: [.customShort("n"), .long],
-            help: ArgumentHelp("Only trace commands whose name contains NAME.", valueName: "NAME"))
-    var name: String?
+    @Option(name: [.customShort("n"), .long], parsing: .unconditionalSingleValue,
+            help: ArgumentHelp("Only trace commands whose name contains NAME (repeatable: any of them).",
+                               valueName: "NAME"))
+    var name: [String] = []
 
     @Flag(name: [.customShort("e"), .customLong("extended-fields")], help: "Print a FLAGS column (octal).")
     var extendedFields = false
 
-    @Option(name: [.customShort("f"), .customLong("flag")], parsing: .singleValue,
+    @Option(name: [.customShort("f"), .customLong("flag")], parsing: .unconditionalSingleValue,
             help: ArgumentHelp("Only trace opens with this flag, e.g. O_WRONLY (repeatable: any of them).",
                                valueName: "FLAG"),
             transform: ArgumentValue.flag)
     var flag: [OpenFlags.Named] = []
 
-    @Option(name: .customLong("path"), parsing: .singleValue,
-            help: ArgumentHelp("Only trace paths starting with PREFIX (repeatable).", valueName: "PREFIX"))
+    @Option(name: .customLong("path"), parsing: .unconditionalSingleValue,
+            help: ArgumentHelp("Only trace paths starting with PREFIX, as passed or as resolved (repeatable).",
+                               valueName: "PREFIX"))
     var pathPrefix: [String] = []
 
-    @Option(name: .customLong("cgroup"),
-            help: ArgumentHelp("Only trace tasks in this cgroup v2 directory and below.", valueName: "DIR"))
-    var cgroup: String?
+    @Option(name: .customLong("cgroup"), parsing: .unconditionalSingleValue,
+            help: ArgumentHelp("Only trace tasks in this cgroup v2 directory and below (repeatable).",
+                               valueName: "DIR"))
+    var cgroup: [String] = []
 
-    @Option(name: .customLong("cgroupmap"),
+    @Option(name: .customLong("cgroupmap"), parsing: .unconditional,
             help: ArgumentHelp("Only trace cgroups in this pinned BPF map (BCC's --cgroupmap).", valueName: "PATH"))
     var cgroupMap: String?
 
-    @Option(name: .customLong("mntnsmap"),
+    @Option(name: .customLong("mntnsmap"), parsing: .unconditional,
             help: ArgumentHelp("Only trace mount namespaces in this pinned BPF map (BCC's --mntnsmap).",
                                valueName: "PATH"))
     var mountNamespaceMap: String?
 
     @Flag(name: [.customShort("F"), .customLong("full-path")],
-          help: "Print the absolute path, resolved in the kernel (of the file opened, when it was).")
+          help: "Print the path resolved in the kernel (of the file opened, when it was), as the process sees it.")
     var fullPath = false
 
     @Flag(name: [.customShort("j"), .long], help: "Print JSON Lines, one object per open.")
     var json = false
 
-    @Option(name: [.customShort("b"), .customLong("buffer-pages")],
+    @Option(name: [.customShort("o"), .long], parsing: .unconditional,
+            help: ArgumentHelp("Write the events to FILE (mode 0600, appended; reopened on SIGHUP).",
+                               valueName: "FILE"))
+    var output: String?
+
+    @Option(name: [.customShort("b"), .customLong("buffer-pages")], parsing: .unconditional,
             help: ArgumentHelp("Ring-buffer size in pages, a power of two (default: \(TraceOptions().ringBufferPages)).",
                                valueName: "PAGES"),
             transform: ArgumentValue.pages)
     var bufferPages: Int = TraceOptions().ringBufferPages
 
-    @Flag(name: [.customShort("v"), .long], help: "Show libbpf's log.")
+    @Flag(name: .customLong("no-compat"),
+          help: "Do not trace 32-bit opens (then no BPF program runs for other system calls).")
+    var noCompat = false
+
+    @Flag(name: [.customShort("v"), .long], help: "Say which hooks are in use; show libbpf's log.")
     var verbose = false
 
-    @Option(name: .customLong("attach-mode"), help: .hidden)
+    @Option(name: .customLong("attach-mode"), parsing: .unconditional, help: .hidden)
     var attachMode: TraceOptions.AttachMode = .auto
 
     @Argument(parsing: .postTerminator,
@@ -111,94 +139,178 @@ struct OpenSnoopCommand: ParsableCommand {
                                  valueName: "COMMAND"))
     var command: [String] = []
 
-    /// Like ParsableCommand's main, but every usage error is one line and exit code 2, and
-    /// tracing errors are one line with exit code 1 (2 for bad arguments).
+    /// The options as getopt sees them (kept in step with the declarations above by a test).
+    static let getoptOptions: [GetoptArguments.Option] = [
+        .init(long: "timestamp", short: "T", takesValue: false, repeatable: true),
+        .init(long: "print-uid", short: "U", takesValue: false, repeatable: true),
+        .init(long: "failed", short: "x", takesValue: false, repeatable: true),
+        .init(long: "pid", short: "p", takesValue: true, repeatable: true),
+        .init(long: "tid", short: "t", takesValue: true, repeatable: true),
+        .init(long: "uid", short: "u", takesValue: true, repeatable: true),
+        .init(long: "duration", short: "d", takesValue: true),
+        .init(long: "name", short: "n", takesValue: true, repeatable: true),
+        .init(long: "extended-fields", short: "e", takesValue: false, repeatable: true),
+        .init(long: "flag", short: "f", takesValue: true, repeatable: true),
+        .init(long: "path", takesValue: true, repeatable: true),
+        .init(long: "cgroup", takesValue: true, repeatable: true),
+        .init(long: "cgroupmap", takesValue: true),
+        .init(long: "mntnsmap", takesValue: true),
+        .init(long: "full-path", short: "F", takesValue: false, repeatable: true),
+        .init(long: "json", short: "j", takesValue: false, repeatable: true),
+        .init(long: "output", short: "o", takesValue: true),
+        .init(long: "buffer-pages", short: "b", takesValue: true),
+        .init(long: "no-compat", takesValue: false, repeatable: true),
+        .init(long: "verbose", short: "v", takesValue: false, repeatable: true),
+        .init(long: "attach-mode", takesValue: true),
+        .init(long: "version", short: "V", takesValue: false, repeatable: true),
+        .init(long: "help", short: "h", takesValue: false, repeatable: true),
+    ]
+
+    /// Parses, checks and traces; every message is one line, exit codes as documented in the
+    /// README (2 bad input, 1 cannot trace, 126/127 command cannot run, else the command's).
     static func main() {
-        let code: Int32
+        Diagnostics.guardStandardDescriptors()
+        Readiness.claim()
+        Glibc.exit(run(arguments: CommandLine.arguments.indices.dropFirst().map { rawArgument($0) }))
+    }
+
+    /// The exact bytes of argument `index` (CommandLine.arguments repairs invalid UTF-8).
+    private static func rawArgument(_ index: Int) -> [UInt8] {
+        guard let pointer = CommandLine.unsafeArgv[index] else { return [] }
+        return Array(UnsafeBufferPointer(start: pointer, count: strlen(pointer))).map { UInt8(bitPattern: $0) }
+    }
+
+    private static func fail(_ message: String, code: Int32) -> Int32 {
+        Diagnostics.report(message, tool: "opensnoop")
+        return code
+    }
+
+    private static func run(arguments argv: [[UInt8]]) -> Int32 {
+        let normalized: GetoptArguments
+        let command: OpenSnoopCommand
         do {
-            var command = try parseAsRoot()
-            try command.run()
-            code = 0
-        } catch let exit as ExitCode {
-            code = exit.rawValue
-        } catch let error as OpenSnoopError {
-            fputs("opensnoop: \(error)\n", stderrFile)
-            if case .invalidArgument = error { code = 2 } else { code = 1 }
+            normalized = try GetoptArguments(argv, options: getoptOptions, rawOptions: ["name", "path"])
+            var parsed = try parseAsRoot(normalized.arguments)
+            guard let ours = parsed as? OpenSnoopCommand else {
+                try parsed.run()  // --help and --version: print and exit
+                return 0
+            }
+            command = ours
+        } catch let failure as GetoptArguments.Failure {
+            return fail(failure.description, code: 2)
         } catch {
             if exitCode(for: error) == .success {
-                print(fullMessage(for: error))
-                code = 0
-            } else {
-                let message = message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
-                fputs("opensnoop: \(message)\n", stderrFile)
-                code = 2
+                let text = fullMessage(for: error) + "\n"
+                _ = text.withCString { write(STDOUT_FILENO, $0, strlen($0)) }
+                return 0
             }
+            var message = message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+            if message.hasPrefix("Unexpected argument") {
+                message += " (to trace a command, put it after --: opensnoop [OPTIONS] -- COMMAND)"
+            }
+            return fail(message, code: 2)
         }
-        Glibc.exit(code)
-    }
-
-    func validate() throws {
+        if normalized.hasTerminator && command.command.isEmpty {
+            return fail("-- must be followed by the command to trace", code: 2)
+        }
+        let options = command.traceOptions(raw: normalized.rawValues)
         do {
-            try traceOptions().validate()
-        } catch let error as OpenSnoopError {
-            throw ValidationError(error.description)
+            try options.validate()
+            if let name = command.command.first { try TracedCommand.check(name) }
+        } catch let error as TracedCommand.LaunchError {
+            return fail(error.description, code: error.exitCode)
+        } catch {
+            return fail("\(error)", code: 2)
         }
+        return command.trace(options)
     }
 
-    func traceOptions() -> TraceOptions {
+    /// The filters and settings, with the exact bytes of names and prefixes.
+    func traceOptions(raw: [String: [[UInt8]]]) -> TraceOptions {
         var options = TraceOptions()
         options.pids = pid.flatMap { $0 }
         options.tids = tid.flatMap { $0 }
         options.uids = uid.flatMap { $0 }
         options.failedOnly = failed
-        options.commandContains = name
+        options.commandNames = raw["name"] ?? []
         options.flags = flag
-        options.pathPrefixes = pathPrefix
-        options.cgroupDirectory = cgroup
+        options.pathPrefixes = raw["path"] ?? []
+        options.cgroupDirectories = cgroup
         options.cgroupMapPath = cgroupMap
         options.mountNamespaceMapPath = mountNamespaceMap
         options.ringBufferPages = bufferPages
         options.attachMode = attachMode
         options.fullPath = fullPath
-        if !command.isEmpty { options.followChildrenOf = getpid() }
+        options.compat = !noCompat
+        options.followCommand = !command.isEmpty
         return options
     }
 
-    func run() throws {
+    /// Loads, runs the command if any, traces until the end; returns the exit code.
+    private func trace(_ options: TraceOptions) -> Int32 {
         BPFLog.setLevel(verbose ? .debug : .silent)
-        StopSignals.install()
+        TerminationSignals.install()
         let columns = OutputColumns(timestamp: timestamp, uid: printUID, flags: extendedFields, fullPath: fullPath)
-        let options = traceOptions()
-        warnAboutMissingProcesses(options)
-        let code = json
-            ? try trace(options, formatter: JSONFormatter(columns: columns))
-            : try trace(options, formatter: TextFormatter(columns: columns))
-        throw ExitCode(code)
+        return json
+            ? trace(options, formatter: JSONFormatter(columns: columns))
+            : trace(options, formatter: TextFormatter(columns: columns))
     }
 
-    /// Traces until stopped; returns the exit code.
-    private func trace<F: EventFormatter>(_ options: TraceOptions, formatter: F) throws -> Int32 {
-        let output = OutputSink(fileDescriptor: STDOUT_FILENO)
-        let diagnostics = OutputSink(fileDescriptor: STDERR_FILENO)
-        let session = try TraceSession(options: options, formatter: formatter, output: output,
-                                       diagnostics: diagnostics)
-        if verbose {
-            let program = session.program
-            fputs("opensnoop: attach mode \(program.attachMode.rawValue), io_uring opens \(program.tracesIoUring ? "traced" : "not traced (no io_uring tracepoints)")\n", stderrFile)
+    private func trace<F: EventFormatter>(_ options: TraceOptions, formatter: F) -> Int32 {
+        let report = { (message: String) in Diagnostics.report(message, tool: "opensnoop") }
+        do {
+            let sink = try output.map { path throws(OutputSink.OutputError) in
+                try OutputSink(path: path, interrupted: { TerminationSignals.stopPending })
+            } ?? OutputSink(fileDescriptor: STDOUT_FILENO, interrupted: { TerminationSignals.stopPending })
+            let session = try TraceSession(options: options, formatter: formatter, output: sink, report: report)
+            if verbose { report(describe(session.program)) }
+            warnAboutMissingProcesses(options)
+            let child = command.isEmpty ? nil : try TracedCommand.spawn(command)
+            do { try session.start() } catch OutputSink.OutputError.closed { if child == nil { return 0 } }
+            Readiness.notifyReady()
+            let deadline = duration.map { Monotonic.nanoseconds() &+ UInt64($0 * 1e9) }
+            switch try session.run(deadline: deadline, command: child) {
+            case .commandExited(let status): return TracedCommand.exitCode(forWaitStatus: status)
+            case .signalled, .durationElapsed, .outputClosed: return 0
+            }
+        } catch let error as TracedCommand.LaunchError {
+            return Self.fail(error.description, code: error.exitCode)
+        } catch let error as OpenSnoopError {
+            if case .invalidArgument = error { return Self.fail(error.description, code: 2) }
+            return Self.fail(error.description, code: 1)
+        } catch let error as OutputSink.OutputError {
+            if case .failed(let code) = error {
+                return Self.fail("cannot write \(output ?? "output"): \(String(cString: strerror(code)))", code: 1)
+            }
+            return 0
+        } catch {
+            return Self.fail("\(error)", code: 1)
         }
-        do { try session.start() } catch is OutputSink.Closed { return 0 }
-        let child = command.isEmpty ? nil : try CommandLauncher.spawn(command)
-        let deadline = duration.map { Monotonic.nanoseconds() + UInt64($0 * 1e9) }
-        let ending = try session.run(deadline: deadline, command: child) { StopSignals.received }
-        if case .commandExited(let status) = ending {
-            return CommandLauncher.exitCode(forWaitStatus: status)
-        }
-        return 0
     }
 
+    private func describe(_ program: OpenSnoopProgram) -> String {
+        let compat: String
+        if program.tracesCompat {
+            compat = "traced"
+        } else if noCompat {
+            compat = "not traced (--no-compat)"
+        } else if !KernelSupport.hasIA32Emulation {
+            compat = "not traced (this kernel runs no 32-bit programs)"
+        } else {
+            compat = "not traced (attach mode tracepoints)"
+        }
+        return "attach mode \(program.attachMode.rawValue), 32-bit opens \(compat), io_uring opens "
+            + (program.tracesIoUring ? "traced" : "not traced (no io_uring tracepoints)")
+    }
+
+    /// One line naming the PIDs/TIDs that do not exist now (they are traced if they appear).
     private func warnAboutMissingProcesses(_ options: TraceOptions) {
-        for pid in options.pids + options.tids where kill(pid, 0) != 0 && errno == ESRCH {
-            fputs("opensnoop: warning: no process or thread \(pid) exists now; tracing it if it appears\n", stderrFile)
-        }
+        var seen = Set<Int32>()
+        let missing = (options.pids + options.tids).filter { seen.insert($0).inserted && kill($0, 0) != 0 && errno == ESRCH }
+        guard !missing.isEmpty else { return }
+        let listed = missing.prefix(8).map(String.init).joined(separator: ", ")
+        let more = missing.count > 8 ? " and \(missing.count - 8) more" : ""
+        let noun = missing.count == 1 ? "process or thread" : "processes or threads"
+        Diagnostics.report("warning: no \(noun) \(listed)\(more) exists now; tracing \(missing.count == 1 ? "it" : "them") if \(missing.count == 1 ? "it appears" : "they appear")", tool: "opensnoop")
     }
 }

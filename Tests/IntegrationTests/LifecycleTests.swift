@@ -106,7 +106,7 @@ struct LifecycleTests {
         let (status, out, err) = try runOpensnoop([], as: "65534")
         #expect(status == 1)
         #expect(out.isEmpty)
-        #expect(err == "opensnoop: opensnoop needs root, or the capabilities CAP_BPF and CAP_PERFMON\n")
+        #expect(err == "opensnoop: root, or the capabilities CAP_BPF and CAP_PERFMON, are needed to trace\n")
     }
 
     @Test("--help exits 0 and lists the flags")

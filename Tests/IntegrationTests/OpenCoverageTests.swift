@@ -5,7 +5,7 @@ import Testing
        .enabled(if: isRoot, "loading BPF programs needs root"))
 struct OpenCoverageTests {
     @Test("open, openat, openat2, creat and io_uring show with the right fd or errno",
-          arguments: ["registers", "pair"])
+          arguments: ["raw", "tracepoints"])
     func everyOpenKind(attachMode: String) throws {
         let dir = try makeScratchDirectory()
         let file = dir + "/present"

@@ -5,7 +5,7 @@ import Testing
 @Suite("Full paths, JSON and safe text on the real kernel", .serialized, .tags(.kernel),
        .enabled(if: isRoot, "loading BPF programs needs root"))
 struct OutputTests {
-    @Test("-F resolves dirfd-relative, cwd-relative, '..', symlinked and failed opens", arguments: ["registers", "pair"])
+    @Test("-F resolves dirfd-relative, cwd-relative, '..', symlinked and failed opens", arguments: ["raw", "tracepoints"])
     func fullPaths(attachMode: String) throws {
         let dir = try makeScratchDirectory()
         try FileManager.default.createDirectory(atPath: dir + "/sub", withIntermediateDirectories: true)
@@ -114,12 +114,24 @@ struct CommandTests {
         #expect(paths == [dir + "/parent", dir + "/child", dir + "/background"])
     }
 
-    @Test("A command that cannot be run is a one-line error")
-    func missingCommand() throws {
-        let (status, out, err) = try runToCompletion(Binaries.opensnoop, ["--", "/nonexistent/command"])
+    @Test("A command that cannot be found exits 127, one that cannot be run 126, before any header",
+          arguments: [("/nonexistent/command", 127, "/nonexistent/command: No such file or directory"),
+                      ("no-such-command-anywhere", 127, "no-such-command-anywhere: command not found"),
+                      ("/proc/version", 126, "/proc/version: Permission denied"),
+                      ("/tmp", 126, "/tmp: Is a directory")])
+    func missingCommand(command: String, code: Int32, message: String) throws {
+        let (status, out, err) = try runToCompletion(Binaries.opensnoop, ["--", command])
+        #expect(status == code)
+        #expect(out == "")
+        #expect(err == "opensnoop: \(message)\n")
+    }
+
+    @Test("-- with no command is an error, not a trace of the whole system")
+    func emptyCommand() throws {
+        let (status, out, err) = try runToCompletion(Binaries.opensnoop, ["-x", "--"])
         #expect(status == 2)
-        #expect(out == "PID    COMM              FD ERR PATH\n")
-        #expect(err == "opensnoop: cannot run /nonexistent/command: No such file or directory\n")
+        #expect(out == "")
+        #expect(err == "opensnoop: -- must be followed by the command to trace\n")
     }
 }
 
@@ -131,7 +143,7 @@ struct LibraryTests {
         let dir = try makeScratchDirectory()
         FileManager.default.createFile(atPath: dir + "/async", contents: nil)
         var options = TraceOptions()
-        options.pathPrefixes = [dir + "/"]
+        options.pathPrefixes = [Array((dir + "/").utf8)]
         let stream = OpenEventReader.events(options: options)
         let opener = Task.detached {
             // Keep opening until the reader has attached and seen one.

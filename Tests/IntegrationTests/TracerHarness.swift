@@ -63,33 +63,22 @@ final class TracerRun {
     let stdout = PipeCollector()
     let stderr = PipeCollector()
 
-    /// Starts opensnoop with `arguments` and waits until it is tracing (its header is out;
-    /// with `-j`, which prints no header, a fixed settle time).
-    init(_ arguments: [String]) throws {
+    /// Starts opensnoop with `arguments` and waits until it is tracing: it says so on the
+    /// systemd notification socket the test gives it (READY=1, sent once every program is
+    /// attached).
+    init(_ arguments: [String], environment: [String: String] = [:]) throws {
+        let ready = try ReadinessSocket()
         process.executableURL = URL(fileURLWithPath: Binaries.opensnoop)
         process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+            .merging(["NOTIFY_SOCKET": ready.name]) { $1 }
         process.standardOutput = stdout.pipe
         process.standardError = stderr.pipe
         stdout.start()
         stderr.start()
         try process.run()
-        if arguments.contains("-j") {
-            // No header in JSON mode: wait until the programs are attached.
-            waitUntil(seconds: 10) { Self.attachedPrograms(of: self.process.processIdentifier) }
-        } else {
-            let started = waitUntil(seconds: 10) { self.stdout.text.contains("PATH\n") || !self.process.isRunning }
-            #expect(started, "opensnoop did not start: \(stderr.text)")
-        }
-    }
-
-    /// Whether every BPF program the process loaded is attached: as many bpf_link fds as
-    /// bpf-prog fds (libbpf loads all programs before attaching the first).
-    static func attachedPrograms(of pid: Int32) -> Bool {
-        let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
-        let targets = fds.map { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")) ?? "" }
-        let programs = targets.filter { $0 == "anon_inode:bpf-prog" }.count
-        let links = targets.filter { $0 == "anon_inode:bpf_link" }.count
-        return programs > 0 && links == programs
+        let started = ready.wait(seconds: 10) { !self.process.isRunning }
+        #expect(started, "opensnoop did not start: \(stderr.text)")
     }
 
     /// Stops it with `signal` (after letting pending events arrive) and returns its exit status.
@@ -168,4 +157,44 @@ func makeScratchDirectory() throws -> String {
 /// A command name unique to one test (at most 15 bytes).
 func uniqueName(_ stem: String) -> String {
     String((stem + "-" + UUID().uuidString.prefix(6)).prefix(15))
+}
+
+/// An abstract-namespace datagram socket a tracer under test reports readiness to (systemd's
+/// NOTIFY_SOCKET protocol); nothing is left in the file system.
+final class ReadinessSocket {
+    let name = "@opensnoop-test-" + UUID().uuidString
+    private let fd: Int32
+
+    init() throws {
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EIO) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let path = [UInt8(0)] + Array(name.utf8.dropFirst())
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.enumerated() { raw[index] = byte }
+        }
+        let length = socklen_t(MemoryLayout<sa_family_t>.size + path.count)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
+        guard bound == 0 else { close(fd); throw POSIXError(.EADDRINUSE) }
+    }
+
+    deinit { close(fd) }
+
+    /// Waits up to `seconds` for READY=1; gives up early when `abandon` says so.
+    func wait(seconds: Double, abandon: () -> Bool) -> Bool {
+        let end = Date().addingTimeInterval(seconds)
+        while Date() < end {
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            if poll(&descriptor, 1, 20) == 1 {
+                var buffer = [UInt8](repeating: 0, count: 64)
+                let n = recv(fd, &buffer, buffer.count, 0)
+                if n > 0 && String(decoding: buffer[0..<n], as: UTF8.self).contains("READY=1") { return true }
+            }
+            if abandon() { return false }
+        }
+        return false
+    }
 }

@@ -7,8 +7,11 @@ struct DecodingTests {
     @Test("The Swift view of the event layout matches the C contract")
     func layout() {
         #expect(MemoryLayout<opensnoop_event>.size == Int(OPENSNOOP_EVENT_SIZE))
-        #expect(MemoryLayout<opensnoop_event>.offset(of: \.flags) == 24)
-        #expect(MemoryLayout<opensnoop_event>.offset(of: \.comm) == 48)
+        #expect(MemoryLayout<opensnoop_event>.offset(of: \.flags) == 8)
+        #expect(MemoryLayout<opensnoop_event>.offset(of: \.pid) == 32)
+        #expect(MemoryLayout<opensnoop_event>.offset(of: \.path_len) == 60)
+        #expect(MemoryLayout<opensnoop_event>.offset(of: \.source) == 68)
+        #expect(MemoryLayout<opensnoop_event>.offset(of: \.comm) == 72)
     }
 
     @Test("A record decodes to its fields")
@@ -43,13 +46,13 @@ struct DecodingTests {
     @Test("Records shorter than they claim are rejected, not read past")
     func truncatedRecords() {
         let record = EventFixture.record(path: Array("/a/long/path".utf8))
-        for cut in [0, 10, 63, 64, record.count - 1] {
+        for cut in [0, 10, 87, 88, record.count - 1] {
             Array(record.prefix(cut)).withUnsafeBytes { raw in
                 #expect(OpenEvent(record: raw) == nil, "cut at \(cut)")
             }
         }
         var badSource = record
-        badSource[44] = 99
+        badSource[68] = 99
         badSource.withUnsafeBytes { #expect(OpenEvent(record: $0) == nil) }
     }
 
@@ -60,6 +63,41 @@ struct DecodingTests {
             let event = try #require(OpenEvent(record: raw))
             #expect(event.path == "rel")
             #expect(String(decoding: try #require(event.fullPathBytes), as: UTF8.self) == "/home/u/rel")
+        }
+    }
+
+    @Test("In a chroot the path as the process sees it follows the root's path; the root itself is /")
+    func chrootViews() throws {
+        let record = EventFixture.record(path: Array("/etc/x".utf8), fullPath: Array("/srv/jail/etc/x".utf8), rootLength: 9)
+        try record.withUnsafeBytes { raw in
+            let event = try #require(OpenEvent(record: raw))
+            #expect(String(decoding: try #require(event.fullPathBytes), as: UTF8.self) == "/etc/x")
+            #expect(String(decoding: try #require(event.hostPathBytes), as: UTF8.self) == "/srv/jail/etc/x")
+            #expect(event.isChrooted)
+        }
+        let root = EventFixture.record(path: Array("/".utf8), fullPath: Array("/srv/jail".utf8), rootLength: 9)
+        try root.withUnsafeBytes { raw in
+            let event = try #require(OpenEvent(record: raw))
+            #expect(String(decoding: try #require(event.fullPathBytes), as: UTF8.self) == "/")
+        }
+        var bad = EventFixture.record(path: Array("/x".utf8), fullPath: Array("/a/x".utf8), rootLength: 5)
+        bad.withUnsafeBytes { #expect(OpenEvent(record: $0) == nil, "root longer than the path") }
+        bad = EventFixture.record(path: [], fullPath: [], rootLength: 0)
+        try bad.withUnsafeBytes { raw in
+            let event = try #require(OpenEvent(record: raw))
+            #expect(String(decoding: try #require(event.fullPathBytes), as: UTF8.self) == "/", "the mount root")
+        }
+    }
+
+    @Test("io_uring fixed-file opens have a slot and no fd; 32-bit opens are marked")
+    func slotsAndCompat() throws {
+        let flags = UInt16(OPENSNOOP_EV_FIXED_SLOT.rawValue) | UInt16(OPENSNOOP_EV_COMPAT.rawValue)
+        try EventFixture.record(ret: 0, eventFlags: flags, source: 5, fixedSlot: 7).withUnsafeBytes { raw in
+            let event = try #require(OpenEvent(record: raw))
+            #expect(event.fixedSlot == 7)
+            #expect(event.fileDescriptor == -1)
+            #expect(event.errorNumber == 0)
+            #expect(event.isCompat)
         }
     }
 }

@@ -1,12 +1,15 @@
 import OpenSnoop
+import OpenSnoopCLI
 import OpenSnoopEvent
+import TraceOutput
 
 /// Builds ring-buffer records as the kernel would write them.
 enum EventFixture {
     static func record(pid: UInt32 = 42, tid: UInt32 = 43, uid: UInt32 = 1000, ret: Int32 = 3,
                        flags: UInt64 = 0o2000000, mode: UInt32 = 0, comm: [UInt8] = Array("cat".utf8),
-                       path: [UInt8] = Array("/etc/hosts".utf8), fullPath: [UInt8]? = nil,
-                       eventFlags: UInt8 = 0, source: UInt8 = 2, ts: UInt64 = 1_000_000_000) -> [UInt8] {
+                       path: [UInt8] = Array("/etc/hosts".utf8), fullPath: [UInt8]? = nil, rootLength: UInt16 = 0,
+                       eventFlags: UInt16 = 0, source: UInt8 = 2, ts: UInt64 = 1_000_000_000,
+                       fixedSlot: UInt32 = 0) -> [UInt8] {
         var header = opensnoop_event()
         header.ts_ns = ts
         header.pid = pid
@@ -18,8 +21,10 @@ enum EventFixture {
         header.dirfd = -100
         header.path_len = UInt16(path.count)
         header.full_len = UInt16(fullPath?.count ?? 0)
+        header.root_len = rootLength
+        header.fixed_slot = fixedSlot
         header.source = source
-        header.event_flags = eventFlags | (fullPath != nil ? UInt8(OPENSNOOP_EV_FULL_PATH.rawValue) : 0)
+        header.event_flags = eventFlags | (fullPath != nil ? UInt16(OPENSNOOP_EV_FULL_PATH.rawValue) : 0)
         withUnsafeMutableBytes(of: &header.comm) { raw in
             for (i, byte) in comm.prefix(15).enumerated() { raw[i] = byte }
         }

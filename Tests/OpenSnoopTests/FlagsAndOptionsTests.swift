@@ -1,4 +1,5 @@
 import OpenSnoop
+import TraceOutput
 import Testing
 
 @Suite("Open flags")
@@ -53,15 +54,18 @@ struct TraceOptionsTests {
     func badValues() {
         #expect(rejects { $0.pids = [0] })
         #expect(rejects { $0.tids = [-5] })
-        #expect(rejects { $0.commandContains = "sixteen-bytes-xx" })
-        #expect(rejects { $0.commandContains = "" })
+        #expect(rejects { $0.commandNames = [Array("sixteen-bytes-xx".utf8)] })
+        #expect(rejects { $0.commandNames = [[]] })
+        #expect(rejects { $0.commandNames = Array(repeating: [0x61], count: 9) })
+        #expect(rejects { $0.pids = Array(1...1025) })
+        #expect(!rejects { $0.pids = Array(repeating: 5, count: 2000) })
         #expect(rejects { $0.ringBufferPages = 3 })
         #expect(rejects { $0.ringBufferPages = 0 })
-        #expect(rejects { $0.pathPrefixes = [""] })
-        #expect(rejects { $0.pathPrefixes = Array(repeating: "/a", count: 9) })
-        #expect(rejects { $0.cgroupDirectory = "/nonexistent/cgroup" })
-        #expect(rejects { $0.cgroupDirectory = "/tmp" })
-        #expect(!rejects { $0.commandContains = "fifteen-bytes-x" })
+        #expect(rejects { $0.pathPrefixes = [[]] })
+        #expect(rejects { $0.pathPrefixes = Array(repeating: Array("/a".utf8), count: 9) })
+        #expect(rejects { $0.cgroupDirectories = ["/nonexistent/cgroup"] })
+        #expect(rejects { $0.cgroupDirectories = ["/tmp"] })
+        #expect(!rejects { $0.commandNames = [Array("fifteen-bytes-x".utf8), [0xFF]] })
         #expect(!rejects { $0.ringBufferPages = 64 })
     }
 }

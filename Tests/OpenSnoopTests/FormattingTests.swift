@@ -1,5 +1,8 @@
 import Foundation
 import OpenSnoop
+import OpenSnoopCLI
+import OpenSnoopEvent
+import TraceOutput
 import Testing
 
 @Suite("Text output")
@@ -59,6 +62,33 @@ struct TextFormattingTests {
         let unreadable = EventFixture.format(EventFixture.record(ret: -14, path: [], eventFlags: 2), with: &formatter)
         #expect(unreadable.hasSuffix("[unreadable]\n"))
     }
+
+    @Test("-F marks a path cut at PATH_MAX, a path cut at its root end, and what was deleted")
+    func fullPathMarkers() {
+        var formatter = TextFormatter(columns: OutputColumns(fullPath: true))
+        let joined = UInt16(OPENSNOOP_EV_FULL_JOINED.rawValue)
+        let cutName = EventFixture.format(EventFixture.record(ret: -36, path: Array("name".utf8), fullPath: Array("/d/name".utf8),
+                                                              eventFlags: joined | 1), with: &formatter)
+        #expect(cutName.hasSuffix(" /d/name...[truncated]\n"))
+        let cutRoot = EventFixture.format(EventFixture.record(fullPath: Array("/deep".utf8),
+                                                              eventFlags: UInt16(OPENSNOOP_EV_FULL_TRUNCATED.rawValue)),
+                                          with: &formatter)
+        #expect(cutRoot.hasSuffix(" [truncated].../deep\n"))
+        let deleted = UInt16(OPENSNOOP_EV_FULL_DELETED.rawValue)
+        let file = EventFixture.format(EventFixture.record(fullPath: Array("/tmp/#12".utf8), eventFlags: deleted), with: &formatter)
+        #expect(file.hasSuffix(" /tmp/#12 (deleted)\n"))
+        let directory = EventFixture.format(EventFixture.record(ret: -2, path: Array("x".utf8), fullPath: Array("/tmp/d/x".utf8),
+                                                                eventFlags: deleted | joined), with: &formatter)
+        #expect(directory.hasSuffix(" /tmp/d (deleted)/x\n"))
+    }
+
+    @Test("An io_uring open into a fixed-file slot shows #SLOT in the FD column")
+    func fixedSlot() {
+        var formatter = TextFormatter(columns: OutputColumns())
+        let line = EventFixture.format(EventFixture.record(pid: 1, ret: 0, eventFlags: UInt16(OPENSNOOP_EV_FIXED_SLOT.rawValue),
+                                                           source: 5, fixedSlot: 4), with: &formatter)
+        #expect(line == "1      cat               #4   0 /etc/hosts\n")
+    }
 }
 
 @Suite("JSON output")
@@ -82,6 +112,7 @@ struct JSONFormattingTests {
         #expect(json["errno"] as? Int == 2)
         #expect(json["errno_name"] as? String == "ENOENT")
         #expect(json["flags"] as? Int == 0o2000101)
+        #expect(json["compat"] as? Bool == false)
         #expect(json["flags_names"] as? [String] == ["O_WRONLY", "O_CREAT", "O_CLOEXEC"])
         #expect(json["mode"] as? Int == 0o644)
         #expect(json["comm"] as? String == "cat")
@@ -110,6 +141,24 @@ struct JSONFormattingTests {
         let base64 = try #require(json["path_base64"] as? String)
         #expect(Data(base64Encoded: base64) == Data(bytes))
         #expect(Data(base64Encoded: try #require(json["comm_base64"] as? String)) == Data([0xC3, 0x28]))
+    }
+
+    @Test("Flags are unsigned; -F fields are always there; fixed slots have no fd")
+    func unsignedFlagsAndFullPathFields() throws {
+        var formatter = JSONFormatter(columns: OutputColumns(fullPath: true))
+        let json = try parse(EventFixture.format(EventFixture.record(flags: 1 << 63, eventFlags: 2), with: &formatter))
+        #expect((json["flags"] as? NSNumber)?.uint64Value == 1 << 63)
+        #expect(json["full_path"] is NSNull)
+        #expect(json["full_path_truncated"] as? Bool == false)
+        #expect(json["full_path_deleted"] as? Bool == false)
+        let slot = try parse(EventFixture.format(EventFixture.record(ret: 0, eventFlags: UInt16(OPENSNOOP_EV_FIXED_SLOT.rawValue),
+                                                                     source: 5, fixedSlot: 2), with: &formatter))
+        #expect(slot["fd"] is NSNull)
+        #expect(slot["fixed_slot"] as? Int == 2)
+        let chroot = try parse(EventFixture.format(EventFixture.record(fullPath: Array("/jail/etc/hosts".utf8), rootLength: 5),
+                                                   with: &formatter))
+        #expect(chroot["full_path"] as? String == "/etc/hosts")
+        #expect(chroot["full_path_host"] as? String == "/jail/etc/hosts")
     }
 
     @Test("Lost events are a JSON record")

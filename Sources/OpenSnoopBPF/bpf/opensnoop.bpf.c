@@ -2,12 +2,18 @@
 /* opensnoop's kernel side: one record per file open, filtered here before any
  * ring-buffer space is used.
  *
- * Hooks (user space picks them before load):
- *  - "regs" mode: one program per syscall exit that reads the arguments from the
- *    task's saved user registers (needs bpf_task_pt_regs, Linux 5.15);
- *  - "pair" mode: enter programs stash the arguments per thread, exit programs
- *    join them (any kernel with syscall tracepoints);
+ * Hooks (user space switches on one set before load):
+ *  - "raw" mode: one program on the raw sys_exit tracepoint sees every system call's end and
+ *    keeps the opens: native x86-64 ones and 32-bit (ia32, x32) ones, which the per-syscall
+ *    tracepoints never show. It runs for every system call on the machine and returns at once
+ *    for the others.
+ *  - "tracepoints" mode: one program per open syscall at its sys_exit_* tracepoint, reading
+ *    the arguments from the task's saved registers (Linux 5.15); native opens only, nothing
+ *    runs for other system calls.
  *  - io_uring: tp_btf on io_uring_submit_req / io_uring_complete / io_uring_req_failed.
+ *  - following a command: sched_process_fork / sched_process_exit.
+ * Every open goes through one trace_open(); its arguments are decoded once per syscall in
+ * decode_syscall(), from registers, whichever mode delivered them.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -20,6 +26,10 @@
 #define O_WRONLY 01
 #define O_CREAT 0100
 #define O_TRUNC 01000
+#define O_LARGEFILE 0100000
+#define O_PATH 010000000
+#define O_TMPFILE_BIT 020000000
+#define IORING_FILE_INDEX_ALLOC (~0U)
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -29,12 +39,15 @@ const volatile bool filter_tid = false;      /* tid must be in tid_filter */
 const volatile bool filter_uid = false;      /* uid must be in uid_filter */
 const volatile bool filter_traced = false;   /* pid must be in traced_pids (followed command) */
 const volatile bool filter_cgroup_ids = false; /* cgroup id must be in cgroup_ids */
-const volatile bool filter_cgroup_tree = false; /* task must be under cgroup_tree[0] */
+const volatile __u8 n_cgroup_trees = 0;      /* task must be under one of cgroup_tree[0..n) */
 const volatile bool filter_mntns = false;    /* mount namespace id must be in mntns_ids */
 const volatile bool failed_only = false;
-const volatile __u32 follow_parent = 0;      /* children of this pid join traced_pids */
-const volatile __u8 comm_len = 0;            /* comm must contain targ_comm[0..comm_len) */
-const volatile char targ_comm[OPENSNOOP_COMM_LEN] = {};
+const volatile bool ids_in_pidns = false;    /* -p/-t are ids in the pid namespace below */
+const volatile __u64 pidns_dev = 0;
+const volatile __u64 pidns_ino = 0;
+const volatile __u8 n_comms = 0;             /* comm must contain one of targ_comm[i][0..comm_len[i]) */
+const volatile __u8 comm_len[OPENSNOOP_MAX_COMMS] = {};
+const volatile char targ_comm[OPENSNOOP_MAX_COMMS][OPENSNOOP_COMM_LEN] = {};
 const volatile bool filter_flags = false;    /* open must have one of the flags below */
 const volatile __u8 n_flag_masks = 0;        /* ... all bits of one of these masks */
 const volatile __u64 flag_masks[OPENSNOOP_MAX_FLAG_MASKS] = {};
@@ -43,8 +56,13 @@ const volatile __u8 n_prefixes = 0;          /* path must start with one of the 
 const volatile __u16 prefix_len[OPENSNOOP_MAX_PREFIXES] = {};
 const volatile char prefixes[OPENSNOOP_MAX_PREFIXES][OPENSNOOP_PREFIX_MAX] = {};
 const volatile __u64 wakeup_bytes = 0;       /* wake the reader once this much is pending */
-const volatile bool full_path = false;       /* resolve the absolute path (-F) */
+const volatile bool full_path = false;       /* send the resolved path (-F) */
 const volatile bool has_task_btf = false;    /* bpf_get_current_task_btf exists (Linux 5.11) */
+const volatile bool trace_compat = false;    /* raw mode: 32-bit opens too */
+const volatile bool want_cgroup = false;     /* fill opensnoop_event.cgroup_id */
+
+/* ---- set after load ---- */
+__u32 self_tgid = 0;                         /* opensnoop's own process: never traced */
 
 /* ---- maps ---- */
 struct {
@@ -59,25 +77,38 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
-/* Event under construction: the header, then the path as passed at data[0], then the
- * resolved path right after it. */
+/* Event under construction: the header, then the path as passed at data[0] (read with room
+ * for two bytes past PATH_MAX, to tell a cut name from a complete one), then the resolved
+ * path right after the path (up to a directory of PATH_MAX, "/", and a name of PATH_MAX). */
+#define PATH_READ (OPENSNOOP_PATH_MAX + 2)
 #define DATA_SIZE (OPENSNOOP_PATH_MAX * 4)
-#define OFFSET_MASK (OPENSNOOP_PATH_MAX * 2 - 1)
-#define LEN_MASK (OPENSNOOP_PATH_MAX - 1)
 struct scratch {
 	struct opensnoop_event ev;
 	char data[DATA_SIZE];
 };
 
-/* Resolving a path: components are prepended from the end of buf. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch_buf SEC(".maps");
+
+/* Resolving a path: components are prepended from the end of buf (WALK_END). */
+#define WALK_END OPENSNOOP_PATH_MAX
+#define NAME_MAX 255
 #define MAX_COMPONENTS 128
-#define NAME_MASK 255
+#define NOT_SEEN 0xFFFFFFFF
 struct path_scratch {
 	struct dentry *dentry;
 	struct mount *mnt;
-	__u32 pos;
-	__u32 cut;
-	char buf[OPENSNOOP_PATH_MAX + NAME_MASK + 1];
+	struct dentry *root_dentry;  /* the process's root directory */
+	struct mount *root_mnt;
+	__u32 pos;                   /* the path is buf[pos..WALK_END) */
+	__u32 root_pos;              /* pos when the walk met the process's root, or NOT_SEEN */
+	__u32 cut;                   /* stopped before the top (too deep or too long) */
+	__u32 pad;
+	char buf[WALK_END + NAME_MAX + 1];
 };
 
 struct {
@@ -86,13 +117,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct path_scratch);
 } path_buf SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct scratch);
-} scratch_buf SEC(".maps");
 
 #define ID_SET(name, ktype, entries)                  \
 	struct {                                      \
@@ -124,54 +148,87 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, OPENSNOOP_MAX_CGROUPS);
 	__type(key, __u32);
 	__type(value, __u32);
 } cgroup_tree SEC(".maps");
 
-/* pair mode: arguments stashed at syscall entry, per thread */
-struct open_args {
-	const char *path;
-	__u64 flags;
-	__u32 mode;
-	__s32 dirfd;
+/* io_uring: an open as seen at submission (identity, flags, name), until its completion.
+ * At most this many in flight; user space drops entries whose completion never came. */
+#define URING_IN_FLIGHT 1024
+struct uring_open {
+	struct opensnoop_event ev;   /* ts_ns: submission time */
+	char path[PATH_READ];
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 10240);
-	__type(key, __u32);
-	__type(value, struct open_args);
-} pending_args SEC(".maps");
-
-/* io_uring: the open as seen at submission, until its completion */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
+	__uint(max_entries, URING_IN_FLIGHT);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u64);
-	__type(value, struct scratch);
+	__type(value, struct uring_open);
 } pending_uring SEC(".maps");
+
+/* ---- small helpers ---- */
+
+static __always_inline struct scratch *get_scratch(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&scratch_buf, &zero);
+}
+
+static __always_inline void count(__u32 index, __u64 delta)
+{
+	__u64 *n = bpf_map_lookup_elem(&counters, &index);
+	if (n)
+		*n += delta;
+}
+
+/* The current task's command name: two plain loads from the task where BTF allows it,
+ * the helper call otherwise (before Linux 5.11). */
+static __always_inline void read_comm(char comm[OPENSNOOP_COMM_LEN])
+{
+	if (has_task_btf) {
+		struct task_struct *task = bpf_get_current_task_btf();
+		__u64 *words = (__u64 *)comm;
+		words[0] = *(__u64 *)&task->comm[0];
+		words[1] = *(__u64 *)&task->comm[8];
+		comm[OPENSNOOP_COMM_LEN - 1] = 0;
+	} else {
+		bpf_get_current_comm(comm, OPENSNOOP_COMM_LEN);
+	}
+}
 
 /* ---- filters ---- */
 
-static __always_inline bool comm_matches(const char *comm)
+static __always_inline bool contains(const char *comm, __u32 n)
 {
-	if (comm_len == 0)
-		return true;
-	for (int start = 0; start < OPENSNOOP_COMM_LEN; start++) {
-		if (start + comm_len > OPENSNOOP_COMM_LEN - 1)
+	__u32 len = comm_len[n & (OPENSNOOP_MAX_COMMS - 1)];
+	for (int start = 0; start < OPENSNOOP_COMM_LEN - 1; start++) {
+		if (start + len > OPENSNOOP_COMM_LEN - 1)
 			return false;
 		bool all = true;
 		for (int j = 0; j < OPENSNOOP_COMM_LEN - 1; j++) {
-			if (j >= comm_len)
+			if (j >= len)
 				break;
-			if (comm[(start + j) & (OPENSNOOP_COMM_LEN - 1)] != targ_comm[j]) {
+			if (comm[(start + j) & (OPENSNOOP_COMM_LEN - 1)] !=
+			    targ_comm[n & (OPENSNOOP_MAX_COMMS - 1)][j]) {
 				all = false;
 				break;
 			}
 		}
 		if (all)
+			return true;
+	}
+	return false;
+}
+
+static __always_inline bool comm_matches(const char *comm)
+{
+	for (__u32 n = 0; n < OPENSNOOP_MAX_COMMS; n++) {
+		if (n >= n_comms)
+			break;
+		if (contains(comm, n))
 			return true;
 	}
 	return false;
@@ -192,12 +249,41 @@ static __always_inline bool flags_match(__u64 flags)
 	return false;
 }
 
-/* Every filter that needs only the current task (and the result, unless it is not known yet). */
-static __always_inline bool task_allowed(__u32 pid, __u32 tid, __u32 uid)
+static __always_inline bool in_cgroup_trees(void)
 {
+	for (__u32 i = 0; i < OPENSNOOP_MAX_CGROUPS; i++) {
+		if (i >= n_cgroup_trees)
+			break;
+		if (bpf_current_task_under_cgroup(&cgroup_tree, i) == 1)
+			return true;
+	}
+	return false;
+}
+
+/* The pid/tid filters, with ids as opensnoop's pid namespace numbers them when it runs in a
+ * child namespace (the kernel's ids are those of the initial namespace). */
+static __always_inline bool ids_allowed(__u32 pid, __u32 tid)
+{
+	if (!filter_pid && !filter_tid)
+		return true;
+	if (ids_in_pidns) {
+		struct bpf_pidns_info ns = {};
+		if (bpf_get_ns_current_pid_tgid(pidns_dev, pidns_ino, &ns, sizeof(ns)) != 0)
+			return false; /* not in that namespace: no id the user could have named */
+		pid = ns.tgid;
+		tid = ns.pid;
+	}
 	if (filter_pid && !bpf_map_lookup_elem(&pid_filter, &pid))
 		return false;
 	if (filter_tid && !bpf_map_lookup_elem(&tid_filter, &tid))
+		return false;
+	return true;
+}
+
+/* Every filter that needs only the current task. */
+static __always_inline bool task_allowed(__u32 pid, __u32 tid, __u32 uid)
+{
+	if (!ids_allowed(pid, tid))
 		return false;
 	if (filter_uid && !bpf_map_lookup_elem(&uid_filter, &uid))
 		return false;
@@ -208,7 +294,7 @@ static __always_inline bool task_allowed(__u32 pid, __u32 tid, __u32 uid)
 		if (!bpf_map_lookup_elem(&cgroup_ids, &cg))
 			return false;
 	}
-	if (filter_cgroup_tree && bpf_current_task_under_cgroup(&cgroup_tree, 0) != 1)
+	if (n_cgroup_trees && !in_cgroup_trees())
 		return false;
 	if (filter_mntns) {
 		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -219,10 +305,8 @@ static __always_inline bool task_allowed(__u32 pid, __u32 tid, __u32 uid)
 	return true;
 }
 
-static __always_inline bool path_allowed(const char *path, __u32 len)
+static __always_inline bool prefix_allowed(const char *path, __u32 len)
 {
-	if (n_prefixes == 0)
-		return true;
 	for (int p = 0; p < OPENSNOOP_MAX_PREFIXES; p++) {
 		if (p >= n_prefixes)
 			break;
@@ -246,20 +330,6 @@ static __always_inline bool path_allowed(const char *path, __u32 len)
 
 /* ---- emitting ---- */
 
-static __always_inline struct scratch *get_scratch(void)
-{
-	__u32 zero = 0;
-	return bpf_map_lookup_elem(&scratch_buf, &zero);
-}
-
-static __always_inline void count_lost(void)
-{
-	__u32 key = OPENSNOOP_COUNTER_LOST;
-	__u64 *n = bpf_map_lookup_elem(&counters, &key);
-	if (n)
-		*n += 1;
-}
-
 static __always_inline long wakeup_flag(void)
 {
 	if (wakeup_bytes == 0)
@@ -272,25 +342,10 @@ static __always_inline long wakeup_flag(void)
 static __always_inline void submit(struct scratch *s)
 {
 	__u32 len = s->ev.path_len + s->ev.full_len;
-	if (len > OPENSNOOP_PATH_MAX * 3)
-		len = OPENSNOOP_PATH_MAX * 3;
+	if (len > DATA_SIZE)
+		len = DATA_SIZE;
 	if (bpf_ringbuf_output(&events, s, sizeof(s->ev) + len, wakeup_flag()) != 0)
-		count_lost();
-}
-
-/* The current task's command name: two plain loads from the task where BTF allows it,
- * the helper call otherwise (before Linux 5.11). */
-static __always_inline void read_comm(char comm[OPENSNOOP_COMM_LEN])
-{
-	if (has_task_btf) {
-		struct task_struct *task = bpf_get_current_task_btf();
-		__u64 *words = (__u64 *)comm;
-		words[0] = *(__u64 *)&task->comm[0];
-		words[1] = *(__u64 *)&task->comm[8];
-		comm[OPENSNOOP_COMM_LEN - 1] = 0;
-	} else {
-		bpf_get_current_comm(comm, OPENSNOOP_COMM_LEN);
-	}
+		count(OPENSNOOP_COUNTER_LOST, 1);
 }
 
 /* First step of every event: applies the task filters and, if the open is wanted, returns
@@ -303,65 +358,162 @@ static __always_inline struct scratch *begin_event(long ret, bool result_known)
 	struct scratch *s = get_scratch();
 	if (!s)
 		return NULL;
-	if (comm_len) {
+	if (n_comms) {
 		read_comm(s->ev.comm);
 		if (!comm_matches(s->ev.comm))
 			return NULL;
 	}
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 pid = id >> 32, tid = (__u32)id;
+	if (pid == self_tgid)
+		return NULL;
 	__u32 uid = (__u32)bpf_get_current_uid_gid();
 	if (!task_allowed(pid, tid, uid))
 		return NULL;
-	if (!comm_len)
+	if (!n_comms)
 		read_comm(s->ev.comm);
 	s->ev.pid = pid;
 	s->ev.tid = tid;
 	s->ev.uid = uid;
 	s->ev.ret = ret;
+	s->ev.cgroup_id = want_cgroup ? bpf_get_current_cgroup_id() : 0;
+	s->ev.latency_ns = 0;
+	s->ev.fixed_slot = 0;
+	s->ev.path_len = 0;
 	s->ev.full_len = 0;
+	s->ev.root_len = 0;
 	s->ev.event_flags = 0;
-	s->ev.reserved = 0;
+	s->ev.reserved[0] = s->ev.reserved[1] = s->ev.reserved[2] = 0;
 	return s;
 }
 
-/* Second step: records what was opened; false if the flags filter rejects it. */
-static __always_inline bool set_open(struct scratch *s, int dirfd, __u64 flags, __u32 mode, __u8 source)
+/* Copies the path string (user or kernel memory) into s->data. A name longer than
+ * OPENSNOOP_PATH_MAX bytes keeps its first OPENSNOOP_PATH_MAX and is marked. */
+static __always_inline void read_path(struct scratch *s, const char *path, bool user)
 {
-	if (!flags_match(flags))
-		return false;
-	s->ev.ts_ns = bpf_ktime_get_ns();
-	s->ev.flags = flags;
-	s->ev.mode = mode;
-	s->ev.dirfd = dirfd;
-	s->ev.source = source;
-	return true;
-}
-
-/* Copies the path string (user or kernel memory) into s->data. */
-static __always_inline void read_path(struct scratch *s, const char *path, bool user, long ret)
-{
-	long n = user ? bpf_probe_read_user_str(s->data, OPENSNOOP_PATH_MAX, path)
-		      : bpf_probe_read_kernel_str(s->data, OPENSNOOP_PATH_MAX, path);
+	long n = user ? bpf_probe_read_user_str(s->data, PATH_READ, path)
+		      : bpf_probe_read_kernel_str(s->data, PATH_READ, path);
 	if (n <= 0) {
 		s->ev.path_len = 0;
 		s->ev.event_flags |= OPENSNOOP_EV_PATH_UNREADABLE;
 		return;
 	}
-	s->ev.path_len = n - 1;
-	if (n == OPENSNOOP_PATH_MAX && ret == -ENAMETOOLONG)
+	if (n == PATH_READ) {
+		s->ev.path_len = OPENSNOOP_PATH_MAX;
 		s->ev.event_flags |= OPENSNOOP_EV_PATH_TRUNCATED;
+		return;
+	}
+	s->ev.path_len = n - 1;
 }
 
-/* ---- full paths (-F), resolved from the kernel's own dentries ---- */
+/* ---- resolved paths, from the kernel's own dentries and mounts ---- */
 
-/* One step of a path walk: prepends one component or crosses one mount point. The walk's
- * state lives in the map value, so the verifier sees one state per step, not one per path.
- * Returns false when the walk is over. */
+/* Prepends len bytes of kernel memory to the walk's path; false if there is no room. */
+static __always_inline bool prepend_kernel(struct path_scratch *w, const void *src, __u32 len)
+{
+	__u32 pos = w->pos;
+	barrier_var(pos);
+	if (len > NAME_MAX || len > pos) {
+		w->cut = 1;
+		return false;
+	}
+	pos -= len;
+	barrier_var(pos);
+	if (pos > WALK_END)
+		return false;
+	bpf_probe_read_kernel(&w->buf[pos], len & NAME_MAX, src);
+	w->pos = pos;
+	return true;
+}
+
+static __always_inline void prepend_byte(struct path_scratch *w, char c)
+{
+	__u32 pos = w->pos;
+	barrier_var(pos);
+	if (pos == 0 || pos > WALK_END) {
+		w->cut = 1;
+		return;
+	}
+	pos -= 1;
+	barrier_var(pos);
+	if (pos >= WALK_END)
+		return;
+	w->buf[pos] = c;
+	w->pos = pos;
+}
+
+static __always_inline void prepend_decimal(struct path_scratch *w, __u64 value)
+{
+	for (int i = 0; i < 20; i++) {
+		prepend_byte(w, '0' + value % 10);
+		value /= 10;
+		if (!value)
+			break;
+	}
+}
+
+#define PIPEFS_MAGIC 0x50495045
+#define SOCKFS_MAGIC 0x534F434B
+#define NSFS_MAGIC 0x6e736673
+#define ANON_INODE_FS_MAGIC 0x09041934
+
+/* The name the kernel gives a file with no path (d_path of a dentry with d_dname): a pipe,
+ * socket, namespace or anonymous inode, or a file made with no name (memfd). */
+static __always_inline void pseudo_name(struct scratch *s, struct path_scratch *w, struct dentry *dentry)
+{
+	struct super_block *sb = BPF_CORE_READ(dentry, d_sb);
+	struct inode *inode = BPF_CORE_READ(dentry, d_inode);
+	unsigned long magic = BPF_CORE_READ(sb, s_magic);
+	__u64 ino = BPF_CORE_READ(inode, i_ino);
+	struct qstr qname;
+	BPF_CORE_READ_INTO(&qname, dentry, d_name);
+	char prefix[24] = {};
+	long plen = 0;
+	s->ev.event_flags |= OPENSNOOP_EV_FULL_PSEUDO;
+	w->pos = WALK_END;
+	switch (magic) {
+	case PIPEFS_MAGIC:
+	case SOCKFS_MAGIC:
+	case NSFS_MAGIC:
+		prepend_byte(w, ']');
+		prepend_decimal(w, ino);
+		prepend_byte(w, '[');
+		prepend_byte(w, ':');
+		if (magic == PIPEFS_MAGIC) {
+			prepend_kernel(w, "pipe", 4);
+		} else if (magic == SOCKFS_MAGIC) {
+			prepend_kernel(w, "socket", 6);
+		} else {
+			struct ns_common *ns = BPF_CORE_READ(inode, i_private);
+			const char *ns_name = NULL;
+			BPF_CORE_READ_INTO(&ns_name, ns, ops, name);
+			plen = bpf_probe_read_kernel_str(prefix, sizeof(prefix), ns_name);
+			if (plen > 1)
+				prepend_kernel(w, prefix, plen - 1);
+		}
+		return;
+	case ANON_INODE_FS_MAGIC:
+		prepend_kernel(w, qname.name, qname.len);
+		prepend_kernel(w, "anon_inode:", 11);
+		return;
+	default:
+		/* simple_dname: "/NAME (deleted)", e.g. "/memfd:NAME (deleted)" */
+		prepend_kernel(w, qname.name, qname.len);
+		prepend_byte(w, '/');
+		s->ev.event_flags |= OPENSNOOP_EV_FULL_DELETED;
+		return;
+	}
+}
+
+/* One step of a path walk: notes the process's root, prepends one component or crosses one
+ * mount point. The walk's state lives in the map value, so the verifier sees one state per
+ * step, not one per path. Returns false when the walk is over. */
 static __always_inline bool walk_step(struct path_scratch *w)
 {
 	struct dentry *dentry = w->dentry;
 	struct mount *mnt = w->mnt;
+	if (dentry == w->root_dentry && mnt == w->root_mnt && w->root_pos == NOT_SEEN)
+		w->root_pos = w->pos;
 	struct dentry *mnt_root = BPF_CORE_READ(mnt, mnt.mnt_root);
 	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
 	if (dentry == mnt_root || dentry == parent) {
@@ -374,39 +526,33 @@ static __always_inline bool walk_step(struct path_scratch *w)
 		w->mnt = up;
 		return true;
 	}
-	__u32 len = BPF_CORE_READ(dentry, d_name.len) & NAME_MASK;
-	__u32 pos = w->pos;
-	if (len + 1 > pos)
+	struct qstr name;
+	BPF_CORE_READ_INTO(&name, dentry, d_name);
+	if (!prepend_kernel(w, name.name, name.len))
 		return false;
-	pos -= len + 1;
-	w->buf[pos & LEN_MASK] = '/';
-	bpf_probe_read_kernel(&w->buf[(pos + 1) & LEN_MASK], len, BPF_CORE_READ(dentry, d_name.name));
-	w->pos = pos;
+	prepend_byte(w, '/');
 	w->dentry = parent;
 	return true;
 }
 
-/* Writes the absolute path of (dentry, vfsmnt) at the end of w->buf, crossing mount points up
- * to the root of the mount tree. Returns where it starts; the path ends at OPENSNOOP_PATH_MAX.
- * Sets *cut when it had to stop early (too deep or too long). */
-static __always_inline __u32 prepend_path(struct path_scratch *w, struct dentry *dentry,
-					  struct vfsmount *vfsmnt, bool *cut)
+static __always_inline struct mount *real_mount(struct vfsmount *vfsmnt)
+{
+	return (struct mount *)((char *)vfsmnt - bpf_core_field_offset(struct mount, mnt));
+}
+
+/* Writes the path of (dentry, vfsmnt) at the end of w->buf, up to the root of the mount tree,
+ * noting where it passed the process's root. Sets w->cut when it stopped early. */
+static __always_inline void walk(struct path_scratch *w, struct dentry *dentry, struct vfsmount *vfsmnt)
 {
 	w->dentry = dentry;
-	w->mnt = (struct mount *)((char *)vfsmnt - bpf_core_field_offset(struct mount, mnt));
-	w->pos = OPENSNOOP_PATH_MAX;
+	w->mnt = real_mount(vfsmnt);
 	w->cut = 1;
 	for (int i = 0; i < MAX_COMPONENTS; i++) {
 		if (!walk_step(w))
 			break;
 	}
-	*cut = w->cut;
-	__u32 pos = w->pos;
-	if (pos >= OPENSNOOP_PATH_MAX) {
-		pos = OPENSNOOP_PATH_MAX - 1;
-		w->buf[pos & LEN_MASK] = '/';
-	}
-	return pos;
+	if (w->root_pos == NOT_SEEN && w->dentry == w->root_dentry && w->mnt == w->root_mnt)
+		w->root_pos = w->pos;
 }
 
 /* The file behind descriptor fd of the current task, or NULL. */
@@ -422,228 +568,318 @@ static __always_inline struct file *fd_file(int fd)
 	return file;
 }
 
-/* Appends len bytes from src (kernel memory) to the resolved path. */
+static __always_inline void file_path(struct file *file, struct dentry **dentry, struct vfsmount **mnt)
+{
+	struct path path;
+	BPF_CORE_READ_INTO(&path, file, f_path);
+	*dentry = path.dentry;
+	*mnt = path.mnt;
+}
+
+/* Appends len bytes (kernel memory) to the resolved path in s->data. */
 static __always_inline void append_full(struct scratch *s, const void *src, __u32 len)
 {
 	__u32 at = s->ev.path_len + s->ev.full_len;
-	bpf_probe_read_kernel(&s->data[at & OFFSET_MASK], len & LEN_MASK, src);
-	s->ev.full_len += len & LEN_MASK;
+	if (at > 2 * OPENSNOOP_PATH_MAX + 1 || len > OPENSNOOP_PATH_MAX)
+		return;
+	bpf_probe_read_kernel(&s->data[at], len, src);
+	s->ev.full_len += len;
 }
 
-/* Sets the resolved path after the path as passed: for a successful open, the path of the file
- * opened (symlinks followed, ".." as the kernel walked it); otherwise the directory the name was
- * relative to (dirfd or the cwd) joined with the name. */
-static __noinline void resolve_full_path(struct scratch *s, int dirfd, long ret)
+static __always_inline bool d_unlinked(struct dentry *dentry)
+{
+	return !BPF_CORE_READ(dentry, d_hash.pprev) && BPF_CORE_READ(dentry, d_parent) != dentry;
+}
+
+/* Sets the resolved path after the path as passed: for an open that produced an fd, the path
+ * of the file opened (symlinks followed, ".." as the kernel walked it); otherwise the directory
+ * the name was relative to (dirfd, the cwd, or the root for an absolute name) joined with the
+ * name; for open_by_handle_at that failed, the mount fd's path. */
+static __noinline void resolve_path(struct scratch *s, int dirfd, long ret, bool has_fd)
 {
 	__u32 zero = 0;
-	struct path_scratch *pb = bpf_map_lookup_elem(&path_buf, &zero);
-	if (!pb || (s->ev.event_flags & OPENSNOOP_EV_PATH_UNREADABLE))
+	struct path_scratch *w = bpf_map_lookup_elem(&path_buf, &zero);
+	if (!w || (s->ev.event_flags & OPENSNOOP_EV_PATH_UNREADABLE))
 		return;
-	s->ev.full_len = 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	w->root_dentry = BPF_CORE_READ(task, fs, root.dentry);
+	w->root_mnt = real_mount(BPF_CORE_READ(task, fs, root.mnt));
+	w->root_pos = NOT_SEEN;
+	w->pos = WALK_END;
 	s->ev.event_flags |= OPENSNOOP_EV_FULL_PATH;
+	bool handle = s->ev.source == OPENSNOOP_SRC_OPEN_BY_HANDLE_AT;
+	bool join = !has_fd && !handle;
+	bool absolute = s->ev.path_len > 0 && s->data[0] == '/';
 	struct dentry *dentry;
 	struct vfsmount *vfsmnt;
-	bool relative = s->ev.path_len == 0 || s->data[0] != '/';
-	/* The fd of a syscall open is the current task's (io_uring's may be a fixed slot). */
-	bool opened = ret >= 0 && s->ev.source != OPENSNOOP_SRC_IO_URING;
-	if (opened) {
-		struct file *file = fd_file(ret);
+	if (has_fd || handle) {
+		struct file *file = fd_file(has_fd ? ret : dirfd);
 		if (!file)
 			return;
-		dentry = BPF_CORE_READ(file, f_path.dentry);
-		vfsmnt = BPF_CORE_READ(file, f_path.mnt);
-	} else if (!relative) {
-		append_full(s, s->data, s->ev.path_len);
-		return;
+		file_path(file, &dentry, &vfsmnt);
+		const struct dentry_operations *op = BPF_CORE_READ(dentry, d_op);
+		void *d_dname = NULL;
+		if (op)
+			BPF_CORE_READ_INTO(&d_dname, op, d_dname);
+		if (d_dname &&
+		    (BPF_CORE_READ(dentry, d_parent) != dentry || dentry != BPF_CORE_READ(vfsmnt, mnt_root))) {
+			pseudo_name(s, w, dentry);
+			__u32 pos = w->pos;
+			if (pos <= WALK_END)
+				append_full(s, &w->buf[pos], WALK_END - pos);
+			return;
+		}
+	} else if (absolute) {
+		dentry = w->root_dentry;
+		vfsmnt = BPF_CORE_READ(task, fs, root.mnt);
 	} else if (dirfd == AT_FDCWD) {
-		struct task_struct *task = bpf_get_current_task_btf();
 		dentry = BPF_CORE_READ(task, fs, pwd.dentry);
 		vfsmnt = BPF_CORE_READ(task, fs, pwd.mnt);
 	} else {
 		struct file *dir = fd_file(dirfd);
-		if (!dir)
+		if (!dir) {
+			/* no such directory fd: the name as passed is all there is */
+			s->ev.event_flags |= OPENSNOOP_EV_FULL_JOINED;
+			append_full(s, s->data, s->ev.path_len);
 			return;
-		dentry = BPF_CORE_READ(dir, f_path.dentry);
-		vfsmnt = BPF_CORE_READ(dir, f_path.mnt);
+		}
+		file_path(dir, &dentry, &vfsmnt);
 	}
-	bool cut = false;
-	__u32 pos = prepend_path(pb, dentry, vfsmnt, &cut);
-	if (cut)
+	walk(w, dentry, vfsmnt);
+	if (w->cut)
 		s->ev.event_flags |= OPENSNOOP_EV_FULL_TRUNCATED;
-	append_full(s, &pb->buf[pos & LEN_MASK], OPENSNOOP_PATH_MAX - pos);
-	if (opened)
+	if (d_unlinked(dentry))
+		s->ev.event_flags |= OPENSNOOP_EV_FULL_DELETED;
+	__u32 pos = w->pos;
+	if (pos > WALK_END)
 		return;
-	if (s->ev.full_len > 1) /* not "/" */
+	__u32 root_pos = w->root_pos;
+	if (root_pos != NOT_SEEN && root_pos >= pos)
+		s->ev.root_len = root_pos - pos;
+	append_full(s, &w->buf[pos], WALK_END - pos);
+	if (!join)
+		return;
+	s->ev.event_flags |= OPENSNOOP_EV_FULL_JOINED;
+	if (!absolute)
 		append_full(s, "/", 1);
 	append_full(s, s->data, s->ev.path_len);
 }
 
-/* The path filter, on the path as passed or on the resolved path. */
+/* The path filter, on the path as passed or on the resolved path (either view). */
 static __always_inline bool event_path_allowed(struct scratch *s)
 {
-	if (path_allowed(s->data, s->ev.path_len))
+	if (n_prefixes == 0)
 		return true;
-	return s->ev.full_len && path_allowed(&s->data[s->ev.path_len & LEN_MASK], s->ev.full_len);
+	__u32 len = s->ev.path_len;
+	if (prefix_allowed(s->data, len))
+		return true;
+	__u32 full = s->ev.full_len;
+	if (!full || len > OPENSNOOP_PATH_MAX)
+		return false;
+	if (prefix_allowed(&s->data[len], full))
+		return true;
+	__u32 root = s->ev.root_len;
+	if (root == 0 || root >= full || root > OPENSNOOP_PATH_MAX)
+		return false;
+	return prefix_allowed(&s->data[len + root], full - root);
 }
 
-/* Last step of an open: the path, the path filter, the resolved path, and out. */
-static __always_inline int finish_open(struct scratch *s, int dirfd, const char *path, __u64 flags,
-				       __u32 mode, __u8 source)
+/* Last step of an open once its name is in s: resolves what needs resolving, applies the
+ * path filter, and sends. */
+static __always_inline void finish_open(struct scratch *s, int dirfd, bool has_fd)
 {
-	if (!set_open(s, dirfd, flags, mode, source))
-		return 0;
-	read_path(s, path, true, s->ev.ret);
-	if (full_path)
-		resolve_full_path(s, dirfd, s->ev.ret);
+	bool handle = s->ev.source == OPENSNOOP_SRC_OPEN_BY_HANDLE_AT;
+	if (full_path || n_prefixes || handle)
+		resolve_path(s, dirfd, s->ev.ret, has_fd);
 	if (!event_path_allowed(s))
-		return 0;
+		return;
+	if (!full_path && !handle) {
+		s->ev.full_len = 0;
+		s->ev.root_len = 0;
+		s->ev.event_flags &= ~(OPENSNOOP_EV_FULL_PATH | OPENSNOOP_EV_FULL_TRUNCATED |
+				       OPENSNOOP_EV_FULL_DELETED | OPENSNOOP_EV_FULL_JOINED |
+				       OPENSNOOP_EV_FULL_PSEUDO);
+	}
 	submit(s);
+}
+
+/* ---- system calls: one decoder, one trace_open ---- */
+
+/* x86-64 and ia32 numbers of the open system calls (x32 uses the x86-64 ones plus a bit). */
+#define NR_OPEN 2
+#define NR_CREAT 85
+#define NR_OPENAT 257
+#define NR_OPEN_BY_HANDLE_AT 304
+#define NR_OPENAT2 437
+#define NR32_OPEN 5
+#define NR32_CREAT 8
+#define NR32_OPENAT 295
+#define NR32_OPEN_BY_HANDLE_AT 342
+#define NR32_OPENAT2 437
+#define X32_SYSCALL_BIT 0x40000000
+#define TS_COMPAT 0x0002
+
+static __always_inline __u8 native_source(long nr)
+{
+	switch (nr) {
+	case NR_OPEN: return OPENSNOOP_SRC_OPEN;
+	case NR_OPENAT: return OPENSNOOP_SRC_OPENAT;
+	case NR_OPENAT2: return OPENSNOOP_SRC_OPENAT2;
+	case NR_CREAT: return OPENSNOOP_SRC_CREAT;
+	case NR_OPEN_BY_HANDLE_AT: return OPENSNOOP_SRC_OPEN_BY_HANDLE_AT;
+	default: return 0;
+	}
+}
+
+static __always_inline __u8 ia32_source(long nr)
+{
+	switch (nr) {
+	case NR32_OPEN: return OPENSNOOP_SRC_OPEN;
+	case NR32_OPENAT: return OPENSNOOP_SRC_OPENAT;
+	case NR32_OPENAT2: return OPENSNOOP_SRC_OPENAT2;
+	case NR32_CREAT: return OPENSNOOP_SRC_CREAT;
+	case NR32_OPEN_BY_HANDLE_AT: return OPENSNOOP_SRC_OPEN_BY_HANDLE_AT;
+	default: return 0;
+	}
+}
+
+/* Fills in what the open syscall `source` was asked to do, from the syscall's saved registers
+ * (x86-64 or ia32 calling convention), and reads the name. False if the flags filter
+ * rejects it. */
+static __always_inline bool decode_syscall(struct scratch *s, struct pt_regs *regs, __u8 source,
+					   bool ia32, int *dirfd)
+{
+#if defined(__TARGET_ARCH_x86)
+	unsigned long a1, a2, a3, a4;
+	if (ia32) {
+		a1 = (__u32)regs->bx;
+		a2 = (__u32)regs->cx;
+		a3 = (__u32)regs->dx;
+		a4 = (__u32)regs->si;
+	} else {
+		a1 = regs->di;
+		a2 = regs->si;
+		a3 = regs->dx;
+		a4 = regs->r10;
+	}
+#else
+	unsigned long a1 = PT_REGS_PARM1_CORE_SYSCALL(regs), a2 = PT_REGS_PARM2_CORE_SYSCALL(regs);
+	unsigned long a3 = PT_REGS_PARM3_CORE_SYSCALL(regs), a4 = PT_REGS_PARM4_CORE_SYSCALL(regs);
+#endif
+	const char *path = NULL;
+	__u64 flags = 0;
+	__u32 mode = 0;
+	*dirfd = AT_FDCWD;
+	switch (source) {
+	case OPENSNOOP_SRC_OPEN:
+		path = (const char *)a1;
+		flags = (__u32)a2;
+		mode = (__u32)a3;
+		break;
+	case OPENSNOOP_SRC_OPENAT:
+		*dirfd = (int)a1;
+		path = (const char *)a2;
+		flags = (__u32)a3;
+		mode = (__u32)a4;
+		break;
+	case OPENSNOOP_SRC_OPENAT2: {
+		struct open_how how = {};
+		bpf_probe_read_user(&how, sizeof(how), (const void *)a3);
+		*dirfd = (int)a1;
+		path = (const char *)a2;
+		flags = how.flags;
+		mode = (__u32)how.mode;
+		break;
+	}
+	case OPENSNOOP_SRC_CREAT:
+		path = (const char *)a1;
+		flags = O_CREAT | O_WRONLY | O_TRUNC;
+		mode = (__u32)a2;
+		break;
+	case OPENSNOOP_SRC_OPEN_BY_HANDLE_AT:
+		*dirfd = (int)a1;
+		flags = (__u32)a3;
+		break;
+	}
+	if (!flags_match(flags))
+		return false;
+	/* The mode is used, and kept by the kernel, only when creating: otherwise it is whatever the
+	 * register held. */
+	if (source != OPENSNOOP_SRC_OPENAT2 && !(flags & (O_CREAT | O_TMPFILE_BIT)))
+		mode = 0;
+	s->ev.flags = flags;
+	s->ev.mode = mode;
+	s->ev.dirfd = *dirfd;
+	s->ev.source = source;
+	if (path)
+		read_path(s, path, true);
+	return true;
+}
+
+/* Every open syscall ends here (libbpf-tools' trace_exit()). */
+static __always_inline int trace_open(struct pt_regs *regs, long ret, __u8 source, bool compat, bool ia32)
+{
+	struct scratch *s = begin_event(ret, true);
+	if (!s)
+		return 0;
+	int dirfd;
+	if (!decode_syscall(s, regs, source, ia32, &dirfd))
+		return 0;
+	s->ev.ts_ns = bpf_ktime_get_ns();
+	if (compat)
+		s->ev.event_flags |= OPENSNOOP_EV_COMPAT;
+	finish_open(s, dirfd, ret >= 0);
 	return 0;
 }
 
-/* ---- regs mode: one program per syscall exit ---- */
+/* raw mode: every system call's end; the opens among them, native and 32-bit. */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(raw_sys_exit, struct pt_regs *regs, long ret)
+{
+	long nr = regs->orig_ax;
+	__u8 native = native_source(nr & ~X32_SYSCALL_BIT), ia32 = ia32_source(nr);
+	if (!native && !ia32)
+		return 0;
+	__u8 source = native;
+	bool compat = false, ia32_abi = false;
+#if defined(__TARGET_ARCH_x86)
+	__u32 status;
+	if (has_task_btf)
+		status = bpf_get_current_task_btf()->thread_info.status;
+	else
+		status = BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), thread_info.status);
+	if (status & TS_COMPAT) {
+		source = ia32;
+		compat = ia32_abi = true;
+	} else if (nr & X32_SYSCALL_BIT) {
+		compat = true;
+	}
+	if (compat && !trace_compat)
+		return 0;
+#endif
+	if (!source)
+		return 0;
+	return trace_open(regs, ret, source, compat, ia32_abi);
+}
 
+/* tracepoints mode: one program per syscall, arguments from the saved registers. */
 static __always_inline struct pt_regs *user_regs(void)
 {
 	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 }
 
-SEC("tracepoint/syscalls/sys_exit_openat")
-int exit_openat_regs(struct trace_event_raw_sys_exit *ctx)
-{
-	struct scratch *s = begin_event(ctx->ret, true);
-	if (!s)
-		return 0;
-	struct pt_regs *regs = user_regs();
-	return finish_open(s, (int)PT_REGS_PARM1_CORE_SYSCALL(regs),
-			   (const char *)PT_REGS_PARM2_CORE_SYSCALL(regs),
-			   (__u32)PT_REGS_PARM3_CORE_SYSCALL(regs),
-			   (__u32)PT_REGS_PARM4_CORE_SYSCALL(regs), OPENSNOOP_SRC_OPENAT);
-}
+#define SYSCALL_EXIT(name, source)                                                   \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                   \
+	int tp_exit_##name(struct trace_event_raw_sys_exit *ctx)                     \
+	{                                                                            \
+		return trace_open(user_regs(), ctx->ret, source, false, false);      \
+	}
 
-SEC("tracepoint/syscalls/sys_exit_open")
-int exit_open_regs(struct trace_event_raw_sys_exit *ctx)
-{
-	struct scratch *s = begin_event(ctx->ret, true);
-	if (!s)
-		return 0;
-	struct pt_regs *regs = user_regs();
-	return finish_open(s, AT_FDCWD, (const char *)PT_REGS_PARM1_CORE_SYSCALL(regs),
-			   (__u32)PT_REGS_PARM2_CORE_SYSCALL(regs),
-			   (__u32)PT_REGS_PARM3_CORE_SYSCALL(regs), OPENSNOOP_SRC_OPEN);
-}
-
-SEC("tracepoint/syscalls/sys_exit_creat")
-int exit_creat_regs(struct trace_event_raw_sys_exit *ctx)
-{
-	struct scratch *s = begin_event(ctx->ret, true);
-	if (!s)
-		return 0;
-	struct pt_regs *regs = user_regs();
-	return finish_open(s, AT_FDCWD, (const char *)PT_REGS_PARM1_CORE_SYSCALL(regs),
-			   O_CREAT | O_WRONLY | O_TRUNC,
-			   (__u32)PT_REGS_PARM2_CORE_SYSCALL(regs), OPENSNOOP_SRC_CREAT);
-}
-
-static __always_inline void read_open_how(const struct open_how *uhow, __u64 *flags, __u32 *mode)
-{
-	struct open_how how = {};
-	bpf_probe_read_user(&how, sizeof(how), uhow);
-	*flags = how.flags;
-	*mode = (__u32)how.mode;
-}
-
-SEC("tracepoint/syscalls/sys_exit_openat2")
-int exit_openat2_regs(struct trace_event_raw_sys_exit *ctx)
-{
-	struct scratch *s = begin_event(ctx->ret, true);
-	if (!s)
-		return 0;
-	struct pt_regs *regs = user_regs();
-	__u64 flags;
-	__u32 mode;
-	read_open_how((const struct open_how *)PT_REGS_PARM3_CORE_SYSCALL(regs), &flags, &mode);
-	return finish_open(s, (int)PT_REGS_PARM1_CORE_SYSCALL(regs),
-			   (const char *)PT_REGS_PARM2_CORE_SYSCALL(regs), flags, mode,
-			   OPENSNOOP_SRC_OPENAT2);
-}
-
-/* ---- pair mode: enter stashes, exit emits ---- */
-
-static __always_inline int stash(const char *path, __u64 flags, __u32 mode, int dirfd)
-{
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct open_args args = { .path = path, .flags = flags, .mode = mode, .dirfd = dirfd };
-	bpf_map_update_elem(&pending_args, &tid, &args, BPF_ANY);
-	return 0;
-}
-
-static __always_inline int unstash(long ret, __u8 source)
-{
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct open_args *args = bpf_map_lookup_elem(&pending_args, &tid);
-	if (!args)
-		return 0;
-	struct open_args copy = *args;
-	bpf_map_delete_elem(&pending_args, &tid);
-	struct scratch *s = begin_event(ret, true);
-	if (!s)
-		return 0;
-	return finish_open(s, copy.dirfd, copy.path, copy.flags, copy.mode, source);
-}
-
-SEC("tracepoint/syscalls/sys_enter_openat")
-int enter_openat_pair(struct trace_event_raw_sys_enter *ctx)
-{
-	return stash((const char *)ctx->args[1], (__u32)ctx->args[2], (__u32)ctx->args[3],
-		     (int)ctx->args[0]);
-}
-
-SEC("tracepoint/syscalls/sys_exit_openat")
-int exit_openat_pair(struct trace_event_raw_sys_exit *ctx)
-{
-	return unstash(ctx->ret, OPENSNOOP_SRC_OPENAT);
-}
-
-SEC("tracepoint/syscalls/sys_enter_open")
-int enter_open_pair(struct trace_event_raw_sys_enter *ctx)
-{
-	return stash((const char *)ctx->args[0], (__u32)ctx->args[1], (__u32)ctx->args[2], AT_FDCWD);
-}
-
-SEC("tracepoint/syscalls/sys_exit_open")
-int exit_open_pair(struct trace_event_raw_sys_exit *ctx)
-{
-	return unstash(ctx->ret, OPENSNOOP_SRC_OPEN);
-}
-
-SEC("tracepoint/syscalls/sys_enter_creat")
-int enter_creat_pair(struct trace_event_raw_sys_enter *ctx)
-{
-	return stash((const char *)ctx->args[0], O_CREAT | O_WRONLY | O_TRUNC, (__u32)ctx->args[1],
-		     AT_FDCWD);
-}
-
-SEC("tracepoint/syscalls/sys_exit_creat")
-int exit_creat_pair(struct trace_event_raw_sys_exit *ctx)
-{
-	return unstash(ctx->ret, OPENSNOOP_SRC_CREAT);
-}
-
-SEC("tracepoint/syscalls/sys_enter_openat2")
-int enter_openat2_pair(struct trace_event_raw_sys_enter *ctx)
-{
-	__u64 flags;
-	__u32 mode;
-	read_open_how((const struct open_how *)ctx->args[2], &flags, &mode);
-	return stash((const char *)ctx->args[1], flags, mode, (int)ctx->args[0]);
-}
-
-SEC("tracepoint/syscalls/sys_exit_openat2")
-int exit_openat2_pair(struct trace_event_raw_sys_exit *ctx)
-{
-	return unstash(ctx->ret, OPENSNOOP_SRC_OPENAT2);
-}
+SYSCALL_EXIT(open, OPENSNOOP_SRC_OPEN)
+SYSCALL_EXIT(openat, OPENSNOOP_SRC_OPENAT)
+SYSCALL_EXIT(openat2, OPENSNOOP_SRC_OPENAT2)
+SYSCALL_EXIT(creat, OPENSNOOP_SRC_CREAT)
+SYSCALL_EXIT(open_by_handle_at, OPENSNOOP_SRC_OPEN_BY_HANDLE_AT)
 
 /* ---- io_uring ---- */
 
@@ -652,7 +888,15 @@ static __always_inline bool is_uring_open(__u8 opcode)
 	return opcode == IORING_OP_OPENAT || opcode == IORING_OP_OPENAT2;
 }
 
-/* At submission the request is prepared: its io_open holds the kernel copy of the name. */
+/* io_uring adds O_LARGEFILE to every open but O_PATH ones itself: not the caller's flag. */
+static __always_inline __u64 caller_flags(__u64 flags)
+{
+	return flags & O_PATH ? flags : flags & ~(__u64)O_LARGEFILE;
+}
+
+/* At submission the request is prepared: its io_open holds the kernel copy of the name.
+ * The submitter's identity and the task filters are taken here (the completion may run on an
+ * io-wq worker); the rest waits for the result. */
 SEC("tp_btf/io_uring_submit_req")
 int BPF_PROG(uring_submit, struct io_kiocb *req)
 {
@@ -662,35 +906,54 @@ int BPF_PROG(uring_submit, struct io_kiocb *req)
 	if (!s)
 		return 0;
 	struct io_open *open = (struct io_open *)&req->cmd;
-	if (!set_open(s, BPF_CORE_READ(open, dfd), BPF_CORE_READ(open, how.flags),
-		      (__u32)BPF_CORE_READ(open, how.mode), OPENSNOOP_SRC_IO_URING))
+	__u64 flags = caller_flags(BPF_CORE_READ(open, how.flags));
+	if (!flags_match(flags))
 		return 0;
-	read_path(s, BPF_CORE_READ(open, filename, name), false, 0);
-	if (full_path)
-		resolve_full_path(s, s->ev.dirfd, -1);
-	if (!event_path_allowed(s))
-		return 0;
+	s->ev.ts_ns = bpf_ktime_get_ns();
+	s->ev.flags = flags;
+	s->ev.mode = (__u32)BPF_CORE_READ(open, how.mode);
+	s->ev.dirfd = BPF_CORE_READ(open, dfd);
+	s->ev.source = OPENSNOOP_SRC_IO_URING;
+	__u32 slot = BPF_CORE_READ(open, file_slot);
+	if (slot) {
+		s->ev.event_flags |= OPENSNOOP_EV_FIXED_SLOT;
+		s->ev.fixed_slot = slot == IORING_FILE_INDEX_ALLOC ? IORING_FILE_INDEX_ALLOC : slot - 1;
+	}
+	read_path(s, BPF_CORE_READ(open, filename, name), false);
 	__u64 key = (__u64)req;
 	if (bpf_map_update_elem(&pending_uring, &key, s, BPF_ANY) != 0)
-		count_lost(); /* too many opens in flight */
+		count(OPENSNOOP_COUNTER_LOST, 1); /* too many opens in flight */
 	return 0;
 }
 
-/* The result arrives here, possibly on an iou-wrk thread: identity comes from submission. */
+/* The result arrives here, possibly on an iou-wrk thread of the same process. */
 SEC("tp_btf/io_uring_complete")
 int BPF_PROG(uring_complete, struct io_ring_ctx *ring, void *req, struct io_uring_cqe *cqe)
 {
 	__u64 key = (__u64)req;
-	struct scratch *pending = bpf_map_lookup_elem(&pending_uring, &key);
+	struct uring_open *pending = bpf_map_lookup_elem(&pending_uring, &key);
 	if (!pending)
 		return 0;
-	pending->ev.ret = cqe->res;
-	if (failed_only && pending->ev.ret >= 0) {
+	__s32 ret = cqe->res;
+	if (failed_only && ret >= 0) {
 		bpf_map_delete_elem(&pending_uring, &key);
 		return 0;
 	}
-	submit(pending);
+	struct scratch *s = get_scratch();
+	if (!s) {
+		bpf_map_delete_elem(&pending_uring, &key);
+		return 0;
+	}
+	bpf_probe_read_kernel(s, sizeof(*pending), pending);
 	bpf_map_delete_elem(&pending_uring, &key);
+	__u64 now = bpf_ktime_get_ns();
+	s->ev.latency_ns = now - s->ev.ts_ns;
+	s->ev.ts_ns = now;
+	s->ev.ret = ret;
+	bool fixed = s->ev.event_flags & OPENSNOOP_EV_FIXED_SLOT;
+	if (fixed && ret >= 0 && s->ev.fixed_slot == IORING_FILE_INDEX_ALLOC)
+		s->ev.fixed_slot = ret; /* the slot the kernel chose */
+	finish_open(s, s->ev.dirfd, ret >= 0 && !fixed);
 	return 0;
 }
 
@@ -708,8 +971,22 @@ int BPF_PROG(uring_req_failed, const struct io_uring_sqe *sqe, struct io_kiocb *
 	struct scratch *s = begin_event(error, true);
 	if (!s)
 		return 0;
-	return finish_open(s, sqe->fd, (const char *)sqe->addr, sqe->open_flags, sqe->len,
-			   OPENSNOOP_SRC_IO_URING);
+	__u64 flags = opcode == IORING_OP_OPENAT ? sqe->open_flags : 0;
+	if (opcode == IORING_OP_OPENAT2) {
+		struct open_how how = {};
+		bpf_probe_read_user(&how, sizeof(how), (const void *)sqe->addr2);
+		flags = how.flags;
+	}
+	if (!flags_match(flags))
+		return 0;
+	s->ev.ts_ns = bpf_ktime_get_ns();
+	s->ev.flags = flags;
+	s->ev.mode = opcode == IORING_OP_OPENAT ? sqe->len : 0;
+	s->ev.dirfd = sqe->fd;
+	s->ev.source = OPENSNOOP_SRC_IO_URING;
+	read_path(s, (const char *)sqe->addr, true);
+	finish_open(s, s->ev.dirfd, false);
+	return 0;
 }
 
 /* ---- following a command: children of traced processes are traced ---- */
@@ -721,19 +998,32 @@ int BPF_PROG(follow_fork, struct task_struct *parent, struct task_struct *child)
 	__u32 cpid = child->tgid;
 	if (ppid == cpid)
 		return 0; /* a new thread */
-	if (ppid != follow_parent && !bpf_map_lookup_elem(&traced_pids, &ppid))
+	if (ppid != self_tgid && !bpf_map_lookup_elem(&traced_pids, &ppid))
 		return 0;
 	__u8 one = 1;
-	bpf_map_update_elem(&traced_pids, &cpid, &one, BPF_ANY);
+	if (bpf_map_update_elem(&traced_pids, &cpid, &one, BPF_NOEXIST) == 0)
+		count(OPENSNOOP_COUNTER_TRACED_LIVE, 1);
 	return 0;
 }
 
+/* A process leaves the traced set when its last thread exits: not when its leader does
+ * (pthread_exit, or exec from another thread, which takes the leader's place). */
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(follow_exit, struct task_struct *task)
 {
-	if (task->pid != task->tgid)
-		return 0; /* a thread, not the group leader */
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
 	__u32 pid = task->tgid;
-	bpf_map_delete_elem(&traced_pids, &pid);
+	if (bpf_map_delete_elem(&traced_pids, &pid) == 0)
+		count(OPENSNOOP_COUNTER_TRACED_LIVE, (__u64)-1);
+	return 0;
+}
+
+/* Run once by user space (BPF_PROG_TEST_RUN runs it in the caller's own context): records
+ * opensnoop's process id as the kernel numbers it, whatever pid namespace we are in. */
+SEC("raw_tp")
+int whoami(void *ctx)
+{
+	self_tgid = bpf_get_current_pid_tgid() >> 32;
 	return 0;
 }

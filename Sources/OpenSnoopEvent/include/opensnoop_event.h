@@ -15,6 +15,8 @@
 #define OPENSNOOP_MAX_PREFIXES 8     /* --path prefixes */
 #define OPENSNOOP_PREFIX_MAX 256     /* bytes of one prefix */
 #define OPENSNOOP_MAX_FLAG_MASKS 24  /* -f flags that are bits */
+#define OPENSNOOP_MAX_COMMS 8        /* -n names */
+#define OPENSNOOP_MAX_CGROUPS 8      /* --cgroup directories */
 
 /* How the file was opened (opensnoop_event.source). */
 enum opensnoop_source {
@@ -23,45 +25,71 @@ enum opensnoop_source {
 	OPENSNOOP_SRC_OPENAT2 = 3,
 	OPENSNOOP_SRC_CREAT = 4,
 	OPENSNOOP_SRC_IO_URING = 5,
+	OPENSNOOP_SRC_OPEN_BY_HANDLE_AT = 6,
 };
 
 /* opensnoop_event.event_flags */
 enum opensnoop_event_flag {
-	/* The path as passed was longer than OPENSNOOP_PATH_MAX - 1 bytes and was cut. */
+	/* The path as passed was longer than OPENSNOOP_PATH_MAX bytes and was cut there. */
 	OPENSNOOP_EV_PATH_TRUNCATED = 1 << 0,
 	/* The path could not be read from the process (bad pointer): path_len is 0. */
 	OPENSNOOP_EV_PATH_UNREADABLE = 1 << 1,
-	/* full_len bytes of the resolved absolute path follow the path. */
+	/* full_len bytes of the resolved path follow the path. */
 	OPENSNOOP_EV_FULL_PATH = 1 << 2,
 	/* The resolved path was cut at its root end (too deep or too long). */
 	OPENSNOOP_EV_FULL_TRUNCATED = 1 << 3,
+	/* What the resolved path names was deleted (d_path's " (deleted)"). */
+	OPENSNOOP_EV_FULL_DELETED = 1 << 4,
+	/* The resolved path is a directory joined with the name as passed (a failed open, or an
+	 * io_uring open into a fixed-file slot), not the path of the file opened. */
+	OPENSNOOP_EV_FULL_JOINED = 1 << 5,
+	/* The resolved path is the kernel's name of a pseudo file (pipe:[N], socket:[N],
+	 * mnt:[N], anon_inode:[...]), not a path. */
+	OPENSNOOP_EV_FULL_PSEUDO = 1 << 6,
+	/* A 32-bit (ia32 or x32) system call. */
+	OPENSNOOP_EV_COMPAT = 1 << 7,
+	/* An io_uring open into a fixed-file slot: fixed_slot holds the slot, not an fd. */
+	OPENSNOOP_EV_FIXED_SLOT = 1 << 8,
 };
 
 /* One open, as a ring-buffer record: this header, then path_len bytes of the path
- * as passed (no NUL), then full_len bytes of the resolved path (no NUL). */
+ * as passed (no NUL), then full_len bytes of the resolved path (no NUL).
+ *
+ * The resolved path is as the kernel's mount tree has it (the host's view); its first
+ * root_len bytes are the path of the process's root directory, so the path the process
+ * itself sees (after chroot) is what follows them. */
 struct opensnoop_event {
-	__u64 ts_ns;        /* bpf_ktime_get_ns() at syscall exit / io_uring submit */
-	__u32 pid;          /* thread-group id (the process) */
+	__u64 ts_ns;        /* bpf_ktime_get_ns() when the open ended */
+	__u64 flags;        /* open flags (O_*) as the caller passed them */
+	__u64 cgroup_id;    /* cgroup v2 id of the task (0 unless asked for) */
+	__u64 latency_ns;   /* time the open took (0 unless asked for) */
+	__u32 pid;          /* thread-group id (the process), in the initial pid namespace */
 	__u32 tid;          /* thread id */
 	__u32 uid;
 	__s32 ret;          /* fd (>= 0) or -errno */
-	__u64 flags;        /* open flags (O_*) */
 	__u32 mode;         /* creation mode */
-	__s32 dirfd;        /* directory fd for *at() opens, AT_FDCWD (-100) otherwise */
+	__s32 dirfd;        /* directory fd for *at() opens (mount fd for open_by_handle_at),
+	                     * AT_FDCWD (-100) otherwise */
+	__u32 fixed_slot;   /* io_uring fixed-file slot, with OPENSNOOP_EV_FIXED_SLOT */
 	__u16 path_len;
 	__u16 full_len;
+	__u16 root_len;
+	__u16 event_flags;  /* enum opensnoop_event_flag */
 	__u8 source;        /* enum opensnoop_source */
-	__u8 event_flags;   /* enum opensnoop_event_flag */
-	__u16 reserved;
+	__u8 reserved[3];
 	char comm[OPENSNOOP_COMM_LEN];
 };
 
-#define OPENSNOOP_EVENT_SIZE 64
+#define OPENSNOOP_EVENT_SIZE 88
 
 /* Indexes of the per-CPU counters map. */
 enum opensnoop_counter {
+	/* Events the ring buffer had no room for, or io_uring opens too many to track. */
 	OPENSNOOP_COUNTER_LOST = 0,
-	OPENSNOOP_COUNTER_MAX = 1,
+	/* Processes that joined the followed command's tree, minus those that exited: the sum
+	 * over CPUs (modulo 2^64) is the number of traced processes alive. */
+	OPENSNOOP_COUNTER_TRACED_LIVE = 1,
+	OPENSNOOP_COUNTER_MAX = 2,
 };
 
 #endif

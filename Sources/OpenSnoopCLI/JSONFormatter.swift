@@ -1,3 +1,6 @@
+public import OpenSnoop
+public import TraceOutput
+
 /// JSON Lines: one object per open, every field named and typed.
 ///
 /// Strings: `comm`, `path` and `full_path` are the bytes as UTF-8 JSON strings. A name that is
@@ -41,16 +44,28 @@ public struct JSONFormatter: EventFormatter {
         out.appendDecimal(value)
     }
 
+    private func appendUnsigned(_ key: StaticString, _ value: UInt64, into out: inout OutputBuffer) {
+        out.append(",\"")
+        out.append(key)
+        out.append("\":")
+        out.appendUnsigned(value)
+    }
+
     public mutating func append(_ event: OpenEvent, into out: inout OutputBuffer) {
         out.append("{\"time\":\"")
         clock.appendRFC3339(event.timestampNanoseconds, into: &out)
         out.append("\"")
-        appendInt("ts_ns", Int64(bitPattern: event.timestampNanoseconds), into: &out)
+        appendUnsigned("ts_ns", event.timestampNanoseconds, into: &out)
         appendInt("pid", Int64(event.pid), into: &out)
         appendInt("tid", Int64(event.tid), into: &out)
         appendInt("uid", Int64(event.uid), into: &out)
         event.withCommBytes { appendBytesField("comm", $0, into: &out) }
-        appendInt("fd", Int64(event.fileDescriptor), into: &out)
+        if let slot = event.fixedSlot {
+            out.append(",\"fd\":null")
+            appendUnsigned("fixed_slot", UInt64(slot), into: &out)
+        } else {
+            appendInt("fd", Int64(event.fileDescriptor), into: &out)
+        }
         appendInt("ret", Int64(event.result), into: &out)
         appendInt("errno", Int64(event.errorNumber), into: &out)
         out.append(",\"errno_name\":")
@@ -61,7 +76,7 @@ public struct JSONFormatter: EventFormatter {
         } else {
             out.append("null")
         }
-        appendInt("flags", Int64(bitPattern: event.flags.rawValue), into: &out)
+        appendUnsigned("flags", event.flags.rawValue, into: &out)
         out.append(",\"flags_names\":[")
         for (index, name) in event.flags.names.enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
@@ -75,16 +90,26 @@ public struct JSONFormatter: EventFormatter {
         out.append(",\"source\":\"")
         out.append(event.source.name)
         out.append("\"")
-        appendBytesField("path", event.pathBytes, into: &out)
+        appendBool("compat", event.isCompat, into: &out)
+        if columns.cgroupID { appendUnsigned("cgroup_id", event.cgroupID, into: &out) }
+        if event.source == .openByHandleAt, let resolved = event.fullPathBytes {
+            appendBytesField("path", resolved, into: &out)
+        } else {
+            appendBytesField("path", event.pathBytes, into: &out)
+        }
         appendBool("path_truncated", event.pathTruncated, into: &out)
         appendBool("path_unreadable", event.pathUnreadable, into: &out)
         if columns.fullPath {
             if let full = event.fullPathBytes {
                 appendBytesField("full_path", full, into: &out)
-                appendBool("full_path_truncated", event.fullPathTruncated, into: &out)
+                if event.isChrooted, let host = event.hostPathBytes {
+                    appendBytesField("full_path_host", host, into: &out)
+                }
             } else {
                 out.append(",\"full_path\":null")
             }
+            appendBool("full_path_truncated", event.fullPathBytes != nil && event.fullPathTruncated, into: &out)
+            appendBool("full_path_deleted", event.fullPathBytes != nil && event.fullPathDeleted, into: &out)
         }
         out.append("}\n")
     }

@@ -1,3 +1,6 @@
+public import OpenSnoop
+public import TraceOutput
+
 /// libbpf-tools opensnoop's columns (`[TIME] [UID] PID COMM FD ERR [FLAGS] PATH`), with the
 /// same widths, and untrusted bytes escaped so that no name can forge a line or reach the
 /// terminal as a control sequence.
@@ -33,7 +36,14 @@ public struct TextFormatter: EventFormatter {
         event.withCommBytes { SafeText.appendTerminalSafe($0, into: &out) }
         out.pad(from: commStart, toWidth: 16)
         out.append(UInt8(ascii: " "))
-        out.appendDecimal(Int64(event.fileDescriptor), width: 3)
+        if let slot = event.fixedSlot {
+            // An io_uring open into a fixed-file slot makes no fd: "#SLOT" instead.
+            out.append(repeating: UInt8(ascii: " "), count: 2 - OutputBuffer.decimalDigits(UInt64(slot)))
+            out.append(UInt8(ascii: "#"))
+            out.appendDecimal(Int64(slot))
+        } else {
+            out.appendDecimal(Int64(event.fileDescriptor), width: 3)
+        }
         out.append(UInt8(ascii: " "))
         out.appendDecimal(Int64(event.errorNumber), width: 3)
         out.append(UInt8(ascii: " "))
@@ -41,9 +51,18 @@ public struct TextFormatter: EventFormatter {
             out.appendOctal(event.flags.rawValue, width: 8)
             out.append(UInt8(ascii: " "))
         }
-        if columns.fullPath, let full = event.fullPathBytes {
-            if event.fullPathTruncated { out.append("[truncated]...") }
-            SafeText.appendTerminalSafe(full, into: &out)
+        if (columns.fullPath || event.source == .openByHandleAt), let full = event.fullPathBytes {
+            if event.fullPathCutAtRoot { out.append("[truncated]...") }
+            if event.fullPathDeleted, event.fullPathJoined, let split = event.joinedDirectoryLength {
+                // The directory was deleted: mark it, not the name after it.
+                SafeText.appendTerminalSafe(UnsafeRawBufferPointer(rebasing: full[..<split]), into: &out)
+                out.append(" (deleted)")
+                SafeText.appendTerminalSafe(UnsafeRawBufferPointer(rebasing: full[split...]), into: &out)
+            } else {
+                SafeText.appendTerminalSafe(full, into: &out)
+                if event.fullPathDeleted { out.append(" (deleted)") }
+            }
+            if event.fullPathJoined && event.pathTruncated { out.append("...[truncated]") }
         } else if event.pathUnreadable {
             out.append("[unreadable]")
         } else {

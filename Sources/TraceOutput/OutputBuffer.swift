@@ -14,6 +14,11 @@ public struct OutputBuffer {
         bytes.removeAll(keepingCapacity: true)
     }
 
+    /// Removes the first `count` bytes (those written out).
+    public mutating func removeFirst(_ count: Int) {
+        if count >= bytes.count { bytes.removeAll(keepingCapacity: true) } else { bytes.removeFirst(count) }
+    }
+
     @inline(__always)
     public mutating func append(_ byte: UInt8) {
         bytes.append(byte)
@@ -41,10 +46,22 @@ public struct OutputBuffer {
         append(repeating: UInt8(ascii: " "), count: start + width - bytes.count)
     }
 
+    /// How many decimal digits `value` has.
+    public static func decimalDigits(_ value: UInt64) -> Int {
+        var n = value, digits = 1
+        while n >= 10 { n /= 10; digits += 1 }
+        return digits
+    }
+
     /// Appends `value` in decimal, right-aligned in `width` columns (`%*d`), or left-aligned (`%-*d`).
     public mutating func appendDecimal(_ value: Int64, width: Int = 0, leftAligned: Bool = false) {
         appendNumber(magnitude: value.magnitude, negative: value < 0, radix: 10, width: width,
                      leftAligned: leftAligned, zeroPadded: false)
+    }
+
+    /// Appends `value` in decimal.
+    public mutating func appendUnsigned(_ value: UInt64) {
+        appendNumber(magnitude: value, negative: false, radix: 10, width: 0, leftAligned: false, zeroPadded: false)
     }
 
     /// Appends `value` in octal, zero-padded to `width` digits (`%0*o`).

@@ -1,3 +1,6 @@
+public import OpenSnoop
+public import TraceOutput
+
 /// Which optional columns or fields the output has.
 public struct OutputColumns: Sendable, Equatable {
     /// `-T`: the time of the open.
@@ -8,12 +11,16 @@ public struct OutputColumns: Sendable, Equatable {
     public var flags = false
     /// `-F`: the resolved absolute path instead of the path as passed.
     public var fullPath = false
+    /// The task's cgroup v2 id (JSON `cgroup_id`).
+    public var cgroupID = false
 
-    public init(timestamp: Bool = false, uid: Bool = false, flags: Bool = false, fullPath: Bool = false) {
+    public init(timestamp: Bool = false, uid: Bool = false, flags: Bool = false, fullPath: Bool = false,
+                cgroupID: Bool = false) {
         self.timestamp = timestamp
         self.uid = uid
         self.flags = flags
         self.fullPath = fullPath
+        self.cgroupID = cgroupID
     }
 }
 

@@ -1,0 +1,177 @@
+public import OpenSnoop
+public import TraceOutput
+internal import Glibc
+
+/// The opensnoop tool's loop: read events, format them, write them out, report what was lost,
+/// and end on a signal, at a deadline, when the traced command's processes are all gone, or
+/// when the reader of the output goes away.
+///
+/// With a traced command, SIGINT, SIGTERM, SIGHUP (without `-o`) and the deadline are passed on
+/// to it and tracing goes on until it exits, so that it is never left running untraced; once it
+/// has exited, tracing goes on while any of its descendants lives, and a signal ends it at once.
+public final class TraceSession<Formatter: EventFormatter> {
+    /// Why the session ended.
+    public enum Ending: Equatable, Sendable {
+        /// SIGINT, SIGTERM or SIGHUP.
+        case signalled(Int32)
+        case durationElapsed
+        case outputClosed
+        /// The traced command exited with this wait status.
+        case commandExited(Int32)
+    }
+
+    private let reader: OpenEventReader
+    private let output: OutputSink
+    private let report: (String) -> Void
+    private var formatter: Formatter
+    private var reportedLost: UInt64 = 0
+    private var reportedMalformed = 0
+    private var outputError: OutputSink.OutputError? = nil
+    /// Set once the loop ended: events are only buffered, not written, while the ring is drained.
+    private var draining = false
+
+    /// How long one wait for events lasts; bounds the delay of output and of stopping.
+    public static var pollMilliseconds: Int32 { 10 }
+    /// How often stale io_uring opens are looked for.
+    static var expiryIntervalNanoseconds: UInt64 { 10_000_000_000 }
+
+    /// Loads and attaches; events go to `output`, notices (lost events in text formats, errors)
+    /// to `report`.
+    public init(options: TraceOptions, formatter: Formatter, output: OutputSink,
+                report: @escaping (String) -> Void) throws {
+        self.formatter = formatter
+        self.output = output
+        self.report = report
+        // The reader's callback formats into the output buffer; set up after all stored properties.
+        var handler: ((OpenEvent) -> Void)? = nil
+        reader = try OpenEventReader(options: options) { event in handler?(event) }
+        handler = { [unowned self] event in
+            self.formatter.append(event, into: &self.output.buffer)
+            if self.output.buffer.count >= 4 * OutputSink.flushBytes && self.outputError == nil && !self.draining {
+                do throws(OutputSink.OutputError) { try self.output.flush() } catch { self.outputError = error }
+            }
+        }
+    }
+
+    /// The loaded program (its attach mode, whether io_uring is traced).
+    public var program: OpenSnoopProgram { reader.program }
+
+    /// Writes the header (at once, so a reader knows tracing has started).
+    public func start() throws(OutputSink.OutputError) {
+        formatter.appendHeader(into: &output.buffer)
+        try output.flush()
+    }
+
+    /// Runs until an ending (see the type's documentation). Drains pending events before
+    /// returning. Throws `OutputSink.OutputError.failed` when the output cannot be written.
+    public func run(deadline: UInt64? = nil, command: TracedCommand? = nil) throws -> Ending {
+        var lastReport: UInt64 = 0
+        var lastExpiry = Monotonic.nanoseconds()
+        var passedOn = false      // a stop was passed on to the command: end when it exits
+        var deadlineSeen = false
+        let ending: Ending
+        do {
+            while true {
+                if let signal = TerminationSignals.take() {
+                    if signal == SIGHUP && output.path != nil {
+                        try output.reopen()
+                    } else if let command, command.isRunning {
+                        command.forward(signal)
+                        passedOn = true
+                    } else {
+                        ending = .signalled(signal)
+                        break
+                    }
+                }
+                if let deadline, !deadlineSeen, Monotonic.nanoseconds() >= deadline {
+                    deadlineSeen = true
+                    if let command, command.isRunning {
+                        command.forward(SIGTERM)
+                        passedOn = true
+                    } else {
+                        ending = .durationElapsed
+                        break
+                    }
+                }
+                if let command, let status = try command.pollExit() {
+                    let alive = passedOn ? 0 : try reader.program.tracedProcessesAlive()
+                    if alive <= 0 {
+                        ending = .commandExited(status)
+                        break
+                    }
+                }
+                try reader.poll(timeoutMilliseconds: Self.pollMilliseconds)
+                if let outputError { throw outputError }
+                try output.flushIfDue()
+                if output.readerGone { throw OutputSink.OutputError.closed }
+                let now = Monotonic.nanoseconds()
+                if now &- lastReport >= OutputSink.flushIntervalNanoseconds {
+                    lastReport = now
+                    try reportLosses()
+                }
+                if now &- lastExpiry >= Self.expiryIntervalNanoseconds {
+                    lastExpiry = now
+                    try reader.program.expireStaleIoUringOpens()
+                }
+            }
+            // Last events: formatted without writing (a stalled reader must not hold us), then
+            // written, giving up after a while when a signal asked us to stop.
+            draining = true
+            try reader.drain()
+            if let outputError { throw outputError }
+            try reportLosses()
+            if case .signalled = ending {
+                try output.flush(within: Self.finalFlushNanoseconds)
+            } else {
+                try output.flush()
+            }
+        } catch let error as OutputSink.OutputError {
+            switch error {
+            case .closed, .interrupted:
+                return try finishCommand(command, after: error == .closed ? .outputClosed : .signalled(SIGTERM))
+            case .failed:
+                try? reportLosses()
+                _ = try? finishCommand(command, after: .outputClosed)
+                throw error
+            }
+        }
+        return ending
+    }
+
+    /// How long the last write may wait for a stalled reader once a signal asked us to stop.
+    static var finalFlushNanoseconds: UInt64 { 2_000_000_000 }
+
+    /// Output can go no further: ends a command still running (SIGTERM, passing on any further
+    /// signal) and waits for it, so that it is not left behind untraced.
+    private func finishCommand(_ command: TracedCommand?, after ending: Ending) throws -> Ending {
+        guard let command else { return ending }
+        command.forward(SIGTERM)
+        while command.isRunning {
+            if let signal = TerminationSignals.take() { command.forward(signal) }
+            try command.pollExit(block: true)
+        }
+        return .commandExited(command.waitStatus ?? 0)
+    }
+
+    /// Total events lost so far.
+    public var lostEvents: UInt64 { reportedLost }
+
+    /// Reports events lost, and records that could not be decoded, since the last report: a
+    /// record in the output for JSON, a line on standard error for text.
+    private func reportLosses() throws(OutputSink.OutputError) {
+        if let total = try? reader.lostEvents(), total > reportedLost {
+            let count = total - reportedLost
+            reportedLost = total
+            if formatter.appendLost(count, total: total, into: &output.buffer) {
+                try output.flush()
+            } else {
+                report("\(count) events lost (\(total) in total): try a larger -b/--buffer-pages")
+            }
+        }
+        let malformed = reader.malformedRecords
+        if malformed > reportedMalformed {
+            report("\(malformed - reportedMalformed) records could not be decoded (\(malformed) in total): the BPF program and opensnoop disagree on the event layout")
+            reportedMalformed = malformed
+        }
+    }
+}

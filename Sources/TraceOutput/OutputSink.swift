@@ -1,0 +1,180 @@
+internal import Glibc
+
+/// Writes formatted output to a file descriptor: promptly to a terminal (every batch), in
+/// large writes to a pipe or file (when 64 KiB are pending or 100 ms have passed).
+///
+/// Nothing is dropped silently: the reader going away ends output (`OutputError.closed`), any
+/// other write error is kept and thrown (`.failed`), and a write that cannot progress (a full
+/// pipe whose reader stalled, a non-blocking descriptor) waits for room but gives up when
+/// `interrupted` says a stop was asked for (`.interrupted`).
+public final class OutputSink {
+    /// Why output stopped.
+    public enum OutputError: Error, Equatable {
+        /// The reader went away (EPIPE).
+        case closed
+        /// A write failed with this errno (ENOSPC, EIO, ...).
+        case failed(Int32)
+        /// A stop was asked for while a write was blocked.
+        case interrupted
+    }
+
+    public private(set) var fileDescriptor: Int32
+    /// Whether the descriptor is a terminal.
+    public private(set) var isTerminal: Bool
+    public var buffer = OutputBuffer()
+    private var lastFlush = Monotonic.nanoseconds()
+    /// The file this sink writes to, when it opened one (`-o`): it can be reopened.
+    public let path: String?
+    /// Asked while a write waits: true gives up the write.
+    private let interrupted: () -> Bool
+
+    /// Bytes pending before a pipe or file gets a write.
+    public static let flushBytes = 64 * 1024
+    /// Longest time output waits in the buffer.
+    public static let flushIntervalNanoseconds: UInt64 = 100_000_000
+
+    /// Writes to an open descriptor (standard output).
+    public init(fileDescriptor: Int32, interrupted: @escaping () -> Bool = { false }) {
+        self.fileDescriptor = fileDescriptor
+        self.isTerminal = isatty(fileDescriptor) == 1
+        self.path = nil
+        self.interrupted = interrupted
+    }
+
+    /// Writes to the file at `path`, created with mode 0600 if missing, appended to otherwise.
+    public init(path: String, interrupted: @escaping () -> Bool = { false }) throws(OutputError) {
+        self.path = path
+        self.interrupted = interrupted
+        self.fileDescriptor = try Self.open(path)
+        self.isTerminal = isatty(fileDescriptor) == 1
+    }
+
+    deinit {
+        if path != nil { close(fileDescriptor) }
+    }
+
+    private static func open(_ path: String) throws(OutputError) -> Int32 {
+        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw .failed(errno) }
+        return fd
+    }
+
+    /// Writes what is buffered, then opens the file anew at its path (after a log rotation
+    /// moved it away). Only for a sink made with a path.
+    public func reopen() throws(OutputError) {
+        guard let path else { return }
+        try flush()
+        let fd = try Self.open(path)
+        close(fileDescriptor)
+        fileDescriptor = fd
+        isTerminal = isatty(fd) == 1
+    }
+
+    /// Writes everything buffered. On error the buffer is kept (nothing is discarded unseen).
+    /// With `within`, gives up (`.interrupted`) when the descriptor takes nothing for that long,
+    /// writing in pieces small enough not to block on a pipe.
+    public func flush(within nanoseconds: UInt64? = nil) throws(OutputError) {
+        lastFlush = Monotonic.nanoseconds()
+        let giveUp = nanoseconds.map { lastFlush + $0 }
+        var offset = 0
+        let total = buffer.count
+        defer {
+            if offset > 0 { buffer.removeFirst(offset) }
+        }
+        while offset < total {
+            var piece = total - offset
+            if let giveUp {
+                try waitForRoom(until: giveUp)
+                piece = min(piece, Int(PIPE_BUF))
+            }
+            let written = buffer.bytes.withUnsafeBytes { raw in
+                write(fileDescriptor, raw.baseAddress! + offset, piece)
+            }
+            if written >= 0 {
+                offset += written
+                continue
+            }
+            switch errno {
+            case EINTR:
+                if interrupted() { throw .interrupted }
+            case EAGAIN:
+                try waitForRoom()
+            case EPIPE:
+                throw .closed
+            case let code:
+                throw .failed(code)
+            }
+        }
+    }
+
+    /// Waits until the descriptor takes more (a non-blocking descriptor said EAGAIN), until
+    /// `deadline` (monotonic ns) if given.
+    private func waitForRoom(until deadline: UInt64? = nil) throws(OutputError) {
+        while true {
+            if deadline == nil && interrupted() { throw .interrupted }
+            if let deadline, Monotonic.nanoseconds() >= deadline { throw .interrupted }
+            var descriptor = pollfd(fd: fileDescriptor, events: Int16(POLLOUT), revents: 0)
+            let ready = poll(&descriptor, 1, 100)
+            if ready > 0 {
+                if descriptor.revents & Int16(POLLERR) != 0 { throw .closed }
+                return
+            }
+            if ready < 0 && errno != EINTR { throw .failed(errno) }
+        }
+    }
+
+    /// Whether the reading end of a pipe has gone, even if nothing was written since
+    /// (so that `opensnoop | head -3` ends on a quiet system too).
+    public var readerGone: Bool {
+        var descriptor = pollfd(fd: fileDescriptor, events: 0, revents: 0)
+        return poll(&descriptor, 1, 0) == 1 && descriptor.revents & Int16(POLLERR) != 0
+    }
+
+    /// Flushes if the policy says it is time (after a batch of events).
+    public func flushIfDue() throws(OutputError) {
+        if buffer.isEmpty { return }
+        if isTerminal || buffer.count >= Self.flushBytes
+            || Monotonic.nanoseconds() &- lastFlush >= Self.flushIntervalNanoseconds {
+            try flush()
+        }
+    }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds.
+public enum Monotonic {
+    public static func nanoseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+    }
+}
+
+/// One-line messages on standard error, written with `write(2)`: never a crash when standard
+/// error is closed or broken, never buffered (a message is out before the process exits).
+public enum Diagnostics {
+    /// Writes `tool: message` and a newline.
+    public static func report(_ message: String, tool: String) {
+        let line = Array("\(tool): \(message)\n".utf8)
+        line.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = write(STDERR_FILENO, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return }
+                offset += n
+            }
+        }
+    }
+
+    /// Makes sure descriptors 0, 1 and 2 are open (on /dev/null if they were closed), so that no
+    /// file this process opens later takes their place and receives its output.
+    public static func guardStandardDescriptors() {
+        for fd: Int32 in 0...2 where fcntl(fd, F_GETFD) < 0 && errno == EBADF {
+            let null = open("/dev/null", O_RDWR)
+            if null >= 0 && null != fd {
+                dup2(null, fd)
+                close(null)
+            }
+        }
+    }
+}

@@ -1,0 +1,121 @@
+internal import Glibc
+
+/// Converts the kernel's monotonic timestamps (`bpf_ktime_get_ns`: the host's clock, whatever
+/// time namespace we run in) to wall-clock time. The offset between the clocks is measured at
+/// creation and again whenever a second of kernel time has passed since, so a step of the wall
+/// clock shows within a second; formatted seconds are cached, so a timestamp costs a division
+/// and a compare in the common case.
+public struct WallClock {
+    /// Wall-clock nanoseconds minus the kernel's monotonic nanoseconds.
+    public private(set) var offsetNanoseconds: Int64 = 0
+    /// The kernel time at which the offset was last measured.
+    private var measuredAt: UInt64 = 0
+    /// Our CLOCK_MONOTONIC minus the host's (a time namespace's offset; 0 outside one).
+    private let namespaceOffset: Int64
+    private var cachedSecond: Int64 = .min
+    private var cachedLocal: (UInt8, UInt8, UInt8) = (0, 0, 0)
+    private var cachedUTCSecond: Int64 = .min
+    private var cachedUTC: [UInt8] = []
+
+    /// How often the offset is measured again, in kernel nanoseconds.
+    public static let resyncNanoseconds: UInt64 = 1_000_000_000
+
+    public init() {
+        namespaceOffset = Self.timeNamespaceOffset()
+        measure()
+    }
+
+    /// Measures the offset now.
+    private mutating func measure() {
+        var real = timespec(), mono = timespec()
+        clock_gettime(CLOCK_REALTIME, &real)
+        clock_gettime(CLOCK_MONOTONIC, &mono)
+        let host = (Int64(mono.tv_sec) * 1_000_000_000 + Int64(mono.tv_nsec)) - namespaceOffset
+        offsetNanoseconds = Int64(real.tv_sec) * 1_000_000_000 + Int64(real.tv_nsec) - host
+        measuredAt = UInt64(max(host, 0))
+        cachedSecond = .min
+        cachedUTCSecond = .min
+    }
+
+    /// The monotonic offset of our time namespace, from `/proc/self/timens_offsets`
+    /// (`monotonic SECONDS NANOSECONDS`); 0 when there is none.
+    static func timeNamespaceOffset() -> Int64 {
+        let fd = open("/proc/self/timens_offsets", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return 0 }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 256)
+        let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard n > 0 else { return 0 }
+        return parseTimeNamespaceOffsets(String(decoding: bytes[0..<n], as: UTF8.self))
+    }
+
+    /// The monotonic offset in nanoseconds from the text of `timens_offsets`.
+    public static func parseTimeNamespaceOffsets(_ text: String) -> Int64 {
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count == 3, fields[0] == "monotonic" || fields[0] == "1",
+                  let seconds = Int64(fields[1]), let nanoseconds = Int64(fields[2]) else { continue }
+            return seconds &* 1_000_000_000 &+ nanoseconds
+        }
+        return 0
+    }
+
+    /// Wall-clock nanoseconds since the epoch of a kernel monotonic timestamp.
+    public func wallNanoseconds(_ monotonic: UInt64) -> Int64 {
+        Int64(bitPattern: monotonic) &+ offsetNanoseconds
+    }
+
+    /// Measures the offset again if a second of kernel time passed since it last was.
+    @inline(__always)
+    private mutating func resyncIfDue(_ monotonic: UInt64) {
+        if monotonic &- measuredAt >= Self.resyncNanoseconds && monotonic > measuredAt { measure() }
+    }
+
+    /// Appends local `HH:MM:SS` (libbpf-tools opensnoop's TIME column).
+    public mutating func appendLocalTime(_ monotonic: UInt64, into out: inout OutputBuffer) {
+        resyncIfDue(monotonic)
+        let second = wallNanoseconds(monotonic) / 1_000_000_000
+        if second != cachedSecond {
+            var t = time_t(second)
+            var parts = tm()
+            localtime_r(&t, &parts)
+            cachedLocal = (UInt8(parts.tm_hour), UInt8(parts.tm_min), UInt8(parts.tm_sec))
+            cachedSecond = second
+        }
+        out.appendZeroPadded(UInt64(cachedLocal.0), width: 2)
+        out.append(UInt8(ascii: ":"))
+        out.appendZeroPadded(UInt64(cachedLocal.1), width: 2)
+        out.append(UInt8(ascii: ":"))
+        out.appendZeroPadded(UInt64(cachedLocal.2), width: 2)
+    }
+
+    /// Appends RFC 3339 UTC time with nanoseconds, e.g. `2026-11-25T10:35:07.123456789Z`.
+    public mutating func appendRFC3339(_ monotonic: UInt64, into out: inout OutputBuffer) {
+        resyncIfDue(monotonic)
+        let wall = wallNanoseconds(monotonic)
+        let second = wall / 1_000_000_000
+        if second != cachedUTCSecond {
+            var t = time_t(second)
+            var parts = tm()
+            gmtime_r(&t, &parts)
+            var text = OutputBuffer(capacity: 20)
+            text.appendZeroPadded(UInt64(parts.tm_year + 1900), width: 4)
+            text.append(UInt8(ascii: "-"))
+            text.appendZeroPadded(UInt64(parts.tm_mon + 1), width: 2)
+            text.append(UInt8(ascii: "-"))
+            text.appendZeroPadded(UInt64(parts.tm_mday), width: 2)
+            text.append(UInt8(ascii: "T"))
+            text.appendZeroPadded(UInt64(parts.tm_hour), width: 2)
+            text.append(UInt8(ascii: ":"))
+            text.appendZeroPadded(UInt64(parts.tm_min), width: 2)
+            text.append(UInt8(ascii: ":"))
+            text.appendZeroPadded(UInt64(parts.tm_sec), width: 2)
+            cachedUTC = text.bytes
+            cachedUTCSecond = second
+        }
+        cachedUTC.withUnsafeBytes { out.append(contentsOf: $0) }
+        out.append(UInt8(ascii: "."))
+        out.appendZeroPadded(UInt64(wall % 1_000_000_000), width: 9)
+        out.append(UInt8(ascii: "Z"))
+    }
+}

@@ -1,0 +1,71 @@
+import TraceOutput
+import Testing
+
+@Suite("getopt-style command lines")
+struct GetoptTests {
+    let options: [GetoptArguments.Option] = [
+        .init(long: "pid", short: "p", takesValue: true, repeatable: true),
+        .init(long: "duration", short: "d", takesValue: true),
+        .init(long: "name", short: "n", takesValue: true, repeatable: true),
+        .init(long: "failed", short: "x", takesValue: false, repeatable: true),
+        .init(long: "json", short: "j", takesValue: false, repeatable: true),
+        .init(long: "buffer-pages", short: "b", takesValue: true),
+    ]
+
+    func normalize(_ arguments: [String]) throws -> GetoptArguments {
+        try GetoptArguments(arguments.map { Array($0.utf8) }, options: options, rawOptions: ["name"])
+    }
+
+    @Test("Attached values, clusters and long forms all become --long=value")
+    func attached() throws {
+        #expect(try normalize(["-p123", "-d1", "-ncat"]).arguments == ["--pid=123", "--duration=1", "--name=cat"])
+        #expect(try normalize(["-xjp", "5"]).arguments == ["--failed", "--json", "--pid=5"])
+        #expect(try normalize(["-xp5"]).arguments == ["--failed", "--pid=5"])
+        #expect(try normalize(["--pid", "7", "--pid=8"]).arguments == ["--pid=7", "--pid=8"])
+    }
+
+    @Test("A value that looks like an option is the option's value")
+    func negativeValues() throws {
+        #expect(try normalize(["-b", "-1"]).arguments == ["--buffer-pages=-1"])
+        #expect(try normalize(["-n", "--json"]).arguments == ["--name=--json"])
+    }
+
+    @Test("Options given once may not be repeated; repeatable ones accumulate")
+    func repeats() throws {
+        #expect(throws: GetoptArguments.Failure.self) { try normalize(["-d", "1", "-d2"]) }
+        #expect(try normalize(["-n", "a", "-n", "b"]).rawValues["name"] == [Array("a".utf8), Array("b".utf8)])
+    }
+
+    @Test("Missing values and values on flags are errors")
+    func missing() {
+        #expect(throws: GetoptArguments.Failure.self) { try normalize(["-p"]) }
+        #expect(throws: GetoptArguments.Failure.self) { try normalize(["--json=1"]) }
+    }
+
+    @Test("Everything after -- is left alone; unknown options pass through for the parser to report")
+    func terminator() throws {
+        let result = try normalize(["-x", "--", "ls", "-p1", "--", "-d"])
+        #expect(result.arguments == ["--failed", "--", "ls", "-p1", "--", "-d"])
+        #expect(result.hasTerminator)
+        #expect(try normalize(["--bogus", "-q"]).arguments == ["--bogus", "-q"])
+        #expect(try normalize(["-x"]).hasTerminator == false)
+    }
+
+    @Test("Values keep their exact bytes, invalid UTF-8 included")
+    func rawBytes() throws {
+        let result = try GetoptArguments([Array("-n".utf8), [0x61, 0xFF, 0x62]], options: options, rawOptions: ["name"])
+        #expect(result.rawValues["name"] == [[0x61, 0xFF, 0x62]])
+        #expect(try GetoptArguments([[0x2D, 0x6E, 0xC3, 0x28]], options: options, rawOptions: ["name"]).rawValues["name"]
+                == [[0xC3, 0x28]])
+    }
+}
+
+@Suite("Wall clock")
+struct WallClockTests {
+    @Test("A time namespace's monotonic offset is read from timens_offsets")
+    func timeNamespaceOffsets() {
+        #expect(WallClock.parseTimeNamespaceOffsets("monotonic      86400         0\nboottime 0 0\n") == 86_400_000_000_000)
+        #expect(WallClock.parseTimeNamespaceOffsets("monotonic -5 500\n") == -4_999_999_500)
+        #expect(WallClock.parseTimeNamespaceOffsets("") == 0)
+    }
+}
