@@ -65,58 +65,23 @@ public final class TraceSession<Formatter: EventFormatter> {
     /// Runs until an ending (see the type's documentation). Drains pending events before
     /// returning. Throws `OutputSink.OutputError.failed` when the output cannot be written.
     public func run(deadline: UInt64? = nil, command: TracedCommand? = nil) throws -> Ending {
-        var lastReport: UInt64 = 0
-        var lastExpiry = Monotonic.nanoseconds()
-        var passedOn = false      // a stop was passed on to the command: end when it exits
-        var deadlineSeen = false
-        let ending: Ending
+        var ending: Ending
         do {
-            while true {
-                if let signal = TerminationSignals.take() {
-                    if signal == SIGHUP && output.path != nil {
-                        try output.reopen()
-                    } else if let command, command.isRunning {
-                        command.forward(signal)
-                        passedOn = true
-                    } else {
-                        ending = .signalled(signal)
-                        break
-                    }
-                }
-                if let deadline, !deadlineSeen, Monotonic.nanoseconds() >= deadline {
-                    deadlineSeen = true
-                    if let command, command.isRunning {
-                        command.forward(SIGTERM)
-                        passedOn = true
-                    } else {
-                        ending = .durationElapsed
-                        break
-                    }
-                }
-                if let command, let status = try command.pollExit() {
-                    let alive = passedOn ? 0 : try reader.program.tracedProcessesAlive()
-                    if alive <= 0 {
-                        ending = .commandExited(status)
-                        break
-                    }
-                }
-                try reader.poll(timeoutMilliseconds: Self.pollMilliseconds)
-                if let outputError { throw outputError }
-                try output.flushIfDue()
-                if output.readerGone { throw OutputSink.OutputError.closed }
-                let now = Monotonic.nanoseconds()
-                if now &- lastReport >= OutputSink.flushIntervalNanoseconds {
-                    lastReport = now
-                    try reportLosses()
-                }
-                if now &- lastExpiry >= Self.expiryIntervalNanoseconds {
-                    lastExpiry = now
-                    try reader.program.expireStaleIoUringOpens()
-                }
-            }
-            // Last events: formatted without writing (a stalled reader must not hold us), then
-            // written, giving up after a while when a signal asked us to stop.
-            draining = true
+            ending = try loop(deadline: deadline, command: command)
+        } catch OutputSink.OutputError.interrupted {
+            // A stop came while a write was blocked: stop, and give the reader a last chance.
+            ending = .signalled(TerminationSignals.take() ?? SIGTERM)
+        } catch OutputSink.OutputError.closed {
+            return try finishCommand(command, after: .outputClosed)
+        } catch {
+            try? reportLosses()
+            _ = try? finishCommand(command, after: .outputClosed)
+            throw error
+        }
+        // Last events: formatted without writing (a stalled reader must not hold us), then
+        // written, giving up after a while when a signal asked us to stop.
+        draining = true
+        do {
             try reader.drain()
             if let outputError { throw outputError }
             try reportLosses()
@@ -125,17 +90,59 @@ public final class TraceSession<Formatter: EventFormatter> {
             } else {
                 try output.flush()
             }
-        } catch let error as OutputSink.OutputError {
-            switch error {
-            case .closed, .interrupted:
-                return try finishCommand(command, after: error == .closed ? .outputClosed : .signalled(SIGTERM))
-            case .failed:
-                try? reportLosses()
-                _ = try? finishCommand(command, after: .outputClosed)
-                throw error
+        } catch OutputSink.OutputError.interrupted {
+            report("\(output.buffer.count) bytes of output were not written: the reader stopped reading")
+        } catch OutputSink.OutputError.closed {
+            if case .signalled = ending {} else { ending = .outputClosed }
+        }
+        if let command, command.isRunning { return try finishCommand(command, after: ending) }
+        return ending
+    }
+
+    /// The loop proper; see `run`.
+    private func loop(deadline: UInt64?, command: TracedCommand?) throws -> Ending {
+        var lastReport: UInt64 = 0
+        var lastExpiry = Monotonic.nanoseconds()
+        var passedOn = false      // a stop was passed on to the command: end when it exits
+        var deadlineSeen = false
+        while true {
+            if let signal = TerminationSignals.take() {
+                if signal == SIGHUP && output.path != nil {
+                    try output.reopen()
+                } else if let command, command.isRunning {
+                    command.forward(signal)
+                    passedOn = true
+                } else {
+                    return .signalled(signal)
+                }
+            }
+            if let deadline, !deadlineSeen, Monotonic.nanoseconds() >= deadline {
+                deadlineSeen = true
+                if let command, command.isRunning {
+                    command.forward(SIGTERM)
+                    passedOn = true
+                } else {
+                    return .durationElapsed
+                }
+            }
+            if let command, let status = try command.pollExit() {
+                let alive = passedOn ? 0 : try reader.program.tracedProcessesAlive()
+                if alive <= 0 { return .commandExited(status) }
+            }
+            try reader.poll(timeoutMilliseconds: Self.pollMilliseconds)
+            if let outputError { throw outputError }
+            try output.flushIfDue()
+            if output.readerGone { throw OutputSink.OutputError.closed }
+            let now = Monotonic.nanoseconds()
+            if now &- lastReport >= OutputSink.flushIntervalNanoseconds {
+                lastReport = now
+                try reportLosses()
+            }
+            if now &- lastExpiry >= Self.expiryIntervalNanoseconds {
+                lastExpiry = now
+                try? reader.program.expireStaleIoUringOpens()
             }
         }
-        return ending
     }
 
     /// How long the last write may wait for a stalled reader once a signal asked us to stop.

@@ -92,6 +92,8 @@ public final class OutputSink {
             }
             if written >= 0 {
                 offset += written
+                // A write cut short by a signal: give up if it asked us to stop.
+                if written < piece && giveUp == nil && interrupted() { throw .interrupted }
                 continue
             }
             switch errno {

@@ -15,6 +15,19 @@
  *   threads N PATH                                           N threads, each opens PATH
  *   background MS PATH                                       a child that opens PATH after MS ms
  *   loop N PATH                                              N openat+close of PATH
+ *   exec-thread PATH                                         a second thread execs this helper,
+ *                                                            which then opens PATH
+ *   leader-exit N PATH                                       the main thread exits; N threads
+ *                                                            open PATH 100 ms later
+ *   handle PATH                                              name_to_handle_at + open_by_handle_at
+ *   handle-badmount PATH                                     open_by_handle_at with a bad mount fd
+ *   uring-fixed PATH                                         io_uring open into fixed slot 0
+ *   uring-badptr X                                           io_uring open of an unreadable name
+ *   badptr X                                                 openat of an unreadable name
+ *   long N DIR                                               openat of DIR/ + a name making N bytes
+ *   baddirfd REL                                             openat(999, REL)
+ *   pipe X | memfd NAME | tmpfile DIR | unlinked PATH        open a pseudo file again via /proc
+ *   sleep MS                                                 sleep
  * Each open prints "<action> <fd or -errno>". */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -62,6 +76,96 @@ static long uring_open(const char *path, int two)
 	return res;
 }
 
+static char *self_path;
+static const char *exec_target;
+
+/* Runs in a second thread: replaces the whole process with this helper opening exec_target. */
+static void *thread_exec(void *unused)
+{
+	(void)unused;
+	execl(self_path, "opensnoop-testhelper", "openat", exec_target, (char *)NULL);
+	return NULL;
+}
+
+static void *thread_open_later(void *path)
+{
+	usleep(100000);
+	int fd = open((const char *)path, O_RDONLY);
+	printf("leader-exit %d\n", fd < 0 ? -errno : fd);
+	fflush(stdout);
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+/* Opens /proc/self/fd/FD again. */
+static long reopen(int fd)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	return open(path, O_RDONLY);
+}
+
+static long uring_fixed_open(const char *path)
+{
+	struct io_uring ring;
+	if (io_uring_queue_init(4, &ring, 0) < 0)
+		return -1;
+	int slots[1] = { -1 };
+	if (io_uring_register_files(&ring, slots, 1) < 0)
+		return -1;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_openat_direct(sqe, AT_FDCWD, path, O_RDONLY, 0, 0);
+	io_uring_submit(&ring);
+	struct io_uring_cqe *cqe;
+	long res = -EIO;
+	if (io_uring_wait_cqe(&ring, &cqe) == 0) {
+		res = cqe->res;
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	io_uring_queue_exit(&ring);
+	if (res < 0) {
+		errno = -res;
+		return -1;
+	}
+	return res;
+}
+
+static long uring_open_pointer(const char *pointer)
+{
+	struct io_uring ring;
+	if (io_uring_queue_init(4, &ring, 0) < 0)
+		return -1;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_openat(sqe, AT_FDCWD, pointer, O_RDONLY, 0);
+	io_uring_submit(&ring);
+	struct io_uring_cqe *cqe;
+	long res = -EIO;
+	if (io_uring_wait_cqe(&ring, &cqe) == 0) {
+		res = cqe->res;
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	io_uring_queue_exit(&ring);
+	if (res < 0) {
+		errno = -res;
+		return -1;
+	}
+	return res;
+}
+
+static long handle_open(const char *path, int bad_mount)
+{
+	struct file_handle *handle = malloc(sizeof(*handle) + MAX_HANDLE_SZ);
+	handle->handle_bytes = MAX_HANDLE_SZ;
+	int mount_id;
+	if (name_to_handle_at(AT_FDCWD, path, handle, &mount_id, 0) < 0)
+		return -1;
+	int mount_fd = bad_mount ? 999 : open(path, O_RDONLY);
+	long fd = open_by_handle_at(mount_fd, handle, O_RDONLY);
+	free(handle);
+	return fd;
+}
+
 static void *thread_open(void *path)
 {
 	int fd = open((const char *)path, O_RDONLY);
@@ -78,6 +182,7 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
+	self_path = realpath("/proc/self/exe", NULL);
 	int i = 1;
 	for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
 		if (strcmp(argv[i], "--name") == 0 && i + 1 < argc) {
@@ -165,6 +270,72 @@ int main(int argc, char **argv)
 			}
 			ret = pid;
 			i += 2;
+		} else if (strcmp(action, "exec-thread") == 0) {
+			pthread_t thread;
+			exec_target = a;
+			pthread_create(&thread, NULL, thread_exec, NULL);
+			pthread_join(thread, NULL);
+			ret = -1; /* exec failed */
+			i += 1;
+		} else if (strcmp(action, "leader-exit") == 0 && b) {
+			int n = atoi(a);
+			pthread_t thread;
+			for (int k = 0; k < n && k < 64; k++)
+				pthread_create(&thread, NULL, thread_open_later, (void *)b);
+			pthread_exit(NULL);
+		} else if (strcmp(action, "handle") == 0 || strcmp(action, "handle-badmount") == 0) {
+			ret = handle_open(a, action[6] == '-');
+			i += 1;
+		} else if (strcmp(action, "uring-fixed") == 0) {
+			ret = uring_fixed_open(a);
+			i += 1;
+		} else if (strcmp(action, "uring-badptr") == 0) {
+			ret = uring_open_pointer((const char *)8);
+			i += 1;
+		} else if (strcmp(action, "badptr") == 0) {
+			ret = openat(AT_FDCWD, (const char *)8, O_RDONLY);
+			i += 1;
+		} else if (strcmp(action, "long") == 0 && b) {
+			/* b + "/" + "x..." padded with "/./" pieces so that every component stays short */
+			size_t n = atol(a);
+			char *path = calloc(n + 1, 1);
+			size_t len = strlen(b);
+			memcpy(path, b, len);
+			while (n - len > 3) {
+				memcpy(path + len, "/.", 2);
+				len += 2;
+			}
+			if (n - len == 3)
+				path[len++] = '/';
+			path[len++] = '/';
+			path[len++] = 'f';
+			path[n] = 0;
+			ret = openat(AT_FDCWD, path, O_RDONLY);
+			free(path);
+			i += 2;
+		} else if (strcmp(action, "baddirfd") == 0) {
+			ret = openat(999, a, O_RDONLY);
+			i += 1;
+		} else if (strcmp(action, "pipe") == 0) {
+			int fds[2];
+			ret = pipe(fds) < 0 ? -1 : reopen(fds[0]);
+			i += 1;
+		} else if (strcmp(action, "memfd") == 0) {
+			int fd = memfd_create(a, 0);
+			ret = fd < 0 ? -1 : reopen(fd);
+			i += 1;
+		} else if (strcmp(action, "tmpfile") == 0) {
+			ret = open(a, O_TMPFILE | O_RDWR, 0600);
+			i += 1;
+		} else if (strcmp(action, "unlinked") == 0) {
+			int fd = open(a, O_RDWR | O_CREAT, 0600);
+			unlink(a);
+			ret = fd < 0 ? -1 : reopen(fd);
+			i += 1;
+		} else if (strcmp(action, "sleep") == 0) {
+			usleep(atoi(a) * 1000);
+			ret = 0;
+			i += 1;
 		} else if (strcmp(action, "loop") == 0 && b) {
 			long n = atol(a);
 			for (long k = 0; k < n; k++) {

@@ -125,10 +125,14 @@ func runShell(_ script: String) throws -> (Int32, String, String) {
 }
 
 /// Runs `executable` to completion; returns (status, stdout, stderr).
-func runToCompletion(_ executable: String, _ arguments: [String]) throws -> (Int32, String, String) {
+func runToCompletion(_ executable: String, _ arguments: [String],
+                     environment: [String: String] = [:]) throws -> (Int32, String, String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
+    if !environment.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    }
     let out = PipeCollector(), err = PipeCollector()
     process.standardOutput = out.pipe
     process.standardError = err.pipe

@@ -198,3 +198,17 @@ final class ReadinessSocket {
         return false
     }
 }
+
+/// Small static programs the tests build with the system's C compiler (`Tests/Programs`).
+enum TestPrograms {
+    static let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Programs")
+
+    /// Builds `opener.c` as a static 64-bit or 32-bit program at `path`.
+    static func buildOpener(at path: String, bits: Int) throws {
+        let flags = bits == 32 ? ["-m32"] : []
+        let (status, _, err) = try runToCompletion("/usr/bin/cc", flags + ["-static", "-O2", "-o", path,
+                                                                         sources.appendingPathComponent("opener.c").path])
+        try #require(status == 0, "cc failed: \(err)")
+    }
+}

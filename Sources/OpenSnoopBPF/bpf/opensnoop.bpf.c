@@ -107,7 +107,7 @@ struct path_scratch {
 	__u32 pos;                   /* the path is buf[pos..WALK_END) */
 	__u32 root_pos;              /* pos when the walk met the process's root, or NOT_SEEN */
 	__u32 cut;                   /* stopped before the top (too deep or too long) */
-	__u32 pad;
+	__u32 done;                  /* reached the top of the mount tree */
 	char buf[WALK_END + NAME_MAX + 1];
 };
 
@@ -426,20 +426,21 @@ static __always_inline bool prepend_kernel(struct path_scratch *w, const void *s
 	return true;
 }
 
-static __always_inline void prepend_byte(struct path_scratch *w, char c)
+static __always_inline bool prepend_byte(struct path_scratch *w, char c)
 {
 	__u32 pos = w->pos;
 	barrier_var(pos);
 	if (pos == 0 || pos > WALK_END) {
 		w->cut = 1;
-		return;
+		return false;
 	}
 	pos -= 1;
 	barrier_var(pos);
 	if (pos >= WALK_END)
-		return;
+		return false;
 	w->buf[pos] = c;
 	w->pos = pos;
+	return true;
 }
 
 static __always_inline void prepend_decimal(struct path_scratch *w, __u64 value)
@@ -519,7 +520,7 @@ static __always_inline bool walk_step(struct path_scratch *w)
 	if (dentry == mnt_root || dentry == parent) {
 		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
 		if (up == mnt || dentry != mnt_root) {
-			w->cut = 0; /* the root of the mount tree */
+			w->done = 1; /* the root of the mount tree */
 			return false;
 		}
 		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
@@ -528,9 +529,8 @@ static __always_inline bool walk_step(struct path_scratch *w)
 	}
 	struct qstr name;
 	BPF_CORE_READ_INTO(&name, dentry, d_name);
-	if (!prepend_kernel(w, name.name, name.len))
+	if (!prepend_kernel(w, name.name, name.len) || !prepend_byte(w, '/'))
 		return false;
-	prepend_byte(w, '/');
 	w->dentry = parent;
 	return true;
 }
@@ -546,11 +546,14 @@ static __always_inline void walk(struct path_scratch *w, struct dentry *dentry, 
 {
 	w->dentry = dentry;
 	w->mnt = real_mount(vfsmnt);
-	w->cut = 1;
+	w->cut = 0;
+	w->done = 0;
 	for (int i = 0; i < MAX_COMPONENTS; i++) {
 		if (!walk_step(w))
 			break;
 	}
+	if (!w->done)
+		w->cut = 1; /* too deep, or too long */
 	if (w->root_pos == NOT_SEEN && w->dentry == w->root_dentry && w->mnt == w->root_mnt)
 		w->root_pos = w->pos;
 }
@@ -584,6 +587,7 @@ static __always_inline void append_full(struct scratch *s, const void *src, __u3
 		return;
 	bpf_probe_read_kernel(&s->data[at], len, src);
 	s->ev.full_len += len;
+	s->ev.event_flags |= OPENSNOOP_EV_FULL_PATH;
 }
 
 static __always_inline bool d_unlinked(struct dentry *dentry)
@@ -606,7 +610,6 @@ static __noinline void resolve_path(struct scratch *s, int dirfd, long ret, bool
 	w->root_mnt = real_mount(BPF_CORE_READ(task, fs, root.mnt));
 	w->root_pos = NOT_SEEN;
 	w->pos = WALK_END;
-	s->ev.event_flags |= OPENSNOOP_EV_FULL_PATH;
 	bool handle = s->ev.source == OPENSNOOP_SRC_OPEN_BY_HANDLE_AT;
 	bool join = !has_fd && !handle;
 	bool absolute = s->ev.path_len > 0 && s->data[0] == '/';

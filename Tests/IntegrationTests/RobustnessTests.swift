@@ -1,0 +1,242 @@
+import Foundation
+import OpenSnoop
+import Testing
+
+/// Runs opensnoop through bash (for redirections); returns (status, stdout, stderr).
+private func opensnoopShell(_ arguments: String) throws -> (Int32, String, String) {
+    try runShell("\(Binaries.opensnoop) \(arguments)")
+}
+
+@Suite("Robust under hostile conditions: closed descriptors, signals, full disks, stalled readers", .serialized,
+       .tags(.kernel), .enabled(if: isRoot, "loading BPF programs needs root"))
+struct RobustnessTests {
+    @Test("With standard error closed, errors still give their exit status (no crash)",
+          arguments: [("-n ''", 2), ("--bogus", 2), ("-p 999999 -d 0.5 >/dev/null", 0)])
+    func closedStandardError(arguments: String, status: Int32) throws {
+        let (code, _, _) = try opensnoopShell("\(arguments) 2>&-")
+        #expect(code == status)
+    }
+
+    @Test("opensnoop never reports its own opens")
+    func selfExcluded() throws {
+        let tracer = try TracerRun(["-j"])
+        tracer.stop()
+        let own = try tracer.records().filter { $0["pid"] as? Int == Int(tracer.process.processIdentifier) }
+        #expect(own.isEmpty, "\(own)")
+    }
+
+    @Test("Inside a time namespace and across clock steps, event times are the wall clock's")
+    func timeNamespace() throws {
+        let name = uniqueName("timens")
+        let (status, out, err) = try runShell("""
+            unshare -T -f --monotonic 86400 --boottime 86400 /bin/sh -c \
+              '\(Binaries.opensnoop) -j -d 3 -n \(name) & sleep 1.5; \(Binaries.helper) --name \(name) openat /etc/hostname >/dev/null; wait'
+            """)
+        #expect(status == 0, "\(err)")
+        let record = try #require(try out.split(separator: "\n").compactMap {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }.first)
+        let time = try #require(record["time"] as? String)
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let date = try #require(formatter.date(from: time.replacingOccurrences(of: #"\.(\d{3})\d+Z"#, with: ".$1Z",
+                                                                                options: .regularExpression)))
+        #expect(abs(date.timeIntervalSinceNow) < 60, "\(time)")
+    }
+
+    @Test("A full disk is an error said once, with exit 1, not silence")
+    func fullDisk() throws {
+        let name = uniqueName("full")
+        let (status, _, err) = try runShell("""
+            \(Binaries.opensnoop) -j -o /dev/full -n \(name) & pid=$!; sleep 1.5
+            \(Binaries.helper) --name \(name) loop 50 /etc/hostname >/dev/null; wait $pid
+            """)
+        #expect(status == 1)
+        #expect(err == "opensnoop: cannot write /dev/full: No space left on device\n")
+    }
+
+    @Test("SIGHUP without -o writes what is buffered and ends; with -o it reopens the file")
+    func hangup() throws {
+        let dir = try makeScratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let name = uniqueName("hup")
+        let (status, _, err) = try runShell("""
+            \(Binaries.opensnoop) -n \(name) > \(dir)/out & pid=$!; sleep 1.5
+            \(Binaries.helper) --name \(name) loop 302 /etc/hostname >/dev/null; kill -HUP $pid; wait $pid
+            """)
+        #expect(status == 0, "\(err)")
+        let lines = try String(contentsOfFile: dir + "/out", encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 303, "header and 302 events")
+
+        let file = dir + "/events"
+        let tracer = try TracerRun(["-o", file, "-n", name])
+        try runHelper(["--name", name, "openat", "/etc/hostname"])
+        usleep(300_000)
+        try FileManager.default.moveItem(atPath: file, toPath: file + ".1")
+        kill(tracer.process.processIdentifier, SIGHUP)
+        usleep(300_000)
+        try runHelper(["--name", name, "openat", "/etc/passwd"])
+        #expect(tracer.stop() == 0)
+        let old = try String(contentsOfFile: file + ".1", encoding: .utf8)
+        let new = try String(contentsOfFile: file, encoding: .utf8)
+        #expect(old.hasSuffix("/etc/hostname\n") && !old.contains("/etc/passwd"))
+        #expect(new.hasSuffix("/etc/passwd\n") && !new.contains("/etc/hostname"))
+        let mode = try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+    }
+
+    @Test("SIGINT stops opensnoop even while its output pipe is full and nobody reads it")
+    func stalledReader() throws {
+        let name = uniqueName("stall")
+        let process = Process()
+        let output = Pipe()  // never read
+        let ready = try ReadinessSocket()
+        process.executableURL = URL(fileURLWithPath: Binaries.opensnoop)
+        process.arguments = ["-n", name]
+        process.standardOutput = output
+        process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": ready.name]) { $1 }
+        try process.run()
+        #expect(ready.wait(seconds: 10) { !process.isRunning })
+        try runHelper(["--name", name, "loop", "5000", "/etc/hostname"])  // far more than a pipe holds
+        usleep(500_000)
+        let start = Date()
+        kill(process.processIdentifier, SIGINT)
+        #expect(waitUntil(seconds: 8) { !process.isRunning })
+        #expect(Date().timeIntervalSince(start) < 8)
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    @Test("A non-blocking output that is full is waited on, not spun on, and nothing is lost")
+    func nonBlockingOutput() throws {
+        let name = uniqueName("nonblock")
+        let (status, out, err) = try runToCompletion("/usr/bin/python3", ["-c", """
+            import fcntl, os, subprocess, time, sys
+            r, w = os.pipe()
+            fcntl.fcntl(w, fcntl.F_SETFL, fcntl.fcntl(w, fcntl.F_GETFL) | os.O_NONBLOCK)
+            p = subprocess.Popen(["\(Binaries.opensnoop)", "-n", "\(name)"], stdout=w)
+            os.close(w)
+            time.sleep(1.5)
+            subprocess.run(["\(Binaries.helper)", "--name", "\(name)", "loop", "3000", "/etc/hostname"], stdout=subprocess.DEVNULL)
+            def cpu():
+                with open(f"/proc/{p.pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            time.sleep(0.3)
+            before = cpu()
+            time.sleep(1.0)
+            used = cpu() - before
+            data = b""
+            p.send_signal(2)
+            while True:
+                chunk = os.read(r, 65536)
+                if not chunk: break
+                data += chunk
+            p.wait()
+            print(used, data.count(b"/etc/hostname"), p.returncode)
+            """])
+        #expect(status == 0, "\(err)")
+        let fields = out.split(separator: " ").map { String($0.filter { !$0.isNewline }) }
+        #expect(fields.count == 3)
+        #expect((Double(fields[0]) ?? 9) < 0.2, "CPU seconds in 1 s of being blocked: \(fields[0])")
+        #expect(fields[1] == "3000", "\(out)")
+        #expect(fields[2] == "0")
+    }
+
+    @Test("Lost events are counted exactly: a stopped reader with a small ring reports what is missing")
+    func lostEventsReported() throws {
+        let name = uniqueName("lost")
+        let tracer = try TracerRun(["-j", "-b", "1", "-n", name])
+        kill(tracer.process.processIdentifier, SIGSTOP)
+        try runHelper(["--name", name, "loop", "2000", "/etc/hostname"])
+        kill(tracer.process.processIdentifier, SIGCONT)
+        tracer.stop(settle: 0.5)
+        let records = try tracer.records()
+        let events = records.filter { $0["path"] as? String == "/etc/hostname" }.count
+        let lost = records.compactMap { $0["lost"] as? Int }.reduce(0, +)
+        #expect(lost > 0)
+        #expect(events + lost == 2000, "events \(events) + lost \(lost)")
+        let totals = records.compactMap { $0["lost_total"] as? Int }
+        #expect(totals.last == lost)
+    }
+
+    @Test("The event stream's tracing stops (programs detached) when its consumer stops")
+    func asyncStreamStops() async throws {
+        let before = ownBPFPrograms()
+        var options = TraceOptions()
+        options.commandNames = [Array("nothing-matches".utf8)]
+        let stream = OpenEventReader.events(options: options)
+        let consumer = Task {
+            for try await _ in stream {}
+        }
+        #expect(await waitUntilAsync(seconds: 10) { ownBPFPrograms() > before })
+        consumer.cancel()
+        #expect(await waitUntilAsync(seconds: 10) { ownBPFPrograms() == before })
+    }
+}
+
+/// BPF programs this test process holds.
+private func ownBPFPrograms() -> Int {
+    let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+    return fds.filter { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)")) == "anon_inode:bpf-prog" }.count
+}
+
+private func waitUntilAsync(seconds: Double, _ condition: () -> Bool) async -> Bool {
+    let end = Date().addingTimeInterval(seconds)
+    while Date() < end {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return condition()
+}
+
+@Suite("Command-line parsing, getopt style", .serialized, .tags(.kernel),
+       .enabled(if: isRoot, "loading BPF programs needs root"))
+struct ParsingTests {
+    @Test("Attached values work as in libbpf-tools: -p123 -d1 -ncat -u0 -b64")
+    func attachedValues() throws {
+        let (status, out, err) = try opensnoopShell("-p$$ -d1 -ncat -u0 -b64")
+        #expect(status == 0, "\(err)")
+        #expect(out == "PID    COMM              FD ERR PATH\n")
+    }
+
+    @Test("Bad or repeated values: one line saying what is wrong, exit 2",
+          arguments: [("-b -1", "expected a power of two"), ("-d 2e9", "at most 1000000000 seconds"),
+                      ("-d 1 -d 2", "--duration may be given only once"),
+                      ("ls", "to trace a command, put it after --"), ("-p", "missing value for -p")])
+    func badValues(arguments: String, message: String) throws {
+        let (status, out, err) = try opensnoopShell(arguments)
+        #expect(status == 2)
+        #expect(out.isEmpty)
+        #expect(err.contains(message), "\(err)")
+        #expect(err.filter { $0 == "\n" }.count == 1, "\(err)")
+    }
+
+    @Test("-d 1e9 is accepted; -V prints the version")
+    func acceptedValues() throws {
+        let tracer = try TracerRun(["-d", "1e9", "-n", "nobody-here"])
+        #expect(tracer.stop() == 0)
+        let (status, out, _) = try opensnoopShell("-V")
+        #expect(status == 0)
+        #expect(out == "0.2.0\n")
+    }
+
+    @Test("Many missing PIDs are one warning line; duplicates do not count toward the limit")
+    func missingPIDs() throws {
+        let pids = (3_000_000..<3_001_024).map(String.init).joined(separator: ",")
+        let (status, _, err) = try opensnoopShell("-d 0.3 -p \(pids) -p \(pids)")
+        #expect(status == 0, "\(err)")
+        #expect(err.filter { $0 == "\n" }.count == 1, "\(err)")
+        #expect(err.hasPrefix("opensnoop: warning: no processes or threads 3000000, 3000001"))
+        #expect(err.contains("and 1016 more"))
+    }
+
+    @Test("Repeated -n and --cgroup are any-of")
+    func repeatedNames() throws {
+        let first = uniqueName("one"), second = uniqueName("two"), third = uniqueName("three")
+        let tracer = try TracerRun(["-j", "-n", first, "-n", second])
+        for name in [first, second, third] { try runHelper(["--name", name, "openat", "/etc/hostname"]) }
+        tracer.stop()
+        let comms = Set(try tracer.records().compactMap { $0["comm"] as? String })
+        #expect(comms == [first, second])
+    }
+}
