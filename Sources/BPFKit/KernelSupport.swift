@@ -56,6 +56,12 @@ public enum KernelSupport {
         libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, helper, nil) == 1
     }
 
+    /// Whether tracepoint programs can run a loop body through `bpf_loop` (Linux 5.17), which the
+    /// verifier checks once instead of once per iteration.
+    public static var tracingCanLoop: Bool {
+        tracepointsCanCall(BPF_FUNC_loop)
+    }
+
     /// Whether tracepoint programs can read the current task through BTF (`bpf_get_current_task_btf`, Linux 5.11).
     public static var canReadCurrentTaskBTF: Bool {
         tracepointsCanCall(BPF_FUNC_get_current_task_btf)

@@ -240,6 +240,7 @@ public final class OpenSnoopProgram {
         try object.setReadOnlyGlobal("full_path", to: options.fullPath)
         try object.setReadOnlyGlobal("has_task_btf", to: hasTaskBTF)
         try object.setReadOnlyGlobal("trace_compat", to: compat)
+        try object.setReadOnlyGlobal("has_bpf_loop", to: KernelSupport.tracingCanLoop)
         try object.setReadOnlyGlobal("want_cgroup", to: options.recordCgroup)
         try object.setReadOnlyGlobal("wakeup_bytes", to: UInt64(options.wakeupBytes))
         let pageSize = UInt32(sysconf(Int32(_SC_PAGESIZE)))

@@ -109,6 +109,19 @@ struct LifecycleTests {
         #expect(err == "opensnoop: root, or the capabilities CAP_BPF and CAP_PERFMON, are needed to trace\n")
     }
 
+    @Test("A user with CAP_BPF and CAP_PERFMON but no root traces; where tracefs is needed it says so")
+    func capabilitiesOnly() throws {
+        let caps = ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=+bpf,+perfmon",
+                    "--ambient-caps=+bpf,+perfmon", Binaries.opensnoop]
+        let (status, out, err) = try runToCompletion("/usr/bin/setpriv", caps + ["-d", "0.5", "-n", "nobody-here"])
+        #expect(status == 0, "\(err)")
+        #expect(out == "PID    COMM              FD ERR PATH\n")
+        let (denied, _, message) = try runToCompletion("/usr/bin/setpriv", caps + ["-d", "0.5", "--attach-mode", "tracepoints"])
+        #expect(denied == 1)
+        #expect(message == "opensnoop: read tracepoint ids from /sys/kernel/tracing: Permission denied "
+                + "(tracefs is readable by root only: run as root or add CAP_DAC_OVERRIDE)\n")
+    }
+
     @Test("--help exits 0 and lists the flags")
     func help() throws {
         let (status, out, _) = try runOpensnoop(["--help"])

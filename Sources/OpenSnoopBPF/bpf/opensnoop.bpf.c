@@ -60,6 +60,7 @@ const volatile bool full_path = false;       /* send the resolved path (-F) */
 const volatile bool has_task_btf = false;    /* bpf_get_current_task_btf exists (Linux 5.11) */
 const volatile bool trace_compat = false;    /* raw mode: 32-bit opens too */
 const volatile bool want_cgroup = false;     /* fill opensnoop_event.cgroup_id */
+const volatile bool has_bpf_loop = false;    /* bpf_loop exists (Linux 5.17) */
 
 /* ---- set after load ---- */
 __u32 self_tgid = 0;                         /* opensnoop's own process: never traced */
@@ -535,6 +536,17 @@ static __always_inline bool walk_step(struct path_scratch *w)
 	return true;
 }
 
+/* bpf_loop's body: the verifier checks it once, not once per step. */
+struct walk_context {
+	struct path_scratch *w;
+};
+
+static long walk_callback(__u32 index, void *context)
+{
+	struct path_scratch *w = ((struct walk_context *)context)->w;
+	return w && walk_step(w) ? 0 : 1;
+}
+
 static __always_inline struct mount *real_mount(struct vfsmount *vfsmnt)
 {
 	return (struct mount *)((char *)vfsmnt - bpf_core_field_offset(struct mount, mnt));
@@ -548,9 +560,14 @@ static __always_inline void walk(struct path_scratch *w, struct dentry *dentry, 
 	w->mnt = real_mount(vfsmnt);
 	w->cut = 0;
 	w->done = 0;
-	for (int i = 0; i < MAX_COMPONENTS; i++) {
-		if (!walk_step(w))
-			break;
+	if (has_bpf_loop) {
+		struct walk_context context = { .w = w };
+		bpf_loop(MAX_COMPONENTS, walk_callback, &context, 0);
+	} else {
+		for (int i = 0; i < MAX_COMPONENTS; i++) {
+			if (!walk_step(w))
+				break;
+		}
 	}
 	if (!w->done)
 		w->cut = 1; /* too deep, or too long */
