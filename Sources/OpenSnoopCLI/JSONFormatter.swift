@@ -10,6 +10,21 @@ public import TraceOutput
 public struct JSONFormatter: EventFormatter {
     public let columns: OutputColumns
     private var clock: WallClock
+    /// `errno_name` by errno ("" where there is none).
+    private let errnoNames = QuotedNames((0..<ErrnoName.limit).map { ErrnoName.of($0) ?? "" })
+    /// `source` by `OpenEvent.Source` raw value.
+    private let sourceNames: QuotedNames = {
+        var names = [String](repeating: "", count: Int(OpenEvent.Source.allCases.map(\.rawValue).max()!) + 1)
+        for source in OpenEvent.Source.allCases { names[Int(source.rawValue)] = source.name }
+        return QuotedNames(names)
+    }()
+    /// The first of `flags_names`, by access mode (0...3).
+    private let accessModeNames = QuotedNames((0...3).map { mode in
+        OpenFlags.accessModeNames.first { $0.mode == mode }?.name ?? "O_ACCMODE"
+    })
+    /// The rest of `flags_names`, in `OpenFlags.bitNames` order.
+    private let bitNames = QuotedNames(OpenFlags.bitNames.map(\.name))
+    private let bits = OpenFlags.bitNames.map(\.bits)
 
     public init(columns: OutputColumns, clock: WallClock = WallClock()) {
         self.columns = columns
@@ -18,98 +33,102 @@ public struct JSONFormatter: EventFormatter {
 
     public mutating func appendHeader(into out: inout OutputBuffer) {}
 
-    /// Appends `"key":"bytes"` and, if they are not valid UTF-8, `"key_base64":"..."`.
-    private func appendBytesField(_ key: StaticString, _ bytes: UnsafeRawBufferPointer, into out: inout OutputBuffer) {
-        out.append(",\"")
+    // Each field is appended after its whole `,"key":` prefix, one copy.
+
+    /// Appends `,"key":"bytes"` and, if they are not valid UTF-8, `,"key_base64":"..."`.
+    private func appendBytesField(_ key: StaticString, _ base64Key: StaticString, _ bytes: UnsafeRawBufferPointer,
+                                  into out: inout OutputBuffer) {
         out.append(key)
-        out.append("\":")
         if !SafeText.appendJSONString(bytes, into: &out) {
-            out.append(",\"")
-            out.append(key)
-            out.append("_base64\":")
+            out.append(base64Key)
             SafeText.appendBase64(bytes, into: &out)
         }
     }
 
     private func appendBool(_ key: StaticString, _ value: Bool, into out: inout OutputBuffer) {
-        out.append(",\"")
         out.append(key)
-        out.append(value ? "\":true" : "\":false")
+        out.append(value ? "true" : "false")
     }
 
     private func appendInt(_ key: StaticString, _ value: Int64, into out: inout OutputBuffer) {
-        out.append(",\"")
         out.append(key)
-        out.append("\":")
         out.appendDecimal(value)
     }
 
     private func appendUnsigned(_ key: StaticString, _ value: UInt64, into out: inout OutputBuffer) {
-        out.append(",\"")
         out.append(key)
-        out.append("\":")
         out.appendUnsigned(value)
+    }
+
+    /// `flags_names`: the access mode, each named bit set, then unnamed bits as one octal number
+    /// (`OpenFlags.names`, without making strings).
+    private func appendFlagNames(_ flags: UInt64, into out: inout OutputBuffer) {
+        out.append(",\"flags_names\":[")
+        accessModeNames.append(Int(flags & OpenFlags.accessModeMask), into: &out)
+        var remaining = flags & ~OpenFlags.accessModeMask
+        for index in bits.indices where remaining & bits[index] == bits[index] {
+            out.append(UInt8(ascii: ","))
+            bitNames.append(index, into: &out)
+            remaining &= ~bits[index]
+        }
+        if remaining != 0 {
+            out.append(",\"0")
+            out.appendOctal(remaining, width: 1)
+            out.append(UInt8(ascii: "\""))
+        }
+        out.append(UInt8(ascii: "]"))
     }
 
     public mutating func append(_ event: OpenEvent, into out: inout OutputBuffer) {
         out.append("{\"time\":\"")
         clock.appendRFC3339(event.timestampNanoseconds, into: &out)
         out.append("\"")
-        appendUnsigned("ts_ns", event.timestampNanoseconds, into: &out)
-        appendInt("pid", Int64(event.pid), into: &out)
-        appendInt("tid", Int64(event.tid), into: &out)
-        appendInt("uid", Int64(event.uid), into: &out)
-        event.withCommBytes { appendBytesField("comm", $0, into: &out) }
+        appendUnsigned(",\"ts_ns\":", event.timestampNanoseconds, into: &out)
+        appendInt(",\"pid\":", Int64(event.pid), into: &out)
+        appendInt(",\"tid\":", Int64(event.tid), into: &out)
+        appendInt(",\"uid\":", Int64(event.uid), into: &out)
+        event.withCommName { appendBytesField(",\"comm\":", ",\"comm_base64\":", $0, into: &out) }
         if let slot = event.fixedSlot {
             out.append(",\"fd\":null")
-            appendUnsigned("fixed_slot", UInt64(slot), into: &out)
+            appendUnsigned(",\"fixed_slot\":", UInt64(slot), into: &out)
         } else {
-            appendInt("fd", Int64(event.fileDescriptor), into: &out)
+            appendInt(",\"fd\":", Int64(event.fileDescriptor), into: &out)
         }
-        appendInt("ret", Int64(event.result), into: &out)
-        appendInt("errno", Int64(event.errorNumber), into: &out)
+        appendInt(",\"ret\":", Int64(event.result), into: &out)
+        let errorNumber = event.errorNumber
+        appendInt(",\"errno\":", Int64(errorNumber), into: &out)
         out.append(",\"errno_name\":")
-        if event.errorNumber != 0, let name = ErrnoName.of(event.errorNumber) {
-            out.append(UInt8(ascii: "\""))
-            out.append(name)
-            out.append(UInt8(ascii: "\""))
+        if errorNumber != 0 && errnoNames.has(Int(errorNumber)) {
+            errnoNames.append(Int(errorNumber), into: &out)
         } else {
             out.append("null")
         }
-        appendUnsigned("flags", event.flags.rawValue, into: &out)
-        out.append(",\"flags_names\":[")
-        for (index, name) in event.flags.names.enumerated() {
-            if index > 0 { out.append(UInt8(ascii: ",")) }
-            out.append(UInt8(ascii: "\""))
-            out.append(name)
-            out.append(UInt8(ascii: "\""))
-        }
-        out.append("]")
-        appendInt("mode", Int64(event.mode), into: &out)
-        appendInt("dirfd", Int64(event.directoryFD), into: &out)
-        out.append(",\"source\":\"")
-        out.append(event.source.name)
-        out.append("\"")
-        appendBool("compat", event.isCompat, into: &out)
-        if columns.cgroupID { appendUnsigned("cgroup_id", event.cgroupID, into: &out) }
+        appendUnsigned(",\"flags\":", event.flags.rawValue, into: &out)
+        appendFlagNames(event.flags.rawValue, into: &out)
+        appendInt(",\"mode\":", Int64(event.mode), into: &out)
+        appendInt(",\"dirfd\":", Int64(event.directoryFD), into: &out)
+        out.append(",\"source\":")
+        sourceNames.append(Int(event.source.rawValue), into: &out)
+        appendBool(",\"compat\":", event.isCompat, into: &out)
+        if columns.cgroupID { appendUnsigned(",\"cgroup_id\":", event.cgroupID, into: &out) }
         if event.source == .openByHandleAt, let resolved = event.fullPathBytes {
-            appendBytesField("path", resolved, into: &out)
+            appendBytesField(",\"path\":", ",\"path_base64\":", resolved, into: &out)
         } else {
-            appendBytesField("path", event.pathBytes, into: &out)
+            appendBytesField(",\"path\":", ",\"path_base64\":", event.pathBytes, into: &out)
         }
-        appendBool("path_truncated", event.pathTruncated, into: &out)
-        appendBool("path_unreadable", event.pathUnreadable, into: &out)
+        appendBool(",\"path_truncated\":", event.pathTruncated, into: &out)
+        appendBool(",\"path_unreadable\":", event.pathUnreadable, into: &out)
         if columns.fullPath {
             if let full = event.fullPathBytes {
-                appendBytesField("full_path", full, into: &out)
+                appendBytesField(",\"full_path\":", ",\"full_path_base64\":", full, into: &out)
                 if event.isChrooted, let host = event.hostPathBytes {
-                    appendBytesField("full_path_host", host, into: &out)
+                    appendBytesField(",\"full_path_host\":", ",\"full_path_host_base64\":", host, into: &out)
                 }
             } else {
                 out.append(",\"full_path\":null")
             }
-            appendBool("full_path_truncated", event.fullPathBytes != nil && event.fullPathTruncated, into: &out)
-            appendBool("full_path_deleted", event.fullPathBytes != nil && event.fullPathDeleted, into: &out)
+            appendBool(",\"full_path_truncated\":", event.fullPathBytes != nil && event.fullPathTruncated, into: &out)
+            appendBool(",\"full_path_deleted\":", event.fullPathBytes != nil && event.fullPathDeleted, into: &out)
         }
         out.append("}\n")
     }
@@ -121,5 +140,34 @@ public struct JSONFormatter: EventFormatter {
         out.appendDecimal(Int64(total))
         out.append("}\n")
         return true
+    }
+}
+
+/// Names rendered once as quoted JSON strings (they are plain ASCII), appended by index
+/// with one copy and no string made per event.
+struct QuotedNames {
+    private let bytes: [UInt8]
+    /// Where each name starts in `bytes`, and one more for the end of the last.
+    private let starts: [Int]
+
+    /// `names[i]` becomes entry `i`; an empty name is no entry (`has` is false).
+    init(_ names: [String]) {
+        var bytes: [UInt8] = [], starts = [0]
+        for name in names {
+            if !name.isEmpty { bytes += [UInt8(ascii: "\"")] + Array(name.utf8) + [UInt8(ascii: "\"")] }
+            starts.append(bytes.count)
+        }
+        self.bytes = bytes
+        self.starts = starts
+    }
+
+    /// Whether there is a name at `index`.
+    func has(_ index: Int) -> Bool {
+        index >= 0 && index + 1 < starts.count && starts[index + 1] > starts[index]
+    }
+
+    /// Appends the quoted name at `index` (which must be valid).
+    func append(_ index: Int, into out: inout OutputBuffer) {
+        bytes.withUnsafeBytes { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[starts[index]..<starts[index + 1]])) }
     }
 }

@@ -32,9 +32,7 @@ public struct TextFormatter: EventFormatter {
         }
         out.appendDecimal(Int64(event.pid), width: 6, leftAligned: true)
         out.append(UInt8(ascii: " "))
-        let commStart = out.count
-        event.withCommBytes { SafeText.appendTerminalSafe($0, into: &out) }
-        out.pad(from: commStart, toWidth: 16)
+        withUnsafeBytes(of: event.header.comm) { SafeText.appendTerminalSafeField($0, paddedTo: 16, into: &out) }
         out.append(UInt8(ascii: " "))
         if let slot = event.fixedSlot {
             // An io_uring open into a fixed-file slot makes no fd: "#SLOT" instead.
@@ -74,5 +72,18 @@ public struct TextFormatter: EventFormatter {
 
     public mutating func appendLost(_ count: UInt64, total: UInt64, into out: inout OutputBuffer) -> Bool {
         false
+    }
+}
+
+extension OpenEvent {
+    /// The command name's bytes (up to 15, no NUL), valid during `body`: `withCommBytes`
+    /// without its generic search, for the per-event path.
+    @inline(__always)
+    func withCommName(_ body: (UnsafeRawBufferPointer) -> Void) {
+        withUnsafeBytes(of: header.comm) { comm in
+            var length = 0
+            while length < comm.count && comm[length] != 0 { length += 1 }
+            body(UnsafeRawBufferPointer(rebasing: comm[..<length]))
+        }
     }
 }

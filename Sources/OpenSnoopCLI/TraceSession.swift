@@ -20,10 +20,12 @@ public final class TraceSession<Formatter: EventFormatter> {
         case commandExited(Int32)
     }
 
-    private let reader: OpenEventReader
+    /// Set once, at the end of `init` (its callback refers to the session).
+    private var reader: OpenEventReader! = nil
     private let output: OutputSink
     private let report: (String) -> Void
-    private var formatter: Formatter
+    /// The formatter, behind a pointer: the per-event path reaches it without exclusivity checks.
+    private let formatter: UnsafeMutablePointer<Formatter>
     private var reportedLost: UInt64 = 0
     private var reportedMalformed = 0
     private var outputError: OutputSink.OutputError? = nil
@@ -39,17 +41,25 @@ public final class TraceSession<Formatter: EventFormatter> {
     /// to `report`.
     public init(options: TraceOptions, formatter: Formatter, output: OutputSink,
                 report: @escaping (String) -> Void) throws {
-        self.formatter = formatter
+        self.formatter = .allocate(capacity: 1)
+        self.formatter.initialize(to: formatter)
         self.output = output
         self.report = report
-        // The reader's callback formats into the output buffer; set up after all stored properties.
-        var handler: ((OpenEvent) -> Void)? = nil
-        reader = try OpenEventReader(options: options) { event in handler?(event) }
-        handler = { [unowned self] event in
-            self.formatter.append(event, into: &self.output.buffer)
-            if self.output.buffer.count >= 4 * OutputSink.flushBytes && self.outputError == nil && !self.draining {
-                do throws(OutputSink.OutputError) { try self.output.flush() } catch { self.outputError = error }
-            }
+        // Unretained: the session owns the reader, which owns this callback.
+        reader = try OpenEventReader(options: options) { [unowned(unsafe) self] event in self.handle(event) }
+    }
+
+    deinit {
+        formatter.deinitialize(count: 1)
+        formatter.deallocate()
+    }
+
+    /// Formats one event; writes out what a long drain has buffered.
+    @inline(__always)
+    private func handle(_ event: OpenEvent) {
+        formatter.pointee.append(event, into: &output.buffer)
+        if output.buffer.count >= 4 * OutputSink.flushBytes && outputError == nil && !draining {
+            do throws(OutputSink.OutputError) { try output.flush() } catch { outputError = error }
         }
     }
 
@@ -58,7 +68,7 @@ public final class TraceSession<Formatter: EventFormatter> {
 
     /// Writes the header (at once, so a reader knows tracing has started).
     public func start() throws(OutputSink.OutputError) {
-        formatter.appendHeader(into: &output.buffer)
+        formatter.pointee.appendHeader(into: &output.buffer)
         try output.flush()
     }
 
@@ -169,7 +179,7 @@ public final class TraceSession<Formatter: EventFormatter> {
         if let total = try? reader.lostEvents(), total > reportedLost {
             let count = total - reportedLost
             reportedLost = total
-            if formatter.appendLost(count, total: total, into: &output.buffer) {
+            if formatter.pointee.appendLost(count, total: total, into: &output.buffer) {
                 try output.flush()
             } else {
                 report("\(count) events lost (\(total) in total): try a larger -b/--buffer-pages")

@@ -22,6 +22,9 @@ public enum ErrnoName {
         "ERFKILL", "EHWPOISON",
     ]
 
+    /// One more than the largest errno with a name.
+    public static var limit: Int32 { Int32(table.count) }
+
     /// The name of `code`, or nil if Linux defines none.
     public static func of(_ code: Int32) -> String? {
         guard code >= 0, Int(code) < table.count, !table[Int(code)].isEmpty else { return nil }

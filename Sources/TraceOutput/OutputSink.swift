@@ -21,7 +21,18 @@ public final class OutputSink {
     public private(set) var fileDescriptor: Int32
     /// Whether the descriptor is a terminal.
     public private(set) var isTerminal: Bool
-    public var buffer = OutputBuffer()
+    /// Output formatted and not yet written.
+    public var buffer: OutputBuffer {
+        _read { yield pending.pointee }
+        _modify { yield &pending.pointee }
+    }
+    /// Where `buffer` lives: behind a pointer rather than in a stored property, so that appending
+    /// to it once per event costs no dynamic exclusivity check.
+    private let pending: UnsafeMutablePointer<OutputBuffer> = {
+        let pending = UnsafeMutablePointer<OutputBuffer>.allocate(capacity: 1)
+        pending.initialize(to: OutputBuffer())
+        return pending
+    }()
     private var lastFlush = Monotonic.nanoseconds()
     /// The file this sink writes to, when it opened one (`-o`): it can be reopened.
     public let path: String?
@@ -51,6 +62,8 @@ public final class OutputSink {
 
     deinit {
         if path != nil { close(fileDescriptor) }
+        pending.deinitialize(count: 1)
+        pending.deallocate()
     }
 
     private static func open(_ path: String) throws(OutputError) -> Int32 {
@@ -87,7 +100,7 @@ public final class OutputSink {
                 try waitForRoom(until: giveUp)
                 piece = min(piece, Int(PIPE_BUF))
             }
-            let written = buffer.bytes.withUnsafeBytes { raw in
+            let written = buffer.withUnsafeBytes { raw in
                 write(fileDescriptor, raw.baseAddress! + offset, piece)
             }
             if written >= 0 {

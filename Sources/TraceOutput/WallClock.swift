@@ -13,7 +13,8 @@ public struct WallClock {
     /// Our CLOCK_MONOTONIC minus the host's (a time namespace's offset; 0 outside one).
     private let namespaceOffset: Int64
     private var cachedSecond: Int64 = .min
-    private var cachedLocal: (UInt8, UInt8, UInt8) = (0, 0, 0)
+    /// `HH:MM:SS` of `cachedSecond`, 8 bytes in a word.
+    private var cachedLocal: UInt64 = 0
     private var cachedUTCSecond: Int64 = .min
     private var cachedUTC: [UInt8] = []
 
@@ -79,14 +80,16 @@ public struct WallClock {
             var t = time_t(second)
             var parts = tm()
             localtime_r(&t, &parts)
-            cachedLocal = (UInt8(parts.tm_hour), UInt8(parts.tm_min), UInt8(parts.tm_sec))
+            var text = OutputBuffer(capacity: 8)
+            text.appendZeroPadded(UInt64(parts.tm_hour), width: 2)
+            text.append(UInt8(ascii: ":"))
+            text.appendZeroPadded(UInt64(parts.tm_min), width: 2)
+            text.append(UInt8(ascii: ":"))
+            text.appendZeroPadded(UInt64(parts.tm_sec), width: 2)
+            cachedLocal = text.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
             cachedSecond = second
         }
-        out.appendZeroPadded(UInt64(cachedLocal.0), width: 2)
-        out.append(UInt8(ascii: ":"))
-        out.appendZeroPadded(UInt64(cachedLocal.1), width: 2)
-        out.append(UInt8(ascii: ":"))
-        out.appendZeroPadded(UInt64(cachedLocal.2), width: 2)
+        withUnsafeBytes(of: cachedLocal) { out.append(contentsOf: $0) }
     }
 
     /// Appends RFC 3339 UTC time with nanoseconds, e.g. `2026-11-25T10:35:07.123456789Z`.

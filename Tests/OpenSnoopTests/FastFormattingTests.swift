@@ -1,0 +1,240 @@
+import Foundation
+import OpenSnoop
+import OpenSnoopCLI
+import OpenSnoopEvent
+import TraceOutput
+import Testing
+
+/// The fast escaping, number and flag formatting against plain byte-by-byte references (the
+/// code they replaced), on many random and hostile inputs.
+@Suite("Fast formatting matches the reference")
+struct FastFormattingTests {
+    /// SplitMix64: a seeded generator, so that a failure names an input that can be replayed.
+    struct Random {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+    }
+
+    /// Bytes that need care, and the edges of UTF-8's ranges.
+    static let interesting: [UInt8] = [
+        0x00, 0x01, 0x09, 0x0A, 0x0D, 0x1B, 0x1F, 0x20, 0x22, 0x2F, 0x5B, 0x5C, 0x5D, 0x7E, 0x7F,
+        0x80, 0x9B, 0x9F, 0xA0, 0xBF, 0xC0, 0xC1, 0xC2, 0xC3, 0xDF, 0xE0, 0xED, 0xEF, 0xF0, 0xF4, 0xF5, 0xFF,
+    ]
+    /// Valid UTF-8 pieces, some of them C1 controls (C2 80...C2 9F).
+    static let pieces: [[UInt8]] = [
+        Array("é".utf8), Array("€".utf8), Array("😀".utf8), Array("\u{85}".utf8), Array("\u{9B}".utf8),
+        Array("\u{A0}".utf8), Array("\u{FFFD}".utf8), Array("\u{10FFFF}".utf8), Array("/usr/lib/x86_64-linux-gnu".utf8),
+    ]
+
+    /// A random input: plain ASCII runs, interesting bytes, UTF-8 pieces, or random bytes; 0 to 80 long.
+    static func input(_ random: inout Random) -> [UInt8] {
+        var bytes: [UInt8] = []
+        let length = random.below(81)
+        while bytes.count < length {
+            switch random.below(4) {
+            case 0: bytes += (0..<random.below(20)).map { _ in UInt8(0x21 + random.below(0x5E)) }
+            case 1: bytes.append(interesting[random.below(interesting.count)])
+            case 2: bytes += pieces[random.below(pieces.count)]
+            default: bytes.append(UInt8(truncatingIfNeeded: random.next()))
+            }
+        }
+        return Array(bytes.prefix(length))
+    }
+
+    /// A readable page followed by one that cannot be read: bytes placed at the end of the first
+    /// crash the test if anything reads one byte past them.
+    final class GuardedPage {
+        let size = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let region: UnsafeMutableRawPointer
+
+        init() {
+            region = mmap(nil, 2 * size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)!
+            mprotect(region + size, size, PROT_NONE)
+        }
+
+        deinit { munmap(region, 2 * size) }
+
+        /// `bytes`, ending where the unreadable page begins.
+        func place(_ bytes: [UInt8]) -> UnsafeRawBufferPointer {
+            let start = region + size - bytes.count
+            bytes.withUnsafeBytes { start.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+            return UnsafeRawBufferPointer(start: start, count: bytes.count)
+        }
+    }
+
+    static func hex(_ byte: UInt8) -> [UInt8] {
+        let digits = Array("0123456789abcdef".utf8)
+        return [digits[Int(byte >> 4)], digits[Int(byte & 0xF)]]
+    }
+
+    /// The terminal escaping as it was written first, one byte at a time.
+    static func referenceTerminal(_ b: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        var i = 0
+        while i < b.count {
+            let byte = b[i]
+            if byte >= 0x20 && byte < 0x7F {
+                out += byte == UInt8(ascii: "\\") ? Array("\\\\".utf8) : [byte]
+                i += 1
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\n"): out += Array("\\n".utf8); i += 1; continue
+            case UInt8(ascii: "\t"): out += Array("\\t".utf8); i += 1; continue
+            case UInt8(ascii: "\r"): out += Array("\\r".utf8); i += 1; continue
+            default: break
+            }
+            if byte >= 0x80, let n = referenceSequenceLength(b, at: i), !(byte == 0xC2 && b[i + 1] < 0xA0) {
+                out += b[i..<(i + n)]
+                i += n
+            } else {
+                out += Array("\\x".utf8) + hex(byte)
+                i += 1
+            }
+        }
+        return out
+    }
+
+    /// The JSON string escaping as it was written first, and whether it was lossless.
+    static func referenceJSON(_ b: [UInt8]) -> ([UInt8], Bool) {
+        var out: [UInt8] = [UInt8(ascii: "\"")]
+        var lossless = true
+        var i = 0
+        while i < b.count {
+            let byte = b[i]
+            switch byte {
+            case UInt8(ascii: "\""): out += Array("\\\"".utf8); i += 1
+            case UInt8(ascii: "\\"): out += Array("\\\\".utf8); i += 1
+            case UInt8(ascii: "\n"): out += Array("\\n".utf8); i += 1
+            case UInt8(ascii: "\t"): out += Array("\\t".utf8); i += 1
+            case UInt8(ascii: "\r"): out += Array("\\r".utf8); i += 1
+            case 0..<0x20, 0x7F: out += Array("\\u00".utf8) + hex(byte); i += 1
+            case 0x20..<0x7F: out.append(byte); i += 1
+            default:
+                if let n = referenceSequenceLength(b, at: i) {
+                    out += b[i..<(i + n)]
+                    i += n
+                } else {
+                    out += Array("\\ufffd".utf8)
+                    lossless = false
+                    i += 1
+                }
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+        return (out, lossless)
+    }
+
+    /// UTF-8 validity by the standard's table (Unicode 15, table 3-7).
+    static func referenceSequenceLength(_ b: [UInt8], at i: Int) -> Int? {
+        func inRange(_ k: Int, _ range: ClosedRange<UInt8>) -> Bool { i + k < b.count && range.contains(b[i + k]) }
+        switch b[i] {
+        case 0x00...0x7F: return 1
+        case 0xC2...0xDF: return inRange(1, 0x80...0xBF) ? 2 : nil
+        case 0xE0: return inRange(1, 0xA0...0xBF) && inRange(2, 0x80...0xBF) ? 3 : nil
+        case 0xE1...0xEC, 0xEE...0xEF: return inRange(1, 0x80...0xBF) && inRange(2, 0x80...0xBF) ? 3 : nil
+        case 0xED: return inRange(1, 0x80...0x9F) && inRange(2, 0x80...0xBF) ? 3 : nil
+        case 0xF0: return inRange(1, 0x90...0xBF) && inRange(2, 0x80...0xBF) && inRange(3, 0x80...0xBF) ? 4 : nil
+        case 0xF1...0xF3: return inRange(1, 0x80...0xBF) && inRange(2, 0x80...0xBF) && inRange(3, 0x80...0xBF) ? 4 : nil
+        case 0xF4: return inRange(1, 0x80...0x8F) && inRange(2, 0x80...0xBF) && inRange(3, 0x80...0xBF) ? 4 : nil
+        default: return nil
+        }
+    }
+
+    @Test("Terminal and JSON escaping of 50,000 random and hostile byte strings, ending at unreadable memory")
+    func escaping() {
+        var random = Random(state: 12)
+        let page = GuardedPage()
+        for round in 0..<50_000 {
+            let bytes = Self.input(&random)
+            let raw = page.place(bytes)
+            // Something already in the buffer, so the output does not start aligned; a small
+            // buffer, so that it grows on the way.
+            let prefix = random.below(9)
+            var out = OutputBuffer(capacity: 1 + random.below(100))
+            out.append(repeating: UInt8(ascii: "."), count: prefix)
+            SafeText.appendTerminalSafe(raw, into: &out)
+            let terminal = Array(out.bytes.dropFirst(prefix))
+            out.removeAll()
+            let lossless = SafeText.appendJSONString(raw, into: &out)
+            let expected = (terminal: Self.referenceTerminal(bytes), json: Self.referenceJSON(bytes))
+            #expect(terminal == expected.terminal, "round \(round): \(bytes)")
+            #expect(out.bytes == expected.json.0, "round \(round): \(bytes)")
+            #expect(lossless == expected.json.1, "round \(round): \(bytes)")
+            if terminal != expected.terminal || out.bytes != expected.json.0 { return }
+        }
+    }
+
+    @Test("A 16-byte command-name field: escaped before its first NUL, padded to 16 columns")
+    func commField() {
+        var random = Random(state: 34)
+        let page = GuardedPage()
+        for round in 0..<50_000 {
+            var field = (0..<16).map { _ in
+                random.below(3) == 0 ? Self.interesting[random.below(Self.interesting.count)] : UInt8(0x20 + random.below(0x5F))
+            }
+            let nul = random.below(18)  // 16 and 17: no NUL at all
+            if nul < 16 { field[nul] = 0 }
+            let name = Array(field.prefix { $0 != 0 })
+            var expected = Self.referenceTerminal(name)
+            if expected.count < 16 { expected += [UInt8](repeating: UInt8(ascii: " "), count: 16 - expected.count) }
+            var out = OutputBuffer()
+            SafeText.appendTerminalSafeField(page.place(field), paddedTo: 16, into: &out)
+            #expect(out.bytes == expected, "round \(round): \(field)")
+            if out.bytes != expected { return }
+        }
+    }
+
+    @Test("Numbers in every width and alignment match printf")
+    func numbers() {
+        var random = Random(state: 56)
+        var values: [Int64] = [0, 1, -1, 9, 10, 99, 100, -100, 4_194_304, Int64.max, Int64.min, Int64(Int32.min)]
+        for _ in 0..<20_000 {
+            let value = Int64(bitPattern: random.next()) >> random.below(64)
+            values.append(value)
+        }
+        for value in values {
+            let width = random.below(24)
+            var out = OutputBuffer(capacity: 1)
+            out.appendDecimal(value, width: width)
+            out.append("|")
+            out.appendDecimal(value, width: width, leftAligned: true)
+            out.append("|")
+            out.appendUnsigned(value.magnitude)
+            out.append("|")
+            out.appendOctal(value.magnitude, width: width)
+            out.append("|")
+            out.appendZeroPadded(value.magnitude, width: width)
+            let expected = String(format: "%*lld|%-*lld|%llu|%0*llo|%0*llu", width, value, width, value, value.magnitude,
+                                  width, value.magnitude, width, value.magnitude)
+            #expect(String(decoding: out.bytes, as: UTF8.self) == expected)
+            #expect(OutputBuffer.decimalDigits(value.magnitude) == String(value.magnitude).count)
+        }
+    }
+
+    @Test("JSON flags_names, errno_name and source match the library's names")
+    func jsonNames() throws {
+        var random = Random(state: 78)
+        var formatter = JSONFormatter(columns: OutputColumns())
+        var flags: [UInt64] = [0, 1, 2, 3, 0o4010000, 0o20200000, 0o10000, 1 << 63, UInt64.max]
+        for _ in 0..<2_000 { flags.append(random.next() >> random.below(64)) }
+        for (index, value) in flags.enumerated() {
+            let errno = Int32(index % 140)
+            let source = OpenEvent.Source.allCases[index % OpenEvent.Source.allCases.count]
+            let line = EventFixture.format(EventFixture.record(ret: -errno, flags: value, source: source.rawValue),
+                                           with: &formatter)
+            let names = OpenFlags(rawValue: value).names.map { "\"\($0)\"" }.joined(separator: ",")
+            #expect(line.contains(",\"flags\":\(value),\"flags_names\":[\(names)],"))
+            let errnoName = errno == 0 ? "null" : ErrnoName.of(errno).map { "\"\($0)\"" } ?? "null"
+            #expect(line.contains(",\"errno_name\":\(errnoName),"))
+            #expect(line.contains(",\"source\":\"\(source.name)\","))
+        }
+    }
+}
