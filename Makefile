@@ -4,6 +4,9 @@ export PATH := /opt/swift/usr/bin:$(PATH)
 SWIFT ?= swift
 BIN := .build/release/opensnoop
 ARGS ?=
+# The release binary: Swift runtime linked in, symbols and debug info stripped at link time
+# (for profiling with symbols, build without `-Xlinker --strip-all`).
+RELEASE_FLAGS := -c release --product opensnoop --static-swift-stdlib -Xlinker --strip-all
 
 .PHONY: deps build run test bench clean
 
@@ -11,7 +14,7 @@ deps:
 	@scripts/install-deps.sh
 
 build: deps
-	$(SWIFT) build -c release --product opensnoop --static-swift-stdlib
+	$(SWIFT) build $(RELEASE_FLAGS)
 
 run: build
 	$(BIN) $(ARGS)
