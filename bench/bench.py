@@ -17,7 +17,7 @@ time of the earliest marker the tool reported.
 A row is one `Setup` in OPEN_SETUPS or GETPPID_SETUPS below: add one there to measure a new
 mode.
 """
-import argparse, os, platform, re, signal, socket, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, platform, re, signal, socket, statistics, subprocess, sys, tempfile, time
 from dataclasses import dataclass, field
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -283,6 +283,18 @@ def binary_line():
           f"libbpf-tools opensnoop {stripped_size(THEIRS) / 2**10:.0f} KiB stripped (libbpf linked in; needs {libraries(THEIRS)}).")
 
 
+def other_tracers():
+    """Names of BPF programs on syscall and scheduler hooks loaded now (other people's tracers slow
+    every system call the workload makes)."""
+    out = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, text=True).stdout
+    try:
+        progs = json.loads(out or "[]")
+    except ValueError:
+        return []
+    kinds = {"tracing", "raw_tracepoint", "tracepoint", "kprobe", "perf_event"}
+    return sorted(p.get("name", "?") for p in progs if p.get("type") in kinds)
+
+
 def machine_line(args):
     model = "?"
     with open("/proc/cpuinfo") as f:
@@ -296,6 +308,9 @@ def machine_line(args):
     print(f"# {platform.node()}: Linux {platform.release()}, {os.cpu_count()} CPUs ({model}), "
           f"load average {os.getloadavg()[0]:.2f} at start; swift-opensnoop {commit or '?'}, libbpf-tools {version}; "
           f"{time.strftime('%Y-%m-%d %H:%M')}")
+    others = other_tracers()
+    print(f"# BPF tracing programs already loaded at start (other tracers on this machine): "
+          f"{len(others)}{' (' + ', '.join(others) + ')' if others else ''}")
     print(f"# open loop: {args.opens} openat+close per thread, every 8th failing; getppid loop: {args.calls} calls "
           f"per thread; median of {args.rounds} rounds, setups alternating within each round "
           f"(slowdown: median, min and max of per-round ratios to that round's untraced run)")

@@ -45,8 +45,13 @@ public final class TraceSession<Formatter: EventFormatter> {
         self.formatter.initialize(to: formatter)
         self.output = output
         self.report = report
-        // Unretained: the session owns the reader, which owns this callback.
-        reader = try OpenEventReader(options: options) { [unowned(unsafe) self] event in self.handle(event) }
+        // The session is unretained (it owns the reader, which owns this callback); the sink and
+        // formatter are captured so that reaching them per event retains nothing.
+        let formatter = self.formatter
+        reader = try OpenEventReader(options: options) { [unowned(unsafe) self] event in
+            formatter.pointee.append(event, into: &output.buffer)
+            if output.buffer.count >= 4 * OutputSink.flushBytes { self.flushWhileReading() }
+        }
     }
 
     deinit {
@@ -54,13 +59,11 @@ public final class TraceSession<Formatter: EventFormatter> {
         formatter.deallocate()
     }
 
-    /// Formats one event; writes out what a long drain has buffered.
-    @inline(__always)
-    private func handle(_ event: OpenEvent) {
-        formatter.pointee.append(event, into: &output.buffer)
-        if output.buffer.count >= 4 * OutputSink.flushBytes && outputError == nil && !draining {
-            do throws(OutputSink.OutputError) { try output.flush() } catch { outputError = error }
-        }
+    /// Writes out what a long run of events has buffered (not while draining at the end); an
+    /// error is kept for the loop to throw.
+    private func flushWhileReading() {
+        guard outputError == nil && !draining else { return }
+        do throws(OutputSink.OutputError) { try output.flush() } catch { outputError = error }
     }
 
     /// The loaded program (its attach mode, whether io_uring is traced).

@@ -22,13 +22,13 @@ public final class OutputSink {
     /// Whether the descriptor is a terminal.
     public private(set) var isTerminal: Bool
     /// Output formatted and not yet written.
-    public var buffer: OutputBuffer {
+    @inlinable public var buffer: OutputBuffer {
         _read { yield pending.pointee }
         _modify { yield &pending.pointee }
     }
     /// Where `buffer` lives: behind a pointer rather than in a stored property, so that appending
-    /// to it once per event costs no dynamic exclusivity check.
-    private let pending: UnsafeMutablePointer<OutputBuffer> = {
+    /// to it once per event costs no dynamic exclusivity check (nor, inlined, a call).
+    @usableFromInline let pending: UnsafeMutablePointer<OutputBuffer> = {
         let pending = UnsafeMutablePointer<OutputBuffer>.allocate(capacity: 1)
         pending.initialize(to: OutputBuffer())
         return pending
