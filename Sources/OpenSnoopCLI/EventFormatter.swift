@@ -34,3 +34,37 @@ public protocol EventFormatter {
     /// returns false when the notice belongs on standard error instead.
     mutating func appendLost(_ count: UInt64, total: UInt64, into out: inout OutputBuffer) -> Bool
 }
+
+/// The bytes a formatter last rendered for some fields, appended again while those fields
+/// repeat (one process opening file after file): a compare and a copy instead of number
+/// formatting and escaping.
+struct RepeatedRun {
+    /// What the rendered bytes depend on.
+    struct Key: Equatable {
+        var a: UInt64, b: UInt64, c: UInt64, d: UInt64
+    }
+
+    private var key: Key? = nil
+    private var bytes: [UInt8] = []
+
+    /// Appends the bytes for `key`: the kept ones if it is the last key seen, otherwise those
+    /// `render` appends, which are kept.
+    @inline(__always)
+    mutating func append(_ key: Key, into out: inout OutputBuffer, render: (inout OutputBuffer) -> Void) {
+        if key == self.key {
+            bytes.withUnsafeBytes { out.append(contentsOf: $0) }
+            return
+        }
+        let start = out.count
+        render(&out)
+        bytes = out.withUnsafeBytes { Array($0[start...]) }
+        self.key = key
+    }
+}
+
+extension OpenEvent {
+    /// The command name's 16 bytes as two words (part of a `RepeatedRun.Key`).
+    var commWords: (UInt64, UInt64) {
+        withUnsafeBytes(of: header.comm) { ($0.loadUnaligned(as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) }
+    }
+}

@@ -10,21 +10,12 @@ public import TraceOutput
 public struct JSONFormatter: EventFormatter {
     public let columns: OutputColumns
     private var clock: WallClock
-    /// `errno_name` by errno ("" where there is none).
+    /// `errno_name` by errno (no entry where there is none).
     private let errnoNames = QuotedNames((0..<ErrnoName.limit).map { ErrnoName.of($0) ?? "" })
-    /// `source` by `OpenEvent.Source` raw value.
-    private let sourceNames: QuotedNames = {
-        var names = [String](repeating: "", count: Int(OpenEvent.Source.allCases.map(\.rawValue).max()!) + 1)
-        for source in OpenEvent.Source.allCases { names[Int(source.rawValue)] = source.name }
-        return QuotedNames(names)
-    }()
-    /// The first of `flags_names`, by access mode (0...3).
-    private let accessModeNames = QuotedNames((0...3).map { mode in
-        OpenFlags.accessModeNames.first { $0.mode == mode }?.name ?? "O_ACCMODE"
-    })
-    /// The rest of `flags_names`, in `OpenFlags.bitNames` order.
-    private let bitNames = QuotedNames(OpenFlags.bitNames.map(\.name))
-    private let bits = OpenFlags.bitNames.map(\.bits)
+    /// `,"pid":…,"tid":…,"uid":…,"comm":…`, kept while the thread repeats.
+    private var identity = RepeatedRun()
+    /// `,"flags":…` to `,"compat":…`, kept while the way of opening repeats.
+    private var opening = RepeatedRun()
 
     public init(columns: OutputColumns, clock: WallClock = WallClock()) {
         self.columns = columns
@@ -36,8 +27,8 @@ public struct JSONFormatter: EventFormatter {
     // Each field is appended after its whole `,"key":` prefix, one copy.
 
     /// Appends `,"key":"bytes"` and, if they are not valid UTF-8, `,"key_base64":"..."`.
-    private func appendBytesField(_ key: StaticString, _ base64Key: StaticString, _ bytes: UnsafeRawBufferPointer,
-                                  into out: inout OutputBuffer) {
+    private static func appendBytesField(_ key: StaticString, _ base64Key: StaticString, _ bytes: UnsafeRawBufferPointer,
+                                         into out: inout OutputBuffer) {
         out.append(key)
         if !SafeText.appendJSONString(bytes, into: &out) {
             out.append(base64Key)
@@ -45,90 +36,120 @@ public struct JSONFormatter: EventFormatter {
         }
     }
 
-    private func appendBool(_ key: StaticString, _ value: Bool, into out: inout OutputBuffer) {
+    private static func appendBool(_ key: StaticString, _ value: Bool, into out: inout OutputBuffer) {
         out.append(key)
         out.append(value ? "true" : "false")
     }
 
-    private func appendInt(_ key: StaticString, _ value: Int64, into out: inout OutputBuffer) {
+    private static func appendInt(_ key: StaticString, _ value: Int64, into out: inout OutputBuffer) {
         out.append(key)
         out.appendDecimal(value)
     }
 
-    private func appendUnsigned(_ key: StaticString, _ value: UInt64, into out: inout OutputBuffer) {
+    private static func appendUnsigned(_ key: StaticString, _ value: UInt64, into out: inout OutputBuffer) {
         out.append(key)
         out.appendUnsigned(value)
     }
 
-    /// `flags_names`: the access mode, each named bit set, then unnamed bits as one octal number
-    /// (`OpenFlags.names`, without making strings).
-    private func appendFlagNames(_ flags: UInt64, into out: inout OutputBuffer) {
-        out.append(",\"flags_names\":[")
-        accessModeNames.append(Int(flags & OpenFlags.accessModeMask), into: &out)
-        var remaining = flags & ~OpenFlags.accessModeMask
-        for index in bits.indices where remaining & bits[index] == bits[index] {
-            out.append(UInt8(ascii: ","))
-            bitNames.append(index, into: &out)
-            remaining &= ~bits[index]
+    /// The names of sources and flags, rendered once (used when the `opening` run changes).
+    private static let names = OpenNames()
+
+    /// Quoted names of the fields that describe how a file was opened.
+    private struct OpenNames {
+        /// `source` by `OpenEvent.Source` raw value.
+        let sources: QuotedNames = {
+            var names = [String](repeating: "", count: Int(OpenEvent.Source.allCases.map(\.rawValue).max()!) + 1)
+            for source in OpenEvent.Source.allCases { names[Int(source.rawValue)] = source.name }
+            return QuotedNames(names)
+        }()
+        /// The first of `flags_names`, by access mode (0...3).
+        let accessModes = QuotedNames((0...3).map { mode in
+            OpenFlags.accessModeNames.first { $0.mode == mode }?.name ?? "O_ACCMODE"
+        })
+        /// The rest of `flags_names`, in `OpenFlags.bitNames` order.
+        let bitNames = QuotedNames(OpenFlags.bitNames.map(\.name))
+        let bits = OpenFlags.bitNames.map(\.bits)
+
+        /// `flags_names`: the access mode, each named bit set, then unnamed bits as one octal
+        /// number (`OpenFlags.names`, without making strings).
+        func appendFlags(_ flags: UInt64, into out: inout OutputBuffer) {
+            out.append(",\"flags_names\":[")
+            accessModes.append(Int(flags & OpenFlags.accessModeMask), into: &out)
+            var remaining = flags & ~OpenFlags.accessModeMask
+            for index in bits.indices where remaining & bits[index] == bits[index] {
+                out.append(UInt8(ascii: ","))
+                bitNames.append(index, into: &out)
+                remaining &= ~bits[index]
+            }
+            if remaining != 0 {
+                out.append(",\"0")
+                out.appendOctal(remaining, width: 1)
+                out.append(UInt8(ascii: "\""))
+            }
+            out.append(UInt8(ascii: "]"))
         }
-        if remaining != 0 {
-            out.append(",\"0")
-            out.appendOctal(remaining, width: 1)
-            out.append(UInt8(ascii: "\""))
-        }
-        out.append(UInt8(ascii: "]"))
     }
 
     public mutating func append(_ event: OpenEvent, into out: inout OutputBuffer) {
         out.append("{\"time\":\"")
         clock.appendRFC3339(event.timestampNanoseconds, into: &out)
         out.append("\"")
-        appendUnsigned(",\"ts_ns\":", event.timestampNanoseconds, into: &out)
-        appendInt(",\"pid\":", Int64(event.pid), into: &out)
-        appendInt(",\"tid\":", Int64(event.tid), into: &out)
-        appendInt(",\"uid\":", Int64(event.uid), into: &out)
-        event.withCommName { appendBytesField(",\"comm\":", ",\"comm_base64\":", $0, into: &out) }
+        Self.appendUnsigned(",\"ts_ns\":", event.timestampNanoseconds, into: &out)
+        let comm = event.commWords
+        let who = RepeatedRun.Key(a: UInt64(UInt32(bitPattern: event.pid)) << 32 | UInt64(UInt32(bitPattern: event.tid)),
+                                  b: UInt64(event.uid), c: comm.0, d: comm.1)
+        identity.append(who, into: &out) { out in
+            Self.appendInt(",\"pid\":", Int64(event.pid), into: &out)
+            Self.appendInt(",\"tid\":", Int64(event.tid), into: &out)
+            Self.appendInt(",\"uid\":", Int64(event.uid), into: &out)
+            event.withCommName { Self.appendBytesField(",\"comm\":", ",\"comm_base64\":", $0, into: &out) }
+        }
         if let slot = event.fixedSlot {
             out.append(",\"fd\":null")
-            appendUnsigned(",\"fixed_slot\":", UInt64(slot), into: &out)
+            Self.appendUnsigned(",\"fixed_slot\":", UInt64(slot), into: &out)
         } else {
-            appendInt(",\"fd\":", Int64(event.fileDescriptor), into: &out)
+            Self.appendInt(",\"fd\":", Int64(event.fileDescriptor), into: &out)
         }
-        appendInt(",\"ret\":", Int64(event.result), into: &out)
+        Self.appendInt(",\"ret\":", Int64(event.result), into: &out)
         let errorNumber = event.errorNumber
-        appendInt(",\"errno\":", Int64(errorNumber), into: &out)
+        Self.appendInt(",\"errno\":", Int64(errorNumber), into: &out)
         out.append(",\"errno_name\":")
         if errorNumber != 0 && errnoNames.has(Int(errorNumber)) {
             errnoNames.append(Int(errorNumber), into: &out)
         } else {
             out.append("null")
         }
-        appendUnsigned(",\"flags\":", event.flags.rawValue, into: &out)
-        appendFlagNames(event.flags.rawValue, into: &out)
-        appendInt(",\"mode\":", Int64(event.mode), into: &out)
-        appendInt(",\"dirfd\":", Int64(event.directoryFD), into: &out)
-        out.append(",\"source\":")
-        sourceNames.append(Int(event.source.rawValue), into: &out)
-        appendBool(",\"compat\":", event.isCompat, into: &out)
-        if columns.cgroupID { appendUnsigned(",\"cgroup_id\":", event.cgroupID, into: &out) }
-        if event.source == .openByHandleAt, let resolved = event.fullPathBytes {
-            appendBytesField(",\"path\":", ",\"path_base64\":", resolved, into: &out)
-        } else {
-            appendBytesField(",\"path\":", ",\"path_base64\":", event.pathBytes, into: &out)
+        let how = RepeatedRun.Key(a: event.flags.rawValue, b: UInt64(event.mode) << 32 | UInt64(UInt32(bitPattern: event.directoryFD)),
+                                  c: UInt64(event.source.rawValue) | (event.isCompat ? 1 << 8 : 0), d: 0)
+        opening.append(how, into: &out) { out in
+            let names = Self.names
+            Self.appendUnsigned(",\"flags\":", event.flags.rawValue, into: &out)
+            names.appendFlags(event.flags.rawValue, into: &out)
+            Self.appendInt(",\"mode\":", Int64(event.mode), into: &out)
+            Self.appendInt(",\"dirfd\":", Int64(event.directoryFD), into: &out)
+            out.append(",\"source\":")
+            names.sources.append(Int(event.source.rawValue), into: &out)
+            Self.appendBool(",\"compat\":", event.isCompat, into: &out)
         }
-        appendBool(",\"path_truncated\":", event.pathTruncated, into: &out)
-        appendBool(",\"path_unreadable\":", event.pathUnreadable, into: &out)
+        if columns.cgroupID { Self.appendUnsigned(",\"cgroup_id\":", event.cgroupID, into: &out) }
+        if event.source == .openByHandleAt, let resolved = event.fullPathBytes {
+            Self.appendBytesField(",\"path\":", ",\"path_base64\":", resolved, into: &out)
+        } else {
+            Self.appendBytesField(",\"path\":", ",\"path_base64\":", event.pathBytes, into: &out)
+        }
+        Self.appendBool(",\"path_truncated\":", event.pathTruncated, into: &out)
+        Self.appendBool(",\"path_unreadable\":", event.pathUnreadable, into: &out)
         if columns.fullPath {
             if let full = event.fullPathBytes {
-                appendBytesField(",\"full_path\":", ",\"full_path_base64\":", full, into: &out)
+                Self.appendBytesField(",\"full_path\":", ",\"full_path_base64\":", full, into: &out)
                 if event.isChrooted, let host = event.hostPathBytes {
-                    appendBytesField(",\"full_path_host\":", ",\"full_path_host_base64\":", host, into: &out)
+                    Self.appendBytesField(",\"full_path_host\":", ",\"full_path_host_base64\":", host, into: &out)
                 }
             } else {
                 out.append(",\"full_path\":null")
             }
-            appendBool(",\"full_path_truncated\":", event.fullPathBytes != nil && event.fullPathTruncated, into: &out)
-            appendBool(",\"full_path_deleted\":", event.fullPathBytes != nil && event.fullPathDeleted, into: &out)
+            Self.appendBool(",\"full_path_truncated\":", event.fullPathBytes != nil && event.fullPathTruncated, into: &out)
+            Self.appendBool(",\"full_path_deleted\":", event.fullPathBytes != nil && event.fullPathDeleted, into: &out)
         }
         out.append("}\n")
     }

@@ -7,6 +7,8 @@ public import TraceOutput
 public struct TextFormatter: EventFormatter {
     public let columns: OutputColumns
     private var clock: WallClock
+    /// `[UID ]PID COMM `, kept while the process repeats.
+    private var identity = RepeatedRun()
 
     public init(columns: OutputColumns, clock: WallClock = WallClock()) {
         self.columns = columns
@@ -26,14 +28,19 @@ public struct TextFormatter: EventFormatter {
             clock.appendLocalTime(event.timestampNanoseconds, into: &out)
             out.append(UInt8(ascii: " "))
         }
-        if columns.uid {
-            out.appendDecimal(Int64(event.uid), width: 7, leftAligned: true)
+        let comm = event.commWords
+        let key = RepeatedRun.Key(a: UInt64(event.uid), b: UInt64(UInt32(bitPattern: event.pid)), c: comm.0, d: comm.1)
+        let showUID = columns.uid
+        identity.append(key, into: &out) { out in
+            if showUID {
+                out.appendDecimal(Int64(event.uid), width: 7, leftAligned: true)
+                out.append(UInt8(ascii: " "))
+            }
+            out.appendDecimal(Int64(event.pid), width: 6, leftAligned: true)
+            out.append(UInt8(ascii: " "))
+            withUnsafeBytes(of: event.header.comm) { SafeText.appendTerminalSafeField($0, paddedTo: 16, into: &out) }
             out.append(UInt8(ascii: " "))
         }
-        out.appendDecimal(Int64(event.pid), width: 6, leftAligned: true)
-        out.append(UInt8(ascii: " "))
-        withUnsafeBytes(of: event.header.comm) { SafeText.appendTerminalSafeField($0, paddedTo: 16, into: &out) }
-        out.append(UInt8(ascii: " "))
         if let slot = event.fixedSlot {
             // An io_uring open into a fixed-file slot makes no fd: "#SLOT" instead.
             out.append(repeating: UInt8(ascii: " "), count: 2 - OutputBuffer.decimalDigits(UInt64(slot)))

@@ -52,7 +52,7 @@ public struct OutputBuffer: ~Copyable {
     mutating func grow(to minimum: Int) {
         let newCapacity = Swift.max(minimum, capacity * 2)
         let newBase = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
-        newBase.update(from: base, count: used)
+        newBase.initialize(from: base, count: used)
         base.deallocate()
         base = newBase
         capacity = newCapacity

@@ -237,4 +237,29 @@ struct FastFormattingTests {
             #expect(line.contains(",\"source\":\"\(source.name)\","))
         }
     }
+
+    @Test("A formatter reused across events (repeated runs kept) writes each line as a new one would")
+    func repeatedRuns() {
+        var random = Random(state: 90)
+        let comms: [[UInt8]] = [Array("cat".utf8), Array("cat".utf8) + [0, 0x41], [0xFF, 0x0A], Array("fifteen-bytes-x".utf8), []]
+        let clock = WallClock()
+        for columns in [OutputColumns(), OutputColumns(uid: true), OutputColumns(timestamp: true, uid: true, flags: true)] {
+            var text = TextFormatter(columns: columns, clock: clock)
+            var json = JSONFormatter(columns: columns, clock: clock)
+            for round in 0..<3_000 {
+                let record = EventFixture.record(
+                    pid: UInt32(1 + random.below(3)), tid: UInt32(1 + random.below(3)), uid: UInt32(random.below(2) * 1000),
+                    ret: Int32(random.below(5)) - 2, flags: [0, 0o2000000, 0o101][random.below(3)], mode: UInt32(random.below(2) * 0o644),
+                    comm: comms[random.below(comms.count)], eventFlags: random.below(4) == 0 ? UInt16(OPENSNOOP_EV_COMPAT.rawValue) : 0,
+                    source: UInt8(1 + random.below(4)))
+                var freshText = TextFormatter(columns: columns, clock: clock)
+                var freshJSON = JSONFormatter(columns: columns, clock: clock)
+                let reusedLines = (EventFixture.format(record, with: &text), EventFixture.format(record, with: &json))
+                let freshLines = (EventFixture.format(record, with: &freshText), EventFixture.format(record, with: &freshJSON))
+                #expect(reusedLines.0 == freshLines.0, "round \(round)")
+                #expect(reusedLines.1 == freshLines.1, "round \(round)")
+                if reusedLines != freshLines { return }
+            }
+        }
+    }
 }
