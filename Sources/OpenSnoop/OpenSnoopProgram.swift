@@ -26,6 +26,10 @@ public final class OpenSnoopProgram {
         case rawSyscalls
         /// One open syscall's exit tracepoint, in `tracepoints` mode.
         case syscallTracepoint(String)
+        /// The raw `sys_enter` hook timing opens in `raw` mode (`--latency`).
+        case rawSyscallStart
+        /// One open syscall's entry tracepoint timing it in `tracepoints` mode (`--latency`).
+        case syscallStart(String)
         /// io_uring open tracking.
         case ioUring
         /// Following a command's process tree.
@@ -41,6 +45,12 @@ public final class OpenSnoopProgram {
         "tp_exit_openat2": .syscallTracepoint("sys_exit_openat2"),
         "tp_exit_creat": .syscallTracepoint("sys_exit_creat"),
         "tp_exit_open_by_handle_at": .syscallTracepoint("sys_exit_open_by_handle_at"),
+        "raw_sys_enter": .rawSyscallStart,
+        "tp_enter_open": .syscallStart("sys_enter_open"),
+        "tp_enter_openat": .syscallStart("sys_enter_openat"),
+        "tp_enter_openat2": .syscallStart("sys_enter_openat2"),
+        "tp_enter_creat": .syscallStart("sys_enter_creat"),
+        "tp_enter_open_by_handle_at": .syscallStart("sys_enter_open_by_handle_at"),
         "uring_submit": .ioUring,
         "uring_complete": .ioUring,
         "uring_req_failed": .ioUring,
@@ -162,6 +172,10 @@ public final class OpenSnoopProgram {
                 let wanted = mode == .tracepoints && KernelSupport.hasTracepoint(category: "syscalls", name: name)
                 program.autoload = wanted
                 if wanted { syscallHooks += 1 }
+            case .rawSyscallStart:
+                program.autoload = false
+            case .syscallStart:
+                program.autoload = false
             case .ioUring:
                 program.autoload = ioUring
             case .follow:
