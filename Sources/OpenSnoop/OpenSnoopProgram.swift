@@ -45,7 +45,7 @@ public final class OpenSnoopProgram {
 
     /// Events the kernel could not deliver because the ring buffer was full, since load.
     public func lostEvents() throws -> UInt64 {
-        try object.map(named: "counters").sumPerCPU(UInt32(OPENSNOOP_COUNTER_LOST.rawValue))
+        try BPFPerCPUArray<UInt64>(object.map(named: "counters")).sum(Int(OPENSNOOP_COUNTER_LOST.rawValue))
     }
 
     /// Switches on the programs this kernel and these options need; returns the mode chosen.
@@ -130,11 +130,11 @@ public final class OpenSnoopProgram {
         }
         if let path = options.cgroupMapPath {
             try object.setReadOnlyGlobal("filter_cgroup_ids", to: true)
-            try object.map(named: "cgroup_ids").reusePinned(at: path)
+            try reusePinned(object.map(named: "cgroup_ids"), at: path, option: "--cgroupmap")
         }
         if let path = options.mountNamespaceMapPath {
             try object.setReadOnlyGlobal("filter_mntns", to: true)
-            try object.map(named: "mntns_ids").reusePinned(at: path)
+            try reusePinned(object.map(named: "mntns_ids"), at: path, option: "--mntnsmap")
         }
         if options.cgroupDirectory != nil {
             try object.setReadOnlyGlobal("filter_cgroup_tree", to: true)
@@ -147,22 +147,33 @@ public final class OpenSnoopProgram {
         try object.setReadOnlyGlobal("has_task_btf", to: hasTaskBTF)
         try object.setReadOnlyGlobal("wakeup_bytes", to: UInt64(options.wakeupBytes))
         let pageSize = UInt32(sysconf(Int32(_SC_PAGESIZE)))
-        try object.map(named: "events").setMaxEntries(UInt32(options.ringBufferPages) * pageSize)
+        try object.map(named: "events").setMaxEntries(options.ringBufferPages * Int(pageSize))
+    }
+
+    /// A user's pinned map that cannot stand in for ours is a bad argument: one line naming
+    /// the option and the user's path, not our map.
+    private static func reusePinned(_ map: BPFMap, at path: String, option: String) throws {
+        do {
+            try map.reusePinned(at: path)
+        } catch {
+            guard error.kind == .invalidArgument || error.kind == .notFound else { throw error }
+            throw OpenSnoopError.invalidArgument("\(option) \(path): \(error.reason)")
+        }
     }
 
     /// Fills the filter maps, which exist only after load.
     private static func fillFilterMaps(_ object: BPFObject, options: TraceOptions) throws {
         let one: UInt8 = 1
-        for pid in options.pids { try object.map(named: "pid_filter").update(UInt32(bitPattern: pid), one) }
-        for tid in options.tids { try object.map(named: "tid_filter").update(UInt32(bitPattern: tid), one) }
-        for uid in options.uids { try object.map(named: "uid_filter").update(uid, one) }
+        for pid in options.pids { try object.map(named: "pid_filter").handle().update(UInt32(bitPattern: pid), one) }
+        for tid in options.tids { try object.map(named: "tid_filter").handle().update(UInt32(bitPattern: tid), one) }
+        for uid in options.uids { try object.map(named: "uid_filter").handle().update(uid, one) }
         if let directory = options.cgroupDirectory {
             let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             guard fd >= 0 else {
                 throw OpenSnoopError.invalidArgument("cannot open cgroup directory \(directory): \(String(cString: strerror(errno)))")
             }
             defer { close(fd) }
-            try object.map(named: "cgroup_tree").update(UInt32(0), UInt32(bitPattern: fd))
+            try object.map(named: "cgroup_tree").handle().update(UInt32(0), UInt32(bitPattern: fd))
         }
     }
 }

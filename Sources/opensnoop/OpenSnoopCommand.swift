@@ -165,7 +165,7 @@ struct OpenSnoopCommand: ParsableCommand {
     }
 
     func run() throws {
-        BPFLog.setLevel(verbose ? .debug : .silent)
+        if verbose { BPFLog.printToStandardError(upTo: .debug, prefix: "") }
         StopSignals.install()
         let columns = OutputColumns(timestamp: timestamp, uid: printUID, flags: extendedFields, fullPath: fullPath)
         let options = traceOptions()
