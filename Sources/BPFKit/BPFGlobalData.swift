@@ -14,8 +14,8 @@ public enum BPFDataSection: String, Sendable {
 /// The global variables of one data section, by name, size-checked on every access.
 ///
 /// Before load, `.rodata` writes go into the object's initial data (what `load()` freezes).
-/// After load, the section's map is memory-mapped (Linux 5.5): reads and writes of `.data` and
-/// `.bss` are the live values the programs see, with no system call; `.rodata` reads only.
+/// After load, `.data` and `.bss` are memory-mapped (Linux 5.5): reads and writes are the live
+/// values the programs see, with no system call; `.rodata` can only be read.
 /// A read may tear if a program writes the same variable meanwhile (as in C). Not `Sendable`
 /// (it keeps the object alive and points into its memory); use it on one thread.
 public final class BPFGlobalData {
@@ -36,19 +36,20 @@ public final class BPFGlobalData {
         self.section = section
         self.object = object
         variables = Dictionary(btf.variables(inSection: section.rawValue).map { ($0.name, $0) }) { first, _ in first }
-        if object.isLoaded {
+        if object.isLoaded && section != .rodata {
             let mmapable: UInt32 = 1 << 10  // BPF_F_MMAPABLE
             guard bpf_map__map_flags(map.pointer) & mmapable != 0 else {
                 throw BPFError(.notSupported, context, details: "mapping global data needs Linux 5.5")
             }
             let length = (map.valueSize + 4095) / 4096 * 4096
-            let protection = section == .rodata ? PROT_READ : PROT_READ | PROT_WRITE
-            let address = mmap(nil, length, protection, MAP_SHARED, map.fileDescriptor, 0)
+            let address = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_SHARED, map.fileDescriptor, 0)
             guard let address, address != MAP_FAILED else { throw BPFError.system(context, errno: errno) }
             mapping = UnsafeMutableRawBufferPointer(start: address, count: length)
             memory = UnsafeMutableRawBufferPointer(start: address, count: map.valueSize)
-            writable = section != .rodata
+            writable = true
         } else {
+            // Before load: the initial data. After load, .rodata's initial data is what the
+            // kernel froze, so it is read there too.
             var size = 0
             guard let initial = bpf_map__initial_value(map.pointer, &size) else {
                 throw BPFError(.notFound, context, details: "no initial data")
@@ -123,9 +124,9 @@ public final class BPFGlobalData {
         target.copyBytes(from: bytes)
     }
 
-    /// Raw access for generated skeletons, which check sizes at build time: the variable at
-    /// `offset` of `size` bytes.
-    package func unchecked(offset: Int, size: Int) -> UnsafeMutableRawBufferPointer {
-        UnsafeMutableRawBufferPointer(rebasing: memory[offset..<(offset + size)])
-    }
+    /// The section's size in bytes.
+    public var size: Int { memory.count }
+
+    /// The section's memory, for the skeleton accessors (`SkeletonSupport.swift`).
+    var storage: UnsafeMutableRawBufferPointer { memory }
 }

@@ -125,8 +125,11 @@ public final class BPFObject {
         try BPFGlobalData(object: self, section: section)
     }
 
-    /// The internal map backing a data section, found by its libbpf type, not by name.
-    func dataSectionMap(_ section: BPFDataSection) throws(BPFError) -> BPFMap {
+    /// The object's BTF (for the skeleton generator).
+    package var btfInfo: BTFInfo? { BTFInfo(object: pointer) }
+
+    /// The internal map backing a data section, found by its BTF type, not by its name.
+    package func dataSectionMap(_ section: BPFDataSection) throws(BPFError) -> BPFMap {
         guard let map = maps.first(where: { $0.isInternal && $0.dataSection == section }) else {
             throw BPFError(.notFound, "find \(section.rawValue) of BPF object \(name)",
                            details: "the program has no such variables")

@@ -40,12 +40,13 @@ public struct BPFProgram {
             guard KernelSupport.hasFentry else {
                 throw BPFError(.notSupported, context, details: "fentry/fexit/LSM programs are not available on this kernel")
             }
-        case .btfTracepoint:
+        case .btfTracepoint, .iterator:
             guard KernelSupport.hasKernelBTF else {
-                throw BPFError(.notSupported, context, details: "tp_btf programs need kernel BTF (/sys/kernel/btf/vmlinux)")
+                throw BPFError(.notSupported, context, details: "tp_btf and iterator programs need kernel BTF (/sys/kernel/btf/vmlinux)")
             }
         default:
-            guard KernelSupport.supports(type) else {
+            // The probe of the tracing type loads an fentry program: not a test of other kinds.
+            guard type == .tracing || KernelSupport.supports(type) else {
                 throw BPFError(.notSupported, context, details: "\(type) programs are not available on this kernel")
             }
         }

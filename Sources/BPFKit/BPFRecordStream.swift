@@ -46,9 +46,9 @@ public final class BPFRecordStream<Element: Sendable>: AsyncSequence, Sendable {
             throw BPFError(.invalidArgument, "stream ring buffers", details: "no map given")
         }
         var yield: (@Sendable (Element) -> Void)? = nil
-        let reader = try RingBuffer(first) { record in yield?(try decode(record)); return .continue }
+        let reader = try RingBuffer(first) { record in yield?(try decode(record)) }
         for map in maps.dropFirst() {
-            try reader.add(map) { record in yield?(try decode(record)); return .continue }
+            try reader.add(map) { record in yield?(try decode(record)) }
         }
         try self.init(capacity: capacity, source: Source(epoll: { reader.epollDescriptor },
                                                          consume: { try reader.consume() }, lost: { 0 })) {
@@ -62,7 +62,6 @@ public final class BPFRecordStream<Element: Sendable>: AsyncSequence, Sendable {
         var yield: (@Sendable (Element) -> Void)? = nil
         let reader = try PerfEventReader(map, pagesPerCPU: pagesPerCPU) { _, record in
             yield?(try decode(record))
-            return .continue
         }
         try self.init(capacity: capacity, source: Source(epoll: { reader.epollDescriptor },
                                                          consume: { try reader.consume() }, lost: { reader.lostRecords })) {

@@ -70,6 +70,8 @@ package struct BTFInfo {
             let encoding = UnsafeRawPointer(type.advanced(by: 1)).load(as: UInt32.self)
             let flags = (encoding >> 24) & 0x0f, bits = encoding & 0xff
             if flags & 4 != 0 && size == 1 { return .bool }
+            // C `char` (signed or not by target): bytes, as Swift reads them.
+            if size == 1 && (flags & 2 != 0 || name(type.pointee.name_off) == "char") { return .integer(size: 1, signed: false) }
             guard bits == size * 8, [1, 2, 4, 8].contains(size) else { return .bytes(size) }
             return .integer(size: size, signed: flags & 1 != 0)
         case Self.kindEnum, Self.kindEnum64:

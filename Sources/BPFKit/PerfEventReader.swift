@@ -4,12 +4,12 @@ internal import Glibc
 /// A reader of a `BPF_MAP_TYPE_PERF_EVENT_ARRAY` map (`bpf_perf_event_output`), for kernels
 /// without the BPF ring buffer (before Linux 5.8): one perf ring per CPU.
 ///
-/// Handlers work as with `RingBuffer` (bytes valid during the call; `.stop` or a throw stops
-/// the reader, and `poll` rethrows). Records the kernel could not store are counted in
+/// Handlers work as with `RingBuffer` (bytes valid during the call; `throw BPFStopReading()`
+/// stops the reader, another error stops it and is rethrown by `poll`). Records the kernel could not store are counted in
 /// `lostRecords`. Not thread-safe and not `Sendable`, like `RingBuffer`.
 public final class PerfEventReader {
-    /// Receives one record and the CPU it came from; may stop the reader or throw.
-    public typealias Handler = (_ cpu: Int, _ record: UnsafeRawBufferPointer) throws -> BPFRecordAction
+    /// Receives one record and the CPU it came from; may stop the reader or fail.
+    public typealias Handler = (_ cpu: Int, _ record: UnsafeRawBufferPointer) throws -> Void
 
     private final class Box {
         let handler: Handler

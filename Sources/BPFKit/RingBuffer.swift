@@ -1,12 +1,10 @@
 internal import CLibBPF
 internal import Glibc
 
-/// What a record handler tells its reader.
-public enum BPFRecordAction: Sendable {
-    /// Go on with the next record.
-    case `continue`
-    /// Stop: `poll`/`consume` return after this record; the rest stay for the next call.
-    case stop
+/// Thrown by a record handler to stop its reader cleanly: `poll`/`consume` return normally
+/// after this record (which counts as consumed); the rest stay for the next call.
+public struct BPFStopReading: Error, Sendable {
+    public init() {}
 }
 
 /// The bookkeeping a handler's C callback shares with its reader: the first error a handler
@@ -16,11 +14,13 @@ final class ConsumerState {
     var stopRequested = false
     var handled = 0
 
-    /// Runs a handler; false means "stop now" (it asked to, or threw).
-    func handle(_ body: () throws -> BPFRecordAction) -> Bool {
+    /// Runs a handler; false means "stop now" (it threw `BPFStopReading` or another error).
+    func handle(_ body: () throws -> Void) -> Bool {
         handled += 1
         do {
-            if try body() == .stop { stopRequested = true }
+            try body()
+        } catch is BPFStopReading {
+            stopRequested = true
         } catch {
             if failure == nil { failure = error }
             stopRequested = true
@@ -41,16 +41,16 @@ final class ConsumerState {
 
 /// A consumer of one or more `BPF_MAP_TYPE_RINGBUF` maps (Linux 5.8), each with its handler.
 ///
-/// A handler gets each record as bytes valid only during the call (copy what you keep) and may
-/// return `.stop`, or throw: the record counts as consumed, the reader stops, and `poll`
-/// rethrows the first error. `epollDescriptor` lets another event loop wait for records.
+/// A handler gets each record as bytes valid only during the call (copy what you keep). It may
+/// throw `BPFStopReading()` to stop the reader cleanly, or any other error: the record counts as
+/// consumed, the reader stops, and `poll` rethrows the first error. `epollDescriptor` lets another event loop wait for records.
 ///
 /// Not thread-safe: `poll` and `consume` must be called from one thread at a time, and the
 /// handlers run on that thread; the type is not `Sendable`. For records on another task,
 /// use `BPFRecordStream`.
 public final class RingBuffer {
-    /// Receives one record; may stop the reader or throw.
-    public typealias Handler = (UnsafeRawBufferPointer) throws -> BPFRecordAction
+    /// Receives one record; may stop the reader (`throw BPFStopReading()`) or fail.
+    public typealias Handler = (UnsafeRawBufferPointer) throws -> Void
 
     private final class Box {
         let handler: Handler
@@ -75,7 +75,7 @@ public final class RingBuffer {
         }
     }
 
-    /// A consumer of `map` whose handler may stop the reader.
+    /// A consumer of `map` (a ring-buffer map) calling `handler` for each record.
     public init(_ map: BPFMapHandle, handler: @escaping Handler) throws(BPFError) {
         try Self.check(map)
         let box = Box(handler, state)
@@ -86,19 +86,9 @@ public final class RingBuffer {
         maps.append(map)
     }
 
-    /// A consumer of `map` whose handler may stop the reader.
+    /// A consumer of a loaded object's ring-buffer map.
     public convenience init(_ map: BPFMap, handler: @escaping Handler) throws(BPFError) {
         try self.init(map.handle(), handler: handler)
-    }
-
-    /// A consumer of `map` that hands over every record.
-    public convenience init(_ map: BPFMap, handler: @escaping (UnsafeRawBufferPointer) throws -> Void) throws(BPFError) {
-        try self.init(map.handle()) { record in try handler(record); return .continue }
-    }
-
-    /// A consumer of `map` that hands over every record.
-    public convenience init(_ map: BPFMapHandle, handler: @escaping (UnsafeRawBufferPointer) throws -> Void) throws(BPFError) {
-        try self.init(map) { record in try handler(record); return .continue }
     }
 
     deinit {
