@@ -52,7 +52,9 @@ let package = Package(
             plugins: ["BPFObjectBuilder"]
         ),
         // Generic Swift front end for libbpf: objects, programs, links, maps, ring buffers.
-        .target(name: "BPFKit", dependencies: ["CLibBPF"], swiftSettings: swiftSettings),
+        // Depends on BPFHeaders so that the plugin finds the headers through any target that
+        // uses BPFKit, in any package (nothing of BPFHeaders is compiled into it).
+        .target(name: "BPFKit", dependencies: ["CLibBPF", "BPFHeaders"], swiftSettings: swiftSettings),
         // Decoding, filtering, formatting and the tracer.
         .target(
             name: "OpenSnoop",

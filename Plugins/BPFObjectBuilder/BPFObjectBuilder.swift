@@ -24,8 +24,8 @@ struct BPFObjectBuilder: BuildToolPlugin {
             guard case .target(let dep) = dependency, let clang = dep as? ClangSourceModuleTarget else { return nil }
             return clang.publicHeadersDirectoryURL
         }
-        guard let headers = Self.bpfHeaders(in: context.package) else {
-            throw PluginError("BPFHeaders not found: depend on the package that provides the BPFObjectBuilder plugin")
+        guard let headers = Self.bpfHeaders(of: target) else {
+            throw PluginError("BPFHeaders not found: target \(target.name) must depend on BPFKit")
         }
         let headerDirs = [headers.appending(path: Self.architecture), headers]
         let inputs = try Self.files(under: bpfDir) + contractDirs.flatMap { try Self.files(under: $0) }
@@ -58,19 +58,12 @@ struct BPFObjectBuilder: BuildToolPlugin {
         }
     }
 
-    /// The `bpf/` folder of the BPFHeaders target, searched in `package` and its dependencies.
-    static func bpfHeaders(in package: Package) -> URL? {
-        var queue = [package]
-        var seen: Set<String> = []
-        while let current = queue.first {
-            queue.removeFirst()
-            guard seen.insert(current.id).inserted else { continue }
-            if let target = current.targets.first(where: { $0.name == "BPFHeaders" }) as? SourceModuleTarget {
-                return target.directoryURL.appending(path: "bpf")
-            }
-            queue += current.dependencies.map(\.package)
-        }
-        return nil
+    /// The `bpf/` folder of the BPFHeaders target, which BPFKit depends on (so it is among the
+    /// dependencies of any target using BPFKit, whichever package it is in).
+    static func bpfHeaders(of target: SourceModuleTarget) -> URL? {
+        target.recursiveTargetDependencies
+            .first { $0.name == "BPFHeaders" }
+            .map { $0.directoryURL.appending(path: "bpf") }
     }
 
     /// The folder of BPFHeaders holding this architecture's `vmlinux.h`.

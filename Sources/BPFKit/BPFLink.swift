@@ -46,14 +46,14 @@ public final class BPFLink: Sendable {
     /// Pins the link at `path` (on a BPF file system, e.g. under /sys/fs/bpf): it then stays
     /// attached after this process exits, until `unpin()` or the file is removed.
     public func pin(at path: String) throws(BPFError) {
-        try withLink("pin link of \(programName) at \(path)") { link throws(BPFError) in
+        _ = try withLink("pin link of \(programName) at \(path)") { link throws(BPFError) in
             try libbpfCall("pin link of \(programName) at \(path)") { bpf_link__pin(link, path) }
         }
     }
 
     /// Removes the pin made by `pin(at:)`.
     public func unpin() throws(BPFError) {
-        try withLink("unpin link of \(programName)") { link throws(BPFError) in
+        _ = try withLink("unpin link of \(programName)") { link throws(BPFError) in
             try libbpfCall("unpin link of \(programName)") { bpf_link__unpin(link) }
         }
     }
