@@ -12,6 +12,8 @@ let package = Package(
         .executable(name: "opensnoop", targets: ["opensnoop"]),
         .library(name: "BPFKit", targets: ["BPFKit"]),
         .library(name: "OpenSnoop", targets: ["OpenSnoop"]),
+        // Compiles a target's bpf/*.bpf.c and generates a typed skeleton per object.
+        .plugin(name: "BPFObjectBuilder", targets: ["BPFObjectBuilder"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -24,24 +26,35 @@ let package = Package(
         ),
         // The kernel/user contract: the event layout shared with the BPF program.
         .target(name: "OpenSnoopEvent"),
-        // Turns a compiled BPF object into Swift source (used by BPFObjectBuilder).
-        .executableTarget(name: "bpf-embed", swiftSettings: swiftSettings),
-        // Compiles bpf/*.bpf.c with clang -target bpf at build time.
+        // Headers for BPF C programs (vmlinux.h per architecture, bpfkit.h), for any package's
+        // bpf/ folder through the plugin; its module exposes nothing to Swift.
+        .target(name: "BPFHeaders", exclude: ["bpf"]),
+        // Writes the Swift skeleton of a compiled BPF object (pure; used by bpfkit-build).
+        .target(name: "BPFSkeletonGenerator", dependencies: ["BPFKit"], swiftSettings: swiftSettings),
+        // The plugin's tool: clang -target bpf, strip DWARF, generate the skeleton.
+        .executableTarget(
+            name: "bpfkit-build",
+            dependencies: ["BPFKit", "BPFSkeletonGenerator"],
+            swiftSettings: swiftSettings
+        ),
         .plugin(
             name: "BPFObjectBuilder",
             capability: .buildTool(),
-            dependencies: ["bpf-embed"]
+            dependencies: ["bpfkit-build"]
         ),
-        // The opensnoop BPF program, compiled and embedded by the package build.
+        // The opensnoop BPF program, compiled and embedded by the package build. `exclude`
+        // keeps SwiftPM from taking bpf/*.c for sources of this Swift target (see the plugin).
         .target(
             name: "OpenSnoopBPF",
-            dependencies: ["OpenSnoopEvent"],
+            dependencies: ["OpenSnoopEvent", "BPFKit"],
             exclude: ["bpf"],
             swiftSettings: swiftSettings,
             plugins: ["BPFObjectBuilder"]
         ),
         // Generic Swift front end for libbpf: objects, programs, links, maps, ring buffers.
-        .target(name: "BPFKit", dependencies: ["CLibBPF"], swiftSettings: swiftSettings),
+        // Depends on BPFHeaders so that the plugin finds the headers through any target that
+        // uses BPFKit, in any package (nothing of BPFHeaders is compiled into it).
+        .target(name: "BPFKit", dependencies: ["CLibBPF", "BPFHeaders"], swiftSettings: swiftSettings),
         // The tracer as a library: options, loading, decoding, events.
         .target(
             name: "OpenSnoop",
@@ -68,6 +81,25 @@ let package = Package(
         .executableTarget(
             name: "opensnoop-testhelper",
             linkerSettings: [.linkedLibrary("uring")]
+        ),
+        // Examples/: the tutorial's tracers (README, "Write your own tracer").
+        .executableTarget(name: "opens", dependencies: ["BPFKit"], path: "Examples/opens",
+                          exclude: ["bpf"], plugins: ["BPFObjectBuilder"]),
+        .executableTarget(name: "opens-pid", dependencies: ["BPFKit"], path: "Examples/opens-pid",
+                          exclude: ["bpf"], plugins: ["BPFObjectBuilder"]),
+        // A small BPF object exercising every map kind, program kind and reader BPFKit offers.
+        .target(
+            name: "BPFKitTestPrograms",
+            dependencies: ["BPFKit"],
+            path: "Tests/BPFKitTestPrograms",
+            exclude: ["bpf"],
+            swiftSettings: swiftSettings,
+            plugins: ["BPFObjectBuilder"]
+        ),
+        .testTarget(
+            name: "BPFKitTests",
+            dependencies: ["BPFKit", "BPFKitTestPrograms", "BPFSkeletonGenerator", "opens", "opens-pid"],
+            swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "OpenSnoopTests",

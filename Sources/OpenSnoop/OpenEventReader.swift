@@ -22,7 +22,7 @@ public final class OpenEventReader {
     public init(options: TraceOptions, handler: @escaping (OpenEvent) -> Void) throws {
         program = try OpenSnoopProgram(options: options)
         do {
-            ring = try RingBuffer(map: program.eventsMap()) { [unowned self] record in
+            ring = try RingBuffer(program.eventsMap()) { [unowned self] record in
                 if let event = OpenEvent(record: record) {
                     handler(event)
                 } else {

@@ -248,7 +248,7 @@ struct OpenSnoopCommand: ParsableCommand {
 
     /// Loads, runs the command if any, traces until the end; returns the exit code.
     private func trace(_ options: TraceOptions) -> Int32 {
-        BPFLog.setLevel(verbose ? .debug : .silent)
+        if verbose { BPFLog.printToStandardError(upTo: .debug, prefix: "") }
         TerminationSignals.install()
         let columns = OutputColumns(timestamp: timestamp, uid: printUID, flags: extendedFields, fullPath: fullPath)
         return json

@@ -118,8 +118,8 @@ struct LifecycleTests {
         #expect(out == "PID    COMM              FD ERR PATH\n")
         let (denied, _, message) = try runToCompletion("/usr/bin/setpriv", caps + ["-d", "0.5", "--attach-mode", "tracepoints"])
         #expect(denied == 1)
-        #expect(message == "opensnoop: read tracepoint ids from /sys/kernel/tracing: Permission denied "
-                + "(tracefs is readable by root only: run as root or add CAP_DAC_OVERRIDE)\n")
+        #expect(message == "opensnoop: read tracepoint ids from /sys/kernel/tracing: Permission denied: "
+                + "tracefs is readable by root only: run as root or add CAP_DAC_OVERRIDE\n")
     }
 
     @Test("--help exits 0 and lists the flags")

@@ -85,7 +85,7 @@ struct {
 /* Event under construction: the header, then the path as passed at data[0] (read with room
  * for two bytes past PATH_MAX, to tell a cut name from a complete one), then the resolved
  * path right after the path (up to a directory of PATH_MAX, "/", and a name of PATH_MAX). */
-#define PATH_READ (OPENSNOOP_PATH_MAX + 2)
+#define PATH_READ OPENSNOOP_PATH_READ
 #define DATA_SIZE (OPENSNOOP_PATH_MAX * 4)
 struct scratch {
 	struct opensnoop_event ev;
@@ -161,17 +161,13 @@ struct {
 /* io_uring: an open as seen at submission (identity, flags, name), until its completion.
  * At most this many in flight; user space drops entries whose completion never came. */
 #define URING_IN_FLIGHT 1024
-struct uring_open {
-	struct opensnoop_event ev;   /* ts_ns: submission time */
-	char path[PATH_READ];
-};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, URING_IN_FLIGHT);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u64);
-	__type(value, struct uring_open);
+	__type(value, struct opensnoop_uring_open);
 } pending_uring SEC(".maps");
 
 /* --summary: the table in use is summary[0]; user space swaps in an empty one (the swap waits
@@ -1195,7 +1191,7 @@ SEC("tp_btf/io_uring_complete")
 int BPF_PROG(uring_complete, struct io_ring_ctx *ring, void *req, struct io_uring_cqe *cqe)
 {
 	__u64 key = (__u64)req;
-	struct uring_open *pending = bpf_map_lookup_elem(&pending_uring, &key);
+	struct opensnoop_uring_open *pending = bpf_map_lookup_elem(&pending_uring, &key);
 	if (!pending)
 		return 0;
 	__s32 ret = cqe->res;

@@ -85,6 +85,17 @@ struct opensnoop_event {
 
 #define OPENSNOOP_EVENT_SIZE 88
 
+/* Bytes of a name read from a process: room for two past PATH_MAX, to tell a name cut there
+ * from one that ends exactly there. */
+#define OPENSNOOP_PATH_READ (OPENSNOOP_PATH_MAX + 2)
+
+/* An io_uring open between its submission and its completion (the pending_uring map's value):
+ * the event so far (ts_ns is the submission time) and the name. */
+struct opensnoop_uring_open {
+	struct opensnoop_event ev;
+	char path[OPENSNOOP_PATH_READ];
+};
+
 /* Indexes of the per-CPU counters map. */
 enum opensnoop_counter {
 	/* Events the ring buffer had no room for, or io_uring opens too many to track. */
