@@ -37,11 +37,29 @@ public final class TraceSession<Formatter: EventFormatter> {
 
     /// Loads and attaches; events go to `output`, notices (lost events in text formats, errors)
     /// to `report`.
-    public init(options: TraceOptions, formatter: Formatter, output: OutputSink,
+    /// Prints the kernel's counts every `interval` ns (`--summary`).
+    public struct SummaryOutput {
+        public var formatter: SummaryFormatter
+        public let intervalNanoseconds: UInt64
+
+        public init(formatter: SummaryFormatter, intervalNanoseconds: UInt64) {
+            self.formatter = formatter
+            self.intervalNanoseconds = intervalNanoseconds
+        }
+    }
+
+    private var summary: SummaryOutput?
+    private let emitsEvents: Bool
+
+    /// Loads and attaches; events (and summaries, with `summary`) go to `output`, notices (lost
+    /// events in text formats, errors) to `report`.
+    public init(options: TraceOptions, formatter: Formatter, output: OutputSink, summary: SummaryOutput? = nil,
                 report: @escaping (String) -> Void) throws {
         self.formatter = formatter
         self.output = output
         self.report = report
+        self.summary = summary
+        self.emitsEvents = options.emitEvents
         // The reader's callback formats into the output buffer; set up after all stored properties.
         var handler: ((OpenEvent) -> Void)? = nil
         reader = try OpenEventReader(options: options) { event in handler?(event) }
@@ -58,8 +76,17 @@ public final class TraceSession<Formatter: EventFormatter> {
 
     /// Writes the header (at once, so a reader knows tracing has started).
     public func start() throws(OutputSink.OutputError) {
-        formatter.appendHeader(into: &output.buffer)
+        if emitsEvents { formatter.appendHeader(into: &output.buffer) }
         try output.flush()
+    }
+
+    /// Appends what the kernel counted since the last snapshot.
+    private func appendSummary() throws {
+        guard var summary else { return }
+        let snapshot = try reader.summary()
+        summary.formatter.append(snapshot, at: Monotonic.nanoseconds(), screenRows: output.terminalRows,
+                                 into: &output.buffer)
+        self.summary = summary
     }
 
     /// Runs until an ending (see the type's documentation). Drains pending events before
@@ -84,6 +111,7 @@ public final class TraceSession<Formatter: EventFormatter> {
         do {
             try reader.drain()
             if let outputError { throw outputError }
+            try appendSummary()
             try reportLosses()
             if case .signalled = ending {
                 try output.flush(within: Self.finalFlushNanoseconds)
@@ -103,6 +131,7 @@ public final class TraceSession<Formatter: EventFormatter> {
     private func loop(deadline: UInt64?, command: TracedCommand?) throws -> Ending {
         var lastReport: UInt64 = 0
         var lastExpiry = Monotonic.nanoseconds()
+        var nextSummary = lastExpiry &+ (summary?.intervalNanoseconds ?? 0)
         var passedOn = false      // a stop was passed on to the command: end when it exits
         var deadlineSeen = false
         while true {
@@ -141,6 +170,11 @@ public final class TraceSession<Formatter: EventFormatter> {
             if now &- lastExpiry >= Self.expiryIntervalNanoseconds {
                 lastExpiry = now
                 try? reader.program.expireStaleIoUringOpens()
+            }
+            if let interval = summary?.intervalNanoseconds, now >= nextSummary {
+                nextSummary = now &+ interval
+                try appendSummary()
+                try output.flush()
             }
         }
     }

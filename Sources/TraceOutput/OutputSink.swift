@@ -125,6 +125,14 @@ public final class OutputSink {
         }
     }
 
+    /// The terminal's height in rows, when the descriptor is a terminal that says.
+    public var terminalRows: Int? {
+        guard isTerminal else { return nil }
+        var size = winsize()
+        guard ioctl(fileDescriptor, UInt(TIOCGWINSZ), &size) == 0, size.ws_row > 0 else { return nil }
+        return Int(size.ws_row)
+    }
+
     /// Whether the reading end of a pipe has gone, even if nothing was written since
     /// (so that `opensnoop | head -3` ends on a quiet system too).
     public var readerGone: Bool {

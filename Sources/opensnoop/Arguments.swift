@@ -37,6 +37,30 @@ enum ArgumentValue {
         return value
     }
 
+    /// A positive number of milliseconds (`--slower 2.5`).
+    @Sendable static func milliseconds(_ text: String) throws -> Double {
+        guard let value = Double(text), value.isFinite, value > 0, value <= 1e9 else {
+            throw ValidationError("expected a positive number of milliseconds, got '\(text)'")
+        }
+        return value
+    }
+
+    /// A positive count (`--top 20`).
+    @Sendable static func count(_ text: String) throws -> Int {
+        guard let value = Int(text), value > 0 else {
+            throw ValidationError("expected a positive whole number, got '\(text)'")
+        }
+        return value
+    }
+
+    /// Summary keys (`--summary-by comm,path`).
+    @Sendable static func summaryKeys(_ text: String) throws -> SummaryKeys {
+        guard let keys = SummaryKeys(parsing: text) else {
+            throw ValidationError("expected summary keys from comm, path, pid, errno, cgroup (comma-separated), got '\(text)'")
+        }
+        return keys
+    }
+
     /// A positive integer (`-b 1024`).
     @Sendable static func pages(_ text: String) throws -> Int {
         guard let value = Int(text), value > 0 else {

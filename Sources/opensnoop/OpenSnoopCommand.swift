@@ -124,6 +124,40 @@ struct OpenSnoopCommand: ParsableCommand {
             transform: ArgumentValue.pages)
     var bufferPages: Int = TraceOptions().ringBufferPages
 
+    @Option(name: .customLong("summary"), parsing: .unconditional,
+            help: ArgumentHelp("Count opens in the kernel and print a table every SECONDS (default 1; also at the end) instead of each open.",
+                               valueName: "SECONDS"),
+            transform: ArgumentValue.seconds)
+    var summary: Double?
+
+    @Option(name: .customLong("summary-by"), parsing: .unconditional,
+            help: ArgumentHelp("What summary rows count by, comma-separated: comm, path, pid, errno, cgroup (default comm,path).",
+                               valueName: "KEYS"),
+            transform: ArgumentValue.summaryKeys)
+    var summaryBy: SummaryKeys?
+
+    @Option(name: .customLong("top"), parsing: .unconditional,
+            help: ArgumentHelp("Print at most N summary rows (default: what fits a terminal, all rows elsewhere).",
+                               valueName: "N"),
+            transform: ArgumentValue.count)
+    var top: Int?
+
+    @Option(name: .customLong("summary-capacity"), parsing: .unconditional,
+            help: ArgumentHelp("Rows of the in-kernel summary table (default 4096; two tables of up to 256 bytes a row). Opens past it count under (other).",
+                               valueName: "ROWS"),
+            transform: ArgumentValue.count)
+    var summaryCapacity: Int = TraceOptions().summaryCapacity
+
+    @Flag(name: [.customShort("L"), .customLong("latency")],
+          help: "Measure how long each open takes (a LAT(us) column; latency percentiles in --summary).")
+    var latency = false
+
+    @Option(name: .customLong("slower"), parsing: .unconditional,
+            help: ArgumentHelp("Only opens that took at least MS milliseconds (fractions allowed), decided in the kernel.",
+                               valueName: "MS"),
+            transform: ArgumentValue.milliseconds)
+    var slower: Double?
+
     @Flag(name: .customLong("no-compat"),
           help: "Do not trace 32-bit opens (then no BPF program runs for other system calls).")
     var noCompat = false
@@ -159,6 +193,12 @@ struct OpenSnoopCommand: ParsableCommand {
         .init(long: "json", short: "j", takesValue: false, repeatable: true),
         .init(long: "output", short: "o", takesValue: true),
         .init(long: "buffer-pages", short: "b", takesValue: true),
+        .init(long: "summary", takesValue: true, defaultValue: "1"),
+        .init(long: "summary-by", takesValue: true),
+        .init(long: "top", takesValue: true),
+        .init(long: "summary-capacity", takesValue: true),
+        .init(long: "latency", short: "L", takesValue: false, repeatable: true),
+        .init(long: "slower", takesValue: true),
         .init(long: "no-compat", takesValue: false, repeatable: true),
         .init(long: "verbose", short: "v", takesValue: false, repeatable: true),
         .init(long: "attach-mode", takesValue: true),
@@ -243,6 +283,13 @@ struct OpenSnoopCommand: ParsableCommand {
         options.fullPath = fullPath
         options.compat = !noCompat
         options.followCommand = !command.isEmpty
+        if summary != nil {
+            options.summary = summaryBy ?? [.comm, .path]
+            options.emitEvents = false
+        }
+        options.summaryCapacity = summaryCapacity
+        options.latency = latency
+        options.slowerThanNanoseconds = slower.map { UInt64(($0 * 1_000_000).rounded(.up)) }
         return options
     }
 
@@ -250,7 +297,8 @@ struct OpenSnoopCommand: ParsableCommand {
     private func trace(_ options: TraceOptions) -> Int32 {
         if verbose { BPFLog.printToStandardError(upTo: .debug, prefix: "") }
         TerminationSignals.install()
-        let columns = OutputColumns(timestamp: timestamp, uid: printUID, flags: extendedFields, fullPath: fullPath)
+        let columns = OutputColumns(timestamp: timestamp, uid: printUID, flags: extendedFields, fullPath: fullPath,
+                                    latency: options.measuresLatency)
         return json
             ? trace(options, formatter: JSONFormatter(columns: columns))
             : trace(options, formatter: TextFormatter(columns: columns))
@@ -262,7 +310,14 @@ struct OpenSnoopCommand: ParsableCommand {
             let sink = try output.map { path throws(OutputSink.OutputError) in
                 try OutputSink(path: path, interrupted: { TerminationSignals.stopPending })
             } ?? OutputSink(fileDescriptor: STDOUT_FILENO, interrupted: { TerminationSignals.stopPending })
-            let session = try TraceSession(options: options, formatter: formatter, output: sink, report: report)
+            let summaryOutput = summary.map { seconds in
+                TraceSession<F>.SummaryOutput(
+                    formatter: SummaryFormatter(keys: options.summary ?? [], latency: options.measuresLatency, json: json,
+                                                top: top, redraw: sink.isTerminal),
+                    intervalNanoseconds: UInt64(seconds * 1e9))
+            }
+            let session = try TraceSession(options: options, formatter: formatter, output: sink, summary: summaryOutput,
+                                           report: report)
             if verbose { report(describe(session.program)) }
             warnAboutMissingProcesses(options)
             let child = command.isEmpty ? nil : try TracedCommand.spawn(command)
