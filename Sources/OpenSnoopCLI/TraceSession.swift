@@ -37,23 +37,26 @@ public final class TraceSession<Formatter: EventFormatter> {
 
     /// Loads and attaches; events go to `output`, notices (lost events in text formats, errors)
     /// to `report`.
-    /// Prints the kernel's counts every `interval` ns (`--summary`).
-    public struct SummaryOutput {
-        public var formatter: SummaryFormatter
+    /// What to do with the kernel's counts every `intervalNanoseconds` and at the end
+    /// (`--summary` prints them, `--metrics` exports them): `consume` gets each snapshot on the
+    /// tracing thread, with the program, and may append to the output.
+    public struct Snapshots {
         public let intervalNanoseconds: UInt64
+        public let consume: (SummarySnapshot, OpenSnoopProgram, inout OutputBuffer) throws -> Void
 
-        public init(formatter: SummaryFormatter, intervalNanoseconds: UInt64) {
-            self.formatter = formatter
+        public init(intervalNanoseconds: UInt64,
+                    consume: @escaping (SummarySnapshot, OpenSnoopProgram, inout OutputBuffer) throws -> Void) {
             self.intervalNanoseconds = intervalNanoseconds
+            self.consume = consume
         }
     }
 
-    private var summary: SummaryOutput?
+    private let summary: Snapshots?
     private let emitsEvents: Bool
 
     /// Loads and attaches; events (and summaries, with `summary`) go to `output`, notices (lost
     /// events in text formats, errors) to `report`.
-    public init(options: TraceOptions, formatter: Formatter, output: OutputSink, summary: SummaryOutput? = nil,
+    public init(options: TraceOptions, formatter: Formatter, output: OutputSink, summary: Snapshots? = nil,
                 report: @escaping (String) -> Void) throws {
         self.formatter = formatter
         self.output = output
@@ -80,13 +83,10 @@ public final class TraceSession<Formatter: EventFormatter> {
         try output.flush()
     }
 
-    /// Appends what the kernel counted since the last snapshot.
+    /// Hands what the kernel counted since the last snapshot to `summary`.
     private func appendSummary() throws {
-        guard var summary else { return }
-        let snapshot = try reader.summary()
-        summary.formatter.append(snapshot, at: Monotonic.nanoseconds(), screenRows: output.terminalRows,
-                                 into: &output.buffer)
-        self.summary = summary
+        guard let summary else { return }
+        try summary.consume(try reader.summary(), reader.program, &output.buffer)
     }
 
     /// Runs until an ending (see the type's documentation). Drains pending events before

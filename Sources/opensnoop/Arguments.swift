@@ -53,6 +53,25 @@ enum ArgumentValue {
         return value
     }
 
+    /// A count that may be zero (`--rotate-keep 0`).
+    @Sendable static func countOrZero(_ text: String) throws -> Int {
+        guard let value = Int(text), value >= 0, value <= 1000 else {
+            throw ValidationError("expected a whole number from 0 to 1000, got '\(text)'")
+        }
+        return value
+    }
+
+    /// `[ADDR]:PORT` (`:9473`, `127.0.0.1:9473`, `[::1]:9473`).
+    @Sendable static func listenAddress(_ text: String) throws -> ListenAddress {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+              (0...65535).contains(port) else {
+            throw ValidationError("expected [ADDR]:PORT with a port from 0 to 65535, e.g. :9473 or 127.0.0.1:9473, got '\(text)'")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return ListenAddress(host: host.isEmpty ? nil : host, port: port)
+    }
+
     /// Summary keys (`--summary-by comm,path`).
     @Sendable static func summaryKeys(_ text: String) throws -> SummaryKeys {
         guard let keys = SummaryKeys(parsing: text) else {
@@ -79,3 +98,10 @@ enum ArgumentValue {
 }
 
 extension TraceOptions.AttachMode: ExpressibleByArgument {}
+
+/// Where `--metrics` listens.
+struct ListenAddress: CustomStringConvertible {
+    let host: String?
+    let port: Int
+    var description: String { "\(host ?? "*"):\(port)" }
+}
