@@ -1,3 +1,4 @@
+import CgroupIdentity
 import Foundation
 import Testing
 
@@ -158,4 +159,53 @@ private func startupOpens(_ name: String) -> (ok: Int, failed: Int) {
     let result = (records.filter { ($0["fd"] as? Int ?? -1) >= 0 }.count, records.filter { ($0["fd"] as? Int ?? 0) < 0 }.count)
     measuredStartup = result
     return result
+}
+
+@Suite("Container identity on the real kernel", .serialized, .tags(.kernel), .enabled(if: isRoot, "needs root"))
+struct ContainerIdentityKernelTests {
+    /// Makes cgroup `relative` under the cgroup2 mount; returns its absolute path.
+    private func makeCgroup(_ relative: String) throws -> String {
+        let mount = try #require(CgroupResolver.cgroup2MountPoint())
+        let path = mount + relative
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    @Test("A process in a containerd-style pod cgroup: resolved by id to its path, container id and pod UID; --container traces it alone")
+    func containerdPod() throws {
+        let id = String((UUID().uuidString + UUID().uuidString).lowercased().filter(\.isHexDigit).prefix(64))
+        let uid = UUID().uuidString.lowercased()
+        let podSlice = "/opensnoop-test-\(getpid()).slice/kubepods-besteffort-pod\(uid.replacingOccurrences(of: "-", with: "_")).slice"
+        let relative = podSlice + "/cri-containerd-\(id).scope"
+        let cgroup = try makeCgroup(relative)
+        defer {
+            rmdir(cgroup)
+            rmdir(try! CgroupResolver.cgroup2MountPoint()! + podSlice)
+            rmdir(try! CgroupResolver.cgroup2MountPoint()! + "/opensnoop-test-\(getpid()).slice")
+        }
+        let cgroupID = try #require(try FileManager.default.attributesOfItem(atPath: cgroup)[.systemFileNumber] as? UInt64)
+        let resolver = try #require(CgroupResolver())
+        let entry = try #require(resolver.entry(for: cgroupID))
+        #expect(entry.path == relative)
+        #expect(entry.identity == ContainerIdentity(containerID: id, podUID: uid))
+        #expect(resolver.entry(for: 0xFFFF_FFFF_FFFF) == nil)
+        #expect(resolver.directories(ofContainer: String(id.prefix(12))) == [cgroup])
+
+        let dir = try makeScratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        FileManager.default.createFile(atPath: dir + "/in", contents: nil)
+        FileManager.default.createFile(atPath: dir + "/out", contents: nil)
+        let inside = try WaitingHelper(["openat", dir + "/in"])
+        try "\(inside.pid)\n".write(toFile: cgroup + "/cgroup.procs", atomically: false, encoding: .utf8)
+        let outside = try WaitingHelper(["openat", dir + "/out"])
+        let tracer = try TracerRun(["-j", "--container", String(id.prefix(12))])
+        inside.go()
+        outside.go()
+        tracer.stop()
+        let paths = Set(try tracer.records().compactMap { $0["path"] as? String }.filter { $0.hasPrefix(dir) })
+        #expect(paths == [dir + "/in"])
+        let (status, _, err) = try runToCompletion(Binaries.opensnoop, ["--container", "deadbeefdeadbeef"])
+        #expect(status == 2)
+        #expect(err == "opensnoop: --container deadbeefdeadbeef: no container cgroup has such an id\n")
+    }
 }
