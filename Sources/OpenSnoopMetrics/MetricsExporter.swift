@@ -121,13 +121,7 @@ struct ProcessUsage {
 
     /// VmRSS from /proc/self/status, in bytes.
     private static func residentBytes() -> UInt64 {
-        let fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return 0 }
-        defer { close(fd) }
-        var bytes = [UInt8](repeating: 0, count: 4096)
-        let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        guard n > 0 else { return 0 }
-        for line in String(decoding: bytes[0..<n], as: UTF8.self).split(separator: "\n") where line.hasPrefix("VmRSS:") {
+        for line in (SmallFile.text("/proc/self/status") ?? "").split(separator: "\n") where line.hasPrefix("VmRSS:") {
             let digits = line.filter(\.isNumber)
             return (UInt64(digits) ?? 0) * 1024
         }

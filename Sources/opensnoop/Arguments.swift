@@ -26,23 +26,25 @@ enum ArgumentValue {
         }
     }
 
-    /// A positive number of seconds (`-d 10`, `-d 0.5`), at most 10^9 (about 31 years).
-    @Sendable static func seconds(_ text: String) throws -> Double {
+    /// A positive number of `unit`, at most 10^9.
+    private static func positive(_ text: String, _ unit: String, limit: String) throws -> Double {
         guard let value = Double(text), value.isFinite, value > 0 else {
-            throw ValidationError("expected a positive number of seconds, got '\(text)'")
+            throw ValidationError("expected a positive number of \(unit), got '\(text)'")
         }
         guard value <= 1e9 else {
-            throw ValidationError("expected at most 1000000000 seconds (about 31 years), got '\(text)'")
+            throw ValidationError("expected at most 1000000000 \(unit) (\(limit)), got '\(text)'")
         }
         return value
     }
 
+    /// A positive number of seconds (`-d 10`, `-d 0.5`), at most 10^9 (about 31 years).
+    @Sendable static func seconds(_ text: String) throws -> Double {
+        try positive(text, "seconds", limit: "about 31 years")
+    }
+
     /// A positive number of milliseconds (`--slower 2.5`).
     @Sendable static func milliseconds(_ text: String) throws -> Double {
-        guard let value = Double(text), value.isFinite, value > 0, value <= 1e9 else {
-            throw ValidationError("expected a positive number of milliseconds, got '\(text)'")
-        }
-        return value
+        try positive(text, "milliseconds", limit: "about 11 days")
     }
 
     /// A positive count (`--top 20`).
