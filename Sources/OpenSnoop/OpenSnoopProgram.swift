@@ -66,8 +66,6 @@ public final class OpenSnoopProgram {
         }
     }
 
-    /// How long an io_uring open may wait for its completion before it is dropped from tracking.
-    public static let ioUringPendingLimitNanoseconds: UInt64 = 600 * 1_000_000_000
 
     public init(options: TraceOptions) throws {
         try options.validate()
@@ -176,8 +174,9 @@ public final class OpenSnoopProgram {
         (try skeleton.maps.summary.handle(), try skeleton.maps.summaryFirst.handle())
     }
 
-    /// Drops io_uring opens whose completion has not come within `ioUringPendingLimitNanoseconds`
-    /// (their submitter may have died with the ring); counts them as lost.
+    /// Drops io_uring opens whose completion has not come within
+    /// `TraceOptions.ioUringPendingLimitNanoseconds` (their submitter may have died with the
+    /// ring); counts them as lost.
     public func expireStaleIoUringOpens() throws {
         guard tracesIoUring else { return }
         let pending = try BPFHashMap<UInt64, PendingIoUringOpen>(skeleton.maps.pendingUring)
@@ -186,7 +185,7 @@ public final class OpenSnoopProgram {
         let now = UInt64(clock.tv_sec) * 1_000_000_000 + UInt64(clock.tv_nsec)
         for (key, open) in try pending.entries() {
             let submitted = withUnsafeBytes(of: open) { $0.loadUnaligned(as: opensnoop_event.self).ts_ns }
-            if now > submitted && now - submitted > Self.ioUringPendingLimitNanoseconds, try pending.delete(key) {
+            if now > submitted && now - submitted > options.ioUringPendingLimitNanoseconds, try pending.delete(key) {
                 expiredIoUringOpens += 1
             }
         }

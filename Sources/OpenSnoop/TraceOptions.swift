@@ -70,6 +70,9 @@ public struct TraceOptions: Sendable {
     public var attachMode = AttachMode.auto
     /// Trace io_uring opens.
     public var ioUring = true
+    /// How long an io_uring open may wait for its completion before it is dropped from
+    /// tracking and counted as lost (at most 1,024 are tracked at once).
+    public var ioUringPendingLimitNanoseconds: UInt64 = 600 * 1_000_000_000
 
     public init() {}
 

@@ -23,6 +23,8 @@
  *   handle-badmount PATH                                     open_by_handle_at with a bad mount fd
  *   uring-fixed PATH                                         io_uring open into fixed slot 0
  *   uring-badptr X                                           io_uring open of an unreadable name
+ *   uring-stalled PATH                                       an io_uring open of PATH linked after a
+ *                                                            read that never completes (waits for ever)
  *   badptr X                                                 openat of an unreadable name
  *   long N DIR                                               openat of DIR/ + a name making N bytes
  *   baddirfd REL                                             openat(999, REL)
@@ -84,6 +86,27 @@ static long uring_open(const char *path, enum uring_kind kind)
 		return -1;
 	}
 	return res;
+}
+
+/* Submits a read of an empty pipe, then an open of `path` linked to it: the open is submitted
+ * (the kernel saw it) but cannot run until the read completes, which it never does. Waits. */
+static long uring_stalled_open(const char *path)
+{
+	struct io_uring ring;
+	int fds[2];
+	char byte;
+	if (io_uring_queue_init(4, &ring, 0) < 0 || pipe(fds) < 0)
+		return -1;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_read(sqe, fds[0], &byte, 1, 0);
+	sqe->flags |= IOSQE_IO_LINK;
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_openat(sqe, AT_FDCWD, path, O_RDONLY, 0);
+	io_uring_submit(&ring);
+	printf("submitted\n");
+	fflush(stdout);
+	pause();
+	return 0;
 }
 
 static char *self_path;
@@ -254,6 +277,9 @@ int main(int argc, char **argv)
 			i += 1;
 		} else if (strcmp(action, "uring-badptr") == 0) {
 			ret = uring_open((const char *)8, URING_OPENAT);
+			i += 1;
+		} else if (strcmp(action, "uring-stalled") == 0) {
+			ret = uring_stalled_open(a);
 			i += 1;
 		} else if (strcmp(action, "badptr") == 0) {
 			ret = openat(AT_FDCWD, (const char *)8, O_RDONLY);

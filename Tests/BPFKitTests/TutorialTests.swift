@@ -16,7 +16,7 @@ private let repositoryRoot = URL(fileURLWithPath: #filePath)
 struct ScratchDirectory {
     let url: URL
     init() throws {
-        var template = Array("/tmp/bpfkit-test-XXXXXX".utf8CString)
+        var template = Array((NSTemporaryDirectory() + "bpfkit-test-XXXXXX").utf8CString)
         guard let path = mkdtemp(&template) else { throw CocoaError(.fileWriteUnknown) }
         url = URL(fileURLWithPath: String(cString: path))
     }
@@ -141,6 +141,10 @@ struct TutorialTests {
         let build = Process()
         build.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         build.arguments = ["swift", "build", "--package-path", package.path]
+        // SwiftPM's lock and temporary files go with the scratch directory, not into /tmp.
+        let temporary = scratch.url.appendingPathComponent("tmp")
+        try FileManager.default.createDirectory(at: temporary, withIntermediateDirectories: true)
+        build.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": temporary.path]) { $1 }
         let log = scratch.url.appendingPathComponent("build.log")
         FileManager.default.createFile(atPath: log.path, contents: Data())
         build.standardOutput = try FileHandle(forWritingTo: log)

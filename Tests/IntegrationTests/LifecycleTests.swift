@@ -91,6 +91,29 @@ struct LifecycleTests {
         #expect(err.filter { $0 == "\n" }.count == 1, "\(err)")
     }
 
+    @Test("A pinned map that cannot serve --cgroupmap/--mntnsmap: one line naming the option and path, exit 2")
+    func badPinnedMaps() throws {
+        let pinned = "/sys/fs/bpf/opensnoop_test_array_\(getpid())"
+        let create = Process()
+        create.executableURL = URL(fileURLWithPath: "/usr/sbin/bpftool")
+        create.arguments = ["map", "create", pinned, "type", "array", "key", "4", "value", "8", "entries", "1", "name", "ostest_arr"]
+        try create.run()
+        create.waitUntilExit()
+        defer { unlink(pinned) }
+        for (arguments, message) in [
+            (["--cgroupmap", "/nonexistent"], "--cgroupmap /nonexistent: "),
+            (["--mntnsmap", "/etc/passwd"], "--mntnsmap /etc/passwd: not a pinned BPF map"),
+            (["--cgroupmap", pinned], "--cgroupmap \(pinned): is an array map, must be a hash map"),
+        ] {
+            let (status, out, err) = try runOpensnoop(arguments)
+            #expect(status == 2, "\(arguments): \(err)")
+            #expect(out.isEmpty)
+            #expect(err.hasPrefix("opensnoop: " + message), "\(err)")
+            #expect(err.filter { $0 == "\n" }.count == 1)
+            #expect(!err.contains("cgroup_ids") && !err.contains("mntns_ids"), "internal map names leak: \(err)")
+        }
+    }
+
     @Test("A PID that does not exist is a warning, not a silent empty trace")
     func missingPID() throws {
         let pid = 999_999

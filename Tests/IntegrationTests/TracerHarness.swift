@@ -147,9 +147,20 @@ final class WaitingHelper {
     }
 }
 
-/// A fresh directory for one test's files.
+/// Where this test process keeps its scratch directories; removed when the process exits.
+private let scratchRoot: String = {
+    let root = NSTemporaryDirectory() + "opensnoop-tests-\(getpid())"
+    try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    atexit {
+        let root = NSTemporaryDirectory() + "opensnoop-tests-\(getpid())"
+        try? FileManager.default.removeItem(atPath: root)
+    }
+    return root
+}()
+
+/// A fresh directory for one test's files (removed with all others when the tests end).
 func makeScratchDirectory() throws -> String {
-    let path = NSTemporaryDirectory() + "opensnoop-test-" + UUID().uuidString.prefix(8)
+    let path = scratchRoot + "/" + UUID().uuidString.prefix(8)
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
 }
