@@ -10,6 +10,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "opensnoop", targets: ["opensnoop"]),
+        .executable(name: "execsnoop", targets: ["execsnoop"]),
         .library(name: "BPFKit", targets: ["BPFKit"]),
         .library(name: "OpenSnoop", targets: ["OpenSnoop"]),
         // Compiles a target's bpf/*.bpf.c and generates a typed skeleton per object.
@@ -62,7 +63,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // A tracer's output plumbing: byte buffers, safe text, sinks, clocks, signals, getopt.
-        .target(name: "TraceOutput", swiftSettings: swiftSettings),
+        .target(
+            name: "TraceOutput",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings
+        ),
         // The opensnoop tool's formats, session loop and command launcher.
         .target(
             name: "OpenSnoopCLI",
@@ -73,6 +78,24 @@ let package = Package(
             name: "opensnoop",
             dependencies: [
                 "OpenSnoop", "OpenSnoopCLI", "TraceOutput",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // execsnoop: the exec record shared by its BPF program and user space; the BPF program
+        // (compiled and embedded by the plugin as `ExecsnoopSkeleton`); the command.
+        .target(name: "ExecSnoopEvent"),
+        .target(
+            name: "ExecSnoopBPF",
+            dependencies: ["ExecSnoopEvent", "BPFKit"],
+            exclude: ["bpf"],
+            swiftSettings: swiftSettings,
+            plugins: ["BPFObjectBuilder"]
+        ),
+        .executableTarget(
+            name: "execsnoop",
+            dependencies: [
+                "BPFKit", "ExecSnoopBPF", "ExecSnoopEvent", "TraceOutput",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -107,8 +130,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "ExecSnoopTests",
+            dependencies: ["execsnoop", "ExecSnoopEvent", "TraceOutput"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "IntegrationTests",
-            dependencies: ["OpenSnoop", "TraceOutput", "opensnoop", "opensnoop-testhelper"],
+            dependencies: ["OpenSnoop", "TraceOutput", "opensnoop", "opensnoop-testhelper", "execsnoop"],
             swiftSettings: swiftSettings
         ),
     ]
