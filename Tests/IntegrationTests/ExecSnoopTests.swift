@@ -172,7 +172,7 @@ struct ExecSnoopTests {
         #expect(failures.first?["comm"] as? String == scene.base + "r")
     }
 
-    @Test("A failed exec shows with its errno and the caller's name: ENOENT, EACCES, ENOEXEC")
+    @Test("A failed exec shows with its errno and the caller's name: ENOENT, EACCES, ENOEXEC, ENAMETOOLONG")
     func failures() throws {
         let scene = try ExecScene()
         defer { scene.remove() }
@@ -180,13 +180,17 @@ struct ExecSnoopTests {
         FileManager.default.createFile(atPath: plain, contents: Data("x".utf8), attributes: [.posixPermissions: 0o644])
         FileManager.default.createFile(atPath: garbage, contents: Data([0, 1, 2, 3]), attributes: [.posixPermissions: 0o755])
         let tracer = try scene.tracer(["-j", "-x"])
-        let cases = [(scene.dir + "/missing", 2, "ENOENT"), (plain, 13, "EACCES"), (garbage, 8, "ENOEXEC")]
+        let tooLong = "/" + String(repeating: "n", count: 4999)  // longer than PATH_MAX; as argv[0], cut at 4096 bytes
+        let cases = [(scene.dir + "/missing", 2, "ENOENT"), (plain, 13, "EACCES"), (garbage, 8, "ENOEXEC"),
+                     (tooLong, 36, "ENAMETOOLONG")]
         for (path, _, _) in cases { try scene.exec([Array(path.utf8), Array("arg".utf8)]) }
         #expect(tracer.stop() == 0)
         let records = try tracer.records()
         #expect(records.count == cases.count, "\(tracer.output)")
         for (record, (path, code, name)) in zip(records, cases) {
-            #expect(record["path"] as? String == path && record["args"] as? [String] == [path, "arg"])
+            #expect(record["path"] as? String == String(path.prefix(4096)))
+            #expect(record["path_truncated"] as? Bool == (path == tooLong) && record["args_truncated"] as? Bool == (path == tooLong))
+            #expect(record["args"] as? [String] == (path == tooLong ? [String(path.prefix(4096))] : [path, "arg"]))
             #expect(record["ret"] as? Int == -code && record["errno"] as? Int == code && record["errno_name"] as? String == name)
             #expect(record["comm"] as? String == scene.base + "r")
         }

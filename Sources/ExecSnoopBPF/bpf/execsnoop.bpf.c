@@ -108,9 +108,7 @@ static __always_inline void read_path(struct scratch *s, const char *name, bool 
 		return;
 	if (n == PATH_READ)
 		s->ev.flags |= EXECSNOOP_EV_PATH_TRUNCATED;
-	s->ev.path_len = (n - 1) & (EXECSNOOP_PATH_MAX * 2 - 1);
-	if (s->ev.path_len > EXECSNOOP_PATH_MAX)
-		s->ev.path_len = EXECSNOOP_PATH_MAX;
+	s->ev.path_len = n - 1;  /* at most EXECSNOOP_PATH_MAX */
 }
 
 /* Where the arguments go: right after the name. */
