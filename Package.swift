@@ -18,6 +18,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // The only C the Swift code touches: libbpf's API plus a few shims for its macros.
@@ -62,10 +64,26 @@ let package = Package(
             dependencies: ["BPFKit", "OpenSnoopBPF", "OpenSnoopEvent"],
             swiftSettings: swiftSettings
         ),
-        // A tracer's output plumbing: byte buffers, safe text, sinks, clocks, signals, getopt.
+        // Names cgroups by id (path, container id, pod UID), for the fleet fields.
+        .target(name: "CgroupIdentity", swiftSettings: swiftSettings),
+        // zlib, for compressing rotated output files.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib"),
+        // A tracer's output plumbing: byte buffers, safe text, sinks, rotation, clocks, signals, getopt.
         .target(
             name: "TraceOutput",
-            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["CZlib", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings
+        ),
+        // --metrics: the Prometheus endpoint (the only target that needs SwiftNIO).
+        .target(
+            name: "OpenSnoopMetrics",
+            dependencies: [
+                "OpenSnoop", "TraceOutput",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The opensnoop tool's formats, session loop and command launcher.
@@ -77,7 +95,7 @@ let package = Package(
         .executableTarget(
             name: "opensnoop",
             dependencies: [
-                "OpenSnoop", "OpenSnoopCLI", "TraceOutput",
+                "OpenSnoop", "OpenSnoopCLI", "OpenSnoopMetrics", "TraceOutput", "CgroupIdentity",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -126,7 +144,7 @@ let package = Package(
         ),
         .testTarget(
             name: "OpenSnoopTests",
-            dependencies: ["OpenSnoop", "OpenSnoopCLI", "TraceOutput", "OpenSnoopEvent", "BPFKit"],
+            dependencies: ["OpenSnoop", "OpenSnoopCLI", "TraceOutput", "OpenSnoopEvent", "BPFKit", "CgroupIdentity"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -136,7 +154,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["OpenSnoop", "TraceOutput", "opensnoop", "opensnoop-testhelper", "execsnoop"],
+            dependencies: ["OpenSnoop", "TraceOutput", "CgroupIdentity", "opensnoop", "opensnoop-testhelper", "execsnoop"],
             swiftSettings: swiftSettings
         ),
     ]

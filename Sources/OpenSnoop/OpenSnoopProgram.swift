@@ -41,6 +41,8 @@ public final class OpenSnoopProgram {
         case follow
         /// Run once after load, never attached: learns our own process id as the kernel numbers it.
         case identify
+        /// Run when asked, never attached: reads what only the kernel knows (the ring's fill).
+        case query
 
         init(_ program: OpensnoopSkeleton.Program) {
             switch program {
@@ -59,6 +61,7 @@ public final class OpenSnoopProgram {
             case .uringSubmit, .uringComplete, .uringReqFailed: self = .ioUring
             case .followFork, .followExit: self = .follow
             case .whoami: self = .identify
+            case .ringFill: self = .query
             }
         }
     }
@@ -87,7 +90,10 @@ public final class OpenSnoopProgram {
             try Self.fillFilterMaps(skeleton, options: options)
             var attached: [BPFProgram] = []
             for program in OpensnoopSkeleton.Program.allCases where skeleton.programs[program].autoload {
-                if case .identify = Hook(program) { continue }
+                switch Hook(program) {
+                case .identify, .query: continue
+                default: break
+                }
                 try skeleton.programs[program].attach()
                 attached.append(skeleton.programs[program])
             }
@@ -137,6 +143,21 @@ public final class OpenSnoopProgram {
         for program in attached { total &+= try program.recursionMisses() }
         return total &+ expiredIoUringOpens
     }
+
+    /// Opens the filters dropped since load (with `countFiltered`; 0 otherwise).
+    public func filteredOpens() throws -> UInt64 { try counter(OPENSNOOP_COUNTER_FILTERED) }
+
+    /// Bytes waiting in the events ring buffer now.
+    public func ringBufferUsedBytes() throws -> UInt64 {
+        try skeleton.programs.ringFill.run()
+        return skeleton.bss.ringUsed
+    }
+
+    /// The events ring buffer's size in bytes.
+    public var ringBufferCapacity: Int { skeleton.maps.events.maxEntries }
+
+    /// Whether every program that should be attached still is.
+    public var isAttached: Bool { skeleton.object.links.allSatisfy(\.isAttached) && !skeleton.object.links.isEmpty }
 
     /// Processes of the followed command's tree still alive (with `followCommand`).
     public func tracedProcessesAlive() throws -> Int64 {
@@ -199,7 +220,7 @@ public final class OpenSnoopProgram {
                 wanted = ioUring
             case .follow:
                 wanted = options.followCommand
-            case .identify:
+            case .identify, .query:
                 wanted = true
             }
             programs[program].autoload = wanted
@@ -273,6 +294,7 @@ public final class OpenSnoopProgram {
         rodata.summaryBy = options.summary?.rawValue ?? 0
         rodata.wantLatency = options.measuresLatency
         rodata.slowerNs = options.slowerThanNanoseconds ?? 0
+        rodata.countFiltered = options.countFiltered
         let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
         // Rings and tables not used are made as small as the kernel allows.
         try open.maps.events.setMaxEntries(options.emitEvents ? options.ringBufferPages * pageSize : pageSize)

@@ -60,6 +60,9 @@ public struct TraceOptions: Sendable {
     /// Only opens that took at least this long (implies `latency`).
     public var slowerThanNanoseconds: UInt64? = nil
 
+    /// Count the opens the filters drop (a map update per dropped open).
+    public var countFiltered = false
+
     /// Ring-buffer size in pages (a power of two).
     public var ringBufferPages = 512
     /// Wake the reader once this many bytes are pending (batching); 0 wakes per event.

@@ -91,6 +91,13 @@ public struct JSONFormatter: EventFormatter {
         out.append(event.source.name)
         out.append("\"")
         appendBool("compat", event.isCompat, into: &out)
+        if columns.latency {
+            if let latency = event.latencyNanoseconds {
+                appendUnsigned("latency_ns", latency, into: &out)
+            } else {
+                out.append(",\"latency_ns\":null")
+            }
+        }
         if columns.cgroupID { appendUnsigned("cgroup_id", event.cgroupID, into: &out) }
         if event.source == .openByHandleAt, let resolved = event.fullPathBytes {
             appendBytesField("path", resolved, into: &out)

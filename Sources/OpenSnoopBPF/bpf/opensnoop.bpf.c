@@ -65,9 +65,11 @@ const volatile bool emit_events = true;      /* send each open (off for --summar
 const volatile __u8 summary_by = 0;          /* count opens in `summary` by these keys (0: no) */
 const volatile bool want_latency = false;    /* time each open from its start (--latency) */
 const volatile __u64 slower_ns = 0;          /* only opens that took at least this long */
+const volatile bool count_filtered = false;  /* count opens the filters drop */
 
 /* ---- set after load ---- */
 __u32 self_tgid = 0;                         /* opensnoop's own process: never traced */
+__u64 ring_used = 0;                         /* bytes waiting in the events ring (ring_fill) */
 
 /* ---- maps ---- */
 struct {
@@ -389,28 +391,41 @@ static __always_inline void submit(struct scratch *s)
 		count(OPENSNOOP_COUNTER_LOST, 1);
 }
 
+/* A filter dropped an open: counted when asked (the count costs a map update per open). */
+static __always_inline void filtered(void)
+{
+	if (count_filtered)
+		count(OPENSNOOP_COUNTER_FILTERED, 1);
+}
+
 /* First step of every event: applies the task filters and, if the open is wanted, returns
  * the scratch record with the task's identity filled in. Nothing else is read before this,
  * so a filtered-out open costs little. */
 static __always_inline struct scratch *begin_event(long ret, bool result_known)
 {
-	if (failed_only && result_known && ret >= 0)
+	if (failed_only && result_known && ret >= 0) {
+		filtered();
 		return NULL;
+	}
 	struct scratch *s = get_scratch();
 	if (!s)
 		return NULL;
 	if (n_comms) {
 		read_comm(s->ev.comm);
-		if (!comm_matches(s->ev.comm))
+		if (!comm_matches(s->ev.comm)) {
+			filtered();
 			return NULL;
+		}
 	}
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 pid = id >> 32, tid = (__u32)id;
 	if (pid == self_tgid)
 		return NULL;
 	__u32 uid = (__u32)bpf_get_current_uid_gid();
-	if (!task_allowed(pid, tid, uid))
+	if (!task_allowed(pid, tid, uid)) {
+		filtered();
 		return NULL;
+	}
 	if (!n_comms)
 		read_comm(s->ev.comm);
 	s->ev.pid = pid;
@@ -918,7 +933,10 @@ static __always_inline bool take_latency(struct scratch *s, long nr, __u64 now)
 		s->ev.event_flags |= OPENSNOOP_EV_LATENCY;
 		start->ts_ns = 0;
 	}
-	return slower_ns == 0 || ((s->ev.event_flags & OPENSNOOP_EV_LATENCY) && s->ev.latency_ns >= slower_ns);
+	if (slower_ns == 0 || ((s->ev.event_flags & OPENSNOOP_EV_LATENCY) && s->ev.latency_ns >= slower_ns))
+		return true;
+	filtered();
+	return false;
 }
 
 /* Last step of an open once its name is in s: resolves what needs resolving, applies the
@@ -928,8 +946,10 @@ static __always_inline void finish_open(struct scratch *s, int dirfd, bool has_f
 	bool handle = s->ev.source == OPENSNOOP_SRC_OPEN_BY_HANDLE_AT;
 	if (full_path || n_prefixes || handle)
 		resolve_path(s, dirfd, s->ev.ret, has_fd);
-	if (!event_path_allowed(s))
+	if (!event_path_allowed(s)) {
+		filtered();
 		return;
+	}
 	if (summary_by)
 		count_open(s);
 	if (!emit_events)
@@ -1042,8 +1062,10 @@ static __always_inline bool decode_syscall(struct scratch *s, struct pt_regs *re
 		flags = (__u32)a3;
 		break;
 	}
-	if (!flags_match(flags))
+	if (!flags_match(flags)) {
+		filtered();
 		return false;
+	}
 	/* The mode is used, and kept by the kernel, only when creating: otherwise it is whatever the
 	 * register held. */
 	if (source != OPENSNOOP_SRC_OPENAT2 && !(flags & (O_CREAT | O_TMPFILE_BIT)))
@@ -1167,8 +1189,10 @@ int BPF_PROG(uring_submit, struct io_kiocb *req)
 		return 0;
 	struct io_open *open = (struct io_open *)&req->cmd;
 	__u64 flags = caller_flags(BPF_CORE_READ(open, how.flags));
-	if (!flags_match(flags))
+	if (!flags_match(flags)) {
+		filtered();
 		return 0;
+	}
 	s->ev.ts_ns = bpf_ktime_get_ns();
 	s->ev.flags = flags;
 	s->ev.mode = (__u32)BPF_CORE_READ(open, how.mode);
@@ -1197,6 +1221,7 @@ int BPF_PROG(uring_complete, struct io_ring_ctx *ring, void *req, struct io_urin
 	__s32 ret = cqe->res;
 	if (failed_only && ret >= 0) {
 		bpf_map_delete_elem(&pending_uring, &key);
+		filtered();
 		return 0;
 	}
 	struct scratch *s = get_scratch();
@@ -1212,8 +1237,10 @@ int BPF_PROG(uring_complete, struct io_ring_ctx *ring, void *req, struct io_urin
 	s->ev.ret = ret;
 	if (want_latency)
 		s->ev.event_flags |= OPENSNOOP_EV_LATENCY;
-	if (slower_ns && s->ev.latency_ns < slower_ns)
+	if (slower_ns && s->ev.latency_ns < slower_ns) {
+		filtered();
 		return 0;
+	}
 	bool fixed = s->ev.event_flags & OPENSNOOP_EV_FIXED_SLOT;
 	if (fixed && ret >= 0 && s->ev.fixed_slot == IORING_FILE_INDEX_ALLOC)
 		s->ev.fixed_slot = ret; /* the slot the kernel chose */
@@ -1241,8 +1268,10 @@ int BPF_PROG(uring_req_failed, const struct io_uring_sqe *sqe, struct io_kiocb *
 		bpf_probe_read_user(&how, sizeof(how), (const void *)sqe->addr2);
 		flags = how.flags;
 	}
-	if (!flags_match(flags))
+	if (!flags_match(flags)) {
+		filtered();
 		return 0;
+	}
 	s->ev.ts_ns = bpf_ktime_get_ns();
 	s->ev.flags = flags;
 	s->ev.mode = opcode == IORING_OP_OPENAT ? sqe->len : 0;
@@ -1280,6 +1309,14 @@ int BPF_PROG(follow_exit, struct task_struct *task)
 	__u32 pid = task->tgid;
 	if (bpf_map_delete_elem(&traced_pids, &pid) == 0)
 		count(OPENSNOOP_COUNTER_TRACED_LIVE, (__u64)-1);
+	return 0;
+}
+
+/* Run by user space when it wants to know: how much the events ring holds. */
+SEC("raw_tp")
+int ring_fill(void *ctx)
+{
+	ring_used = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
 	return 0;
 }
 

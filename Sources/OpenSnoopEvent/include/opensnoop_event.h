@@ -108,7 +108,9 @@ enum opensnoop_counter {
 	OPENSNOOP_COUNTER_OTHER_FAILED = 3,
 	/* Path names of summary rows the names ring had no room for. */
 	OPENSNOOP_COUNTER_NAMES_LOST = 4,
-	OPENSNOOP_COUNTER_MAX = 5,
+	/* Opens a filter dropped (counted only when asked: --metrics). */
+	OPENSNOOP_COUNTER_FILTERED = 5,
+	OPENSNOOP_COUNTER_MAX = 6,
 };
 
 /* ---- summaries counted in the kernel (--summary) ---- */
