@@ -10,6 +10,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "opensnoop", targets: ["opensnoop"]),
+        .executable(name: "execsnoop", targets: ["execsnoop"]),
         .library(name: "BPFKit", targets: ["BPFKit"]),
         .library(name: "OpenSnoop", targets: ["OpenSnoop"]),
         // Compiles a target's bpf/*.bpf.c and generates a typed skeleton per object.
@@ -68,7 +69,11 @@ let package = Package(
         // zlib, for compressing rotated output files.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib"),
         // A tracer's output plumbing: byte buffers, safe text, sinks, rotation, clocks, signals, getopt.
-        .target(name: "TraceOutput", dependencies: ["CZlib"], swiftSettings: swiftSettings),
+        .target(
+            name: "TraceOutput",
+            dependencies: ["CZlib", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings
+        ),
         // --metrics: the Prometheus endpoint (the only target that needs SwiftNIO).
         .target(
             name: "OpenSnoopMetrics",
@@ -91,6 +96,24 @@ let package = Package(
             name: "opensnoop",
             dependencies: [
                 "OpenSnoop", "OpenSnoopCLI", "OpenSnoopMetrics", "TraceOutput", "CgroupIdentity",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // execsnoop: the exec record shared by its BPF program and user space; the BPF program
+        // (compiled and embedded by the plugin as `ExecsnoopSkeleton`); the command.
+        .target(name: "ExecSnoopEvent"),
+        .target(
+            name: "ExecSnoopBPF",
+            dependencies: ["ExecSnoopEvent", "BPFKit"],
+            exclude: ["bpf"],
+            swiftSettings: swiftSettings,
+            plugins: ["BPFObjectBuilder"]
+        ),
+        .executableTarget(
+            name: "execsnoop",
+            dependencies: [
+                "BPFKit", "ExecSnoopBPF", "ExecSnoopEvent", "TraceOutput",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -125,8 +148,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "ExecSnoopTests",
+            dependencies: ["execsnoop", "ExecSnoopEvent", "TraceOutput"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "IntegrationTests",
-            dependencies: ["OpenSnoop", "TraceOutput", "CgroupIdentity", "opensnoop", "opensnoop-testhelper"],
+            dependencies: ["OpenSnoop", "TraceOutput", "CgroupIdentity", "opensnoop", "opensnoop-testhelper", "execsnoop"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// The ids of the BPF programs and maps that process `pid` holds open.
-private func bpfObjects(of pid: Int32) -> [(kind: String, id: String)] {
+func bpfObjects(of pid: Int32) -> [(kind: String, id: String)] {
     let dir = "/proc/\(pid)/fdinfo"
     let fds = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
     return fds.flatMap { fd -> [(kind: String, id: String)] in
@@ -17,7 +17,7 @@ private func bpfObjects(of pid: Int32) -> [(kind: String, id: String)] {
 }
 
 /// Whether the kernel still has the program or map `id`.
-private func exists(_ object: (kind: String, id: String)) -> Bool {
+func exists(_ object: (kind: String, id: String)) -> Bool {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/sbin/bpftool")
     process.arguments = [object.kind, "show", "id", object.id]

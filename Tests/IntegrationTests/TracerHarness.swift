@@ -22,6 +22,7 @@ enum Binaries {
     }()
     static var opensnoop: String { directory.appendingPathComponent("opensnoop").path }
     static var helper: String { directory.appendingPathComponent("opensnoop-testhelper").path }
+    static var execsnoop: String { directory.appendingPathComponent("execsnoop").path }
 }
 
 /// Collects everything a pipe delivers, on a background thread.
@@ -57,7 +58,7 @@ func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
     return condition()
 }
 
-/// A running `opensnoop`.
+/// A running `opensnoop` (or another tracer of ours: `executable`).
 final class TracerRun {
     let process = Process()
     let stdout = PipeCollector()
@@ -66,9 +67,9 @@ final class TracerRun {
     /// Starts opensnoop with `arguments` and waits until it is tracing: it says so on the
     /// systemd notification socket the test gives it (READY=1, sent once every program is
     /// attached).
-    init(_ arguments: [String], environment: [String: String] = [:]) throws {
+    init(_ arguments: [String], environment: [String: String] = [:], executable: String = Binaries.opensnoop) throws {
         let ready = try ReadinessSocket()
-        process.executableURL = URL(fileURLWithPath: Binaries.opensnoop)
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
             .merging(["NOTIFY_SOCKET": ready.name]) { $1 }
