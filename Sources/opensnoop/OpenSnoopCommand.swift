@@ -247,13 +247,7 @@ struct OpenSnoopCommand: ParsableCommand {
     static func main() {
         Diagnostics.guardStandardDescriptors()
         Readiness.claim()
-        Glibc.exit(run(arguments: CommandLine.arguments.indices.dropFirst().map { rawArgument($0) }))
-    }
-
-    /// The exact bytes of argument `index` (CommandLine.arguments repairs invalid UTF-8).
-    private static func rawArgument(_ index: Int) -> [UInt8] {
-        guard let pointer = CommandLine.unsafeArgv[index] else { return [] }
-        return Array(UnsafeBufferPointer(start: pointer, count: strlen(pointer))).map { UInt8(bitPattern: $0) }
+        Glibc.exit(run(arguments: GetoptArguments.commandLineBytes))
     }
 
     private static func fail(_ message: String, code: Int32) -> Int32 {
