@@ -85,19 +85,26 @@ public final class BPFMapHandle: Sendable {
         try self.init(owning: fd, name: nil, context: context)
     }
 
+    /// Creates a new map (not part of any object): e.g. an inner map for a map of maps.
+    /// A ring buffer takes key and value sizes 0 and a power-of-two multiple of the page size.
+    public convenience init(creating type: BPFMapType, name: String, keySize: Int, valueSize: Int,
+                            maxEntries: Int, flags: UInt32 = 0) throws(BPFError) {
+        let context = "create BPF map \(name)"
+        var options = bpf_map_create_opts()
+        options.sz = MemoryLayout<bpf_map_create_opts>.size
+        options.map_flags = flags
+        let fd = try libbpfCall(context) {
+            bpf_map_create(bpf_map_type(type.rawValue), name, UInt32(keySize), UInt32(valueSize),
+                           UInt32(maxEntries), &options)
+        }
+        try self.init(owning: fd, name: name, context: context)
+    }
+
     /// Creates a new map with `template`'s type, key and value sizes, capacity and flags (not
     /// its contents): for instance a second inner map to swap into a map of maps.
     public convenience init(creatingLike template: BPFMapHandle, name: String? = nil) throws(BPFError) {
-        let mapName = name ?? template.name
-        let context = "create BPF map \(mapName)"
-        var options = bpf_map_create_opts()
-        options.sz = MemoryLayout<bpf_map_create_opts>.size
-        options.map_flags = template.flags
-        let fd = try libbpfCall(context) {
-            bpf_map_create(bpf_map_type(template.type.rawValue), mapName, UInt32(template.keySize),
-                           UInt32(template.valueSize), UInt32(template.maxEntries), &options)
-        }
-        try self.init(owning: fd, name: mapName, context: context)
+        try self.init(creating: template.type, name: name ?? template.name, keySize: template.keySize,
+                      valueSize: template.valueSize, maxEntries: template.maxEntries, flags: template.flags)
     }
 
     deinit { close(fileDescriptor) }

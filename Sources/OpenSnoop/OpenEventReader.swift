@@ -25,13 +25,16 @@ public final class OpenEventReader {
     public init(options: TraceOptions, handler: @escaping (OpenEvent) -> Void) throws {
         program = try OpenSnoopProgram(options: options)
         do {
-            ring = try RingBuffer(program.eventsMap()) { [unowned self] record in
+            let rings = try program.eventRings()
+            let decode: RingBuffer.Handler = { [unowned self] record in
                 if let event = OpenEvent(record: record) {
                     handler(event)
                 } else {
                     self.malformedRecords += 1
                 }
             }
+            ring = try RingBuffer(rings[0], handler: decode)
+            for other in rings.dropFirst() { try ring.add(other, handler: decode) }
             if let keys = options.summary {
                 let reader = try SummaryReader(program: program, keys: keys, now: Self.now())
                 summaryReader = reader

@@ -21,6 +21,8 @@ public final class OpenSnoopProgram {
     public let options: TraceOptions
     /// The programs attached (their recursion misses count as lost events).
     private let attached: [BPFProgram]
+    /// With per-CPU rings: each CPU's events ring.
+    public let cpuRings: [BPFMapHandle]
     /// io_uring opens dropped from tracking because no completion came for too long.
     public private(set) var expiredIoUringOpens: UInt64 = 0
 
@@ -86,6 +88,7 @@ public final class OpenSnoopProgram {
             let skeleton = try open.load()
             try skeleton.programs.whoami.run()
             try Self.fillFilterMaps(skeleton, options: options)
+            cpuRings = options.perCPURings ? try Self.makeCPURings(skeleton, pages: options.ringBufferPages) : []
             var attached: [BPFProgram] = []
             for program in OpensnoopSkeleton.Program.allCases where skeleton.programs[program].autoload {
                 switch Hook(program) {
@@ -123,8 +126,24 @@ public final class OpenSnoopProgram {
         }
     }
 
-    /// The ring buffer the events arrive in.
-    public func eventsMap() -> BPFMap { skeleton.maps.events }
+    /// The ring buffers the events arrive in: the shared one, and each CPU's with per-CPU rings.
+    public func eventRings() throws -> [BPFMapHandle] { [try skeleton.maps.events.handle()] + cpuRings }
+
+    /// One ring per possible CPU, of an equal share of `pages` (a power of two, at least a
+    /// page), put in `cpu_events`.
+    private static func makeCPURings(_ skeleton: OpensnoopSkeleton, pages: Int) throws -> [BPFMapHandle] {
+        let cpus = BPFMapHandle.possibleCPUs
+        var share = 1
+        while share * 2 <= pages / cpus { share *= 2 }
+        let slots = try skeleton.maps.cpuEvents.handle()
+        let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+        return try (0..<cpus).map { cpu in
+            let ring = try BPFMapHandle(creating: .ringBuffer, name: "events_cpu\(cpu)", keySize: 0, valueSize: 0,
+                                        maxEntries: share * pageSize)
+            try slots.update(UInt32(cpu), UInt32(bitPattern: ring.fileDescriptor))
+            return ring
+        }
+    }
 
     /// The ring buffer the summary's path names arrive in.
     public func namesMap() -> BPFMap { skeleton.maps.names }
@@ -151,8 +170,8 @@ public final class OpenSnoopProgram {
         return skeleton.bss.ringUsed
     }
 
-    /// The events ring buffer's size in bytes.
-    public var ringBufferCapacity: Int { skeleton.maps.events.maxEntries }
+    /// The events ring buffers' size in bytes, all together.
+    public var ringBufferCapacity: Int { skeleton.maps.events.maxEntries + cpuRings.reduce(0) { $0 + $1.maxEntries } }
 
     /// Whether every program that should be attached still is.
     public var isAttached: Bool { skeleton.object.links.allSatisfy(\.isAttached) && !skeleton.object.links.isEmpty }
@@ -296,7 +315,10 @@ public final class OpenSnoopProgram {
         rodata.countFiltered = options.countFiltered
         let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
         // Rings and tables not used are made as small as the kernel allows.
-        try open.maps.events.setMaxEntries(options.emitEvents ? options.ringBufferPages * pageSize : pageSize)
+        let sharedRing = options.emitEvents && !options.perCPURings
+        try open.maps.events.setMaxEntries(sharedRing ? options.ringBufferPages * pageSize : pageSize)
+        rodata.perCpuRings = options.emitEvents && options.perCPURings
+        try open.maps.cpuEvents.setMaxEntries(options.perCPURings ? BPFMapHandle.possibleCPUs : 1)
         try open.maps.names.setMaxEntries(options.summary?.contains(.path) == true ? 256 * 1024 : pageSize)
         try open.maps.summaryFirst.setMaxEntries(options.summary == nil ? 1 : options.summaryCapacity)
     }

@@ -63,8 +63,12 @@ public struct TraceOptions: Sendable {
     /// Count the opens the filters drop (a map update per dropped open).
     public var countFiltered = false
 
-    /// Ring-buffer size in pages (a power of two).
+    /// Ring-buffer size in pages (a power of two); with `perCPURings`, shared among the CPUs' rings.
     public var ringBufferPages = 512
+    /// One events ring per CPU instead of one shared ring: no contention between CPUs when
+    /// many produce at once, but events of different CPUs may come out of time order within a
+    /// batch (up to one poll interval, 10 ms).
+    public var perCPURings = false
     /// Wake the reader once this many bytes are pending (batching); 0 wakes per event.
     public var wakeupBytes = 256 * 1024
     public var attachMode = AttachMode.auto

@@ -188,6 +188,10 @@ struct OpenSnoopCommand: ParsableCommand {
                                valueName: "ID"))
     var container: [String] = []
 
+    @Flag(name: .customLong("per-cpu-rings"),
+          help: "One events ring per CPU (-b shared among them): for many CPUs opening at once; events of different CPUs may come up to 10 ms out of order.")
+    var perCPURings = false
+
     @Flag(name: .customLong("no-compat"),
           help: "Do not trace 32-bit opens (then no BPF program runs for other system calls).")
     var noCompat = false
@@ -235,6 +239,7 @@ struct OpenSnoopCommand: ParsableCommand {
         .init(long: "rotate-keep", takesValue: true),
         .init(long: "rotate-compress", takesValue: false, repeatable: true),
         .init(long: "container", takesValue: true, repeatable: true),
+        .init(long: "per-cpu-rings", takesValue: false, repeatable: true),
         .init(long: "no-compat", takesValue: false, repeatable: true),
         .init(long: "verbose", short: "v", takesValue: false, repeatable: true),
         .init(long: "attach-mode", takesValue: true),
@@ -327,6 +332,7 @@ struct OpenSnoopCommand: ParsableCommand {
         options.cgroupMapPath = cgroupMap
         options.mountNamespaceMapPath = mountNamespaceMap
         options.ringBufferPages = bufferPages
+        options.perCPURings = perCPURings
         options.attachMode = attachMode
         options.fullPath = fullPath
         options.compat = !noCompat

@@ -66,6 +66,7 @@ const volatile __u8 summary_by = 0;          /* count opens in `summary` by thes
 const volatile bool want_latency = false;    /* time each open from its start (--latency) */
 const volatile __u64 slower_ns = 0;          /* only opens that took at least this long */
 const volatile bool count_filtered = false;  /* count opens the filters drop */
+const volatile bool per_cpu_rings = false;   /* one events ring per CPU (cpu_events) */
 
 /* ---- set after load ---- */
 __u32 self_tgid = 0;                         /* opensnoop's own process: never traced */
@@ -76,6 +77,19 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 8 << 20);
 } events SEC(".maps");
+
+/* Per-CPU rings: cpu_events[cpu] is that CPU's ring (user space makes and fills them). */
+struct cpu_ring {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct cpu_ring);
+} cpu_events SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -373,21 +387,31 @@ static __always_inline bool prefix_allowed(const char *path, __u32 len)
 
 /* ---- emitting ---- */
 
-static __always_inline long wakeup_flag(void)
+static __always_inline long wakeup_flag(void *ring)
 {
 	if (wakeup_bytes == 0)
 		return 0;
-	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes
+	return bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= wakeup_bytes
 		? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
-/* Sends the header and its path bytes; counts the event as lost if the ring is full. */
+/* Sends the header and its path bytes to the shared ring, or to this CPU's own ring with
+ * per-CPU rings; counts the event as lost if the ring is full. */
 static __always_inline void submit(struct scratch *s)
 {
 	__u32 len = s->ev.path_len + s->ev.full_len;
 	if (len > DATA_SIZE)
 		len = DATA_SIZE;
-	if (bpf_ringbuf_output(&events, s, sizeof(s->ev) + len, wakeup_flag()) != 0)
+	void *ring = &events;
+	if (per_cpu_rings) {
+		__u32 cpu = bpf_get_smp_processor_id();
+		ring = bpf_map_lookup_elem(&cpu_events, &cpu);
+		if (!ring) {
+			count(OPENSNOOP_COUNTER_LOST, 1);
+			return;
+		}
+	}
+	if (bpf_ringbuf_output(ring, s, sizeof(s->ev) + len, wakeup_flag(ring)) != 0)
 		count(OPENSNOOP_COUNTER_LOST, 1);
 }
 
@@ -1312,11 +1336,24 @@ int BPF_PROG(follow_exit, struct task_struct *task)
 	return 0;
 }
 
-/* Run by user space when it wants to know: how much the events ring holds. */
+/* Adds CPU `cpu`'s ring fill to *context (a __u64); stops past the last CPU. */
+static long add_ring_fill(__u32 cpu, void *context)
+{
+	void *ring = bpf_map_lookup_elem(&cpu_events, &cpu);
+	if (!ring)
+		return 1;
+	*(__u64 *)context += bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA);
+	return 0;
+}
+
+/* Run by user space when it wants to know: how much the events rings hold. */
 SEC("raw_tp")
 int ring_fill(void *ctx)
 {
-	ring_used = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	__u64 used = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	if (per_cpu_rings && has_bpf_loop)
+		bpf_loop(4096, add_ring_fill, &used, 0);
+	ring_used = used;
 	return 0;
 }
 
