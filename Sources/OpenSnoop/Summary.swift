@@ -133,6 +133,7 @@ public final class SummaryReader {
         self.keys = keys
         (slot, counting) = try program.summaryMaps()
         idle = try BPFMapHandle(creatingLike: counting, name: "summary_second")
+        try slot.update(UInt32(0), UInt32(bitPattern: counting.fileDescriptor))
         lastTime = now
     }
 

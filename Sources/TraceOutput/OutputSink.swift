@@ -124,10 +124,11 @@ public final class OutputSink {
 
     /// Writes everything buffered. On error the buffer is kept (nothing is discarded unseen).
     /// With `within`, gives up (`.interrupted`) when the descriptor takes nothing for that long,
-    /// writing in pieces small enough not to block on a pipe.
+    /// writing whole lines in pieces small enough not to block on a pipe (so what was written
+    /// ends with a whole line).
     public func flush(within nanoseconds: UInt64? = nil) throws(OutputError) {
         lastFlush = Monotonic.nanoseconds()
-        let giveUp = nanoseconds.map { lastFlush + $0 }
+        var giveUp = nanoseconds.map { lastFlush + $0 }
         var offset = 0
         let total = buffer.count
         defer {
@@ -135,10 +136,10 @@ public final class OutputSink {
         }
         while offset < total {
             var piece = try writable(total - offset, at: offset)
-            if let giveUp {
-                try waitForRoom(until: giveUp)
-                // Small pieces do not block a pipe; a rotated file is a file, and its lines stay whole.
-                if rotator == nil { piece = min(piece, Int(PIPE_BUF)) }
+            if let deadline = giveUp {
+                try waitForRoom(until: deadline)
+                // Small pieces of whole lines do not block a pipe; a rotated file is a file.
+                if rotator == nil && piece > Int(PIPE_BUF) { piece = wholeLines(upTo: Int(PIPE_BUF), at: offset) }
             }
             let written = buffer.bytes.withUnsafeBytes { raw in
                 write(fileDescriptor, raw.baseAddress! + offset, piece)
@@ -146,6 +147,7 @@ public final class OutputSink {
             if written >= 0 {
                 offset += written
                 fileBytes += written
+                if let nanoseconds, written > 0 { giveUp = Monotonic.nanoseconds() + nanoseconds }
                 // A write cut short by a signal: give up if it asked us to stop.
                 if written < piece && giveUp == nil && interrupted() { throw .interrupted }
                 continue
@@ -160,6 +162,16 @@ public final class OutputSink {
             case let code:
                 throw .failed(code)
             }
+        }
+    }
+
+    /// The length of the longest run of whole lines at `offset` within `limit` bytes (`limit`
+    /// when the first line is longer).
+    private func wholeLines(upTo limit: Int, at offset: Int) -> Int {
+        buffer.bytes.withUnsafeBytes { raw in
+            var end = offset + limit - 1
+            while end > offset && raw[end] != UInt8(ascii: "\n") { end -= 1 }
+            return raw[end] == UInt8(ascii: "\n") ? end + 1 - offset : limit
         }
     }
 

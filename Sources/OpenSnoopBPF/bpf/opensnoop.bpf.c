@@ -186,8 +186,9 @@ struct {
 	__type(value, struct opensnoop_uring_open);
 } pending_uring SEC(".maps");
 
-/* --summary: the table in use is summary[0]; user space swaps in an empty one (the swap waits
- * until no program still uses the old one) and reads the old one. */
+/* --summary: the table in use is summary[0], put there by user space (only with --summary: a
+ * map-in-map update waits for an RCU grace period); user space swaps in an empty one (the swap
+ * waits until no program still uses the old one) and reads the old one. */
 struct summary_table {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
@@ -201,9 +202,7 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__array(values, struct summary_table);
-} summary SEC(".maps") = {
-	.values = { [0] = &summary_first },
-};
+} summary SEC(".maps");
 
 /* The path behind each summary path_hash, sent when its row is first made in a table. */
 struct {
@@ -965,19 +964,29 @@ static __always_inline bool take_latency(struct scratch *s, long nr, __u64 now)
 
 /* Last step of an open once its name is in s: resolves what needs resolving, applies the
  * path filter, counts it, and sends it. */
-static __always_inline void finish_open(struct scratch *s, int dirfd, bool has_fd)
+/*
+ * A global function: the verifier checks it once for all its callers, with nothing known of
+ * the event but its memory (every input is read back from s), instead of once for each way
+ * of getting there (each syscall, ABI and io_uring path). That is most of the load time.
+ */
+__noinline int finish_open(struct scratch *s)
 {
+	if (!s)
+		return 0;
+	int dirfd = s->ev.dirfd;
+	long ret = s->ev.ret;
+	bool has_fd = ret >= 0 && !(s->ev.event_flags & OPENSNOOP_EV_FIXED_SLOT);
 	bool handle = s->ev.source == OPENSNOOP_SRC_OPEN_BY_HANDLE_AT;
 	if (full_path || n_prefixes || handle)
-		resolve_path(s, dirfd, s->ev.ret, has_fd);
+		resolve_path(s, dirfd, ret, has_fd);
 	if (!event_path_allowed(s)) {
 		filtered();
-		return;
+		return 0;
 	}
 	if (summary_by)
 		count_open(s);
 	if (!emit_events)
-		return;
+		return 0;
 	if (!full_path && !handle) {
 		s->ev.full_len = 0;
 		s->ev.root_len = 0;
@@ -986,6 +995,7 @@ static __always_inline void finish_open(struct scratch *s, int dirfd, bool has_f
 				       OPENSNOOP_EV_FULL_PSEUDO);
 	}
 	submit(s);
+	return 0;
 }
 
 /* ---- system calls: one decoder, one trace_open ---- */
@@ -1031,8 +1041,7 @@ static __always_inline __u8 ia32_source(long nr)
 /* Fills in what the open syscall `source` was asked to do, from the syscall's saved registers
  * (x86-64 or ia32 calling convention), and reads the name. False if the flags filter
  * rejects it. */
-static __always_inline bool decode_syscall(struct scratch *s, struct pt_regs *regs, __u8 source,
-					   bool ia32, int *dirfd)
+static __always_inline bool decode_syscall(struct scratch *s, struct pt_regs *regs, __u8 source, bool ia32)
 {
 #if defined(__TARGET_ARCH_x86)
 	unsigned long a1, a2, a3, a4;
@@ -1054,7 +1063,7 @@ static __always_inline bool decode_syscall(struct scratch *s, struct pt_regs *re
 	const char *path = NULL;
 	__u64 flags = 0;
 	__u32 mode = 0;
-	*dirfd = AT_FDCWD;
+	int dirfd = AT_FDCWD;
 	switch (source) {
 	case OPENSNOOP_SRC_OPEN:
 		path = (const char *)a1;
@@ -1062,7 +1071,7 @@ static __always_inline bool decode_syscall(struct scratch *s, struct pt_regs *re
 		mode = (__u32)a3;
 		break;
 	case OPENSNOOP_SRC_OPENAT:
-		*dirfd = (int)a1;
+		dirfd = (int)a1;
 		path = (const char *)a2;
 		flags = (__u32)a3;
 		mode = (__u32)a4;
@@ -1070,7 +1079,7 @@ static __always_inline bool decode_syscall(struct scratch *s, struct pt_regs *re
 	case OPENSNOOP_SRC_OPENAT2: {
 		struct open_how how = {};
 		bpf_probe_read_user(&how, sizeof(how), (const void *)a3);
-		*dirfd = (int)a1;
+		dirfd = (int)a1;
 		path = (const char *)a2;
 		flags = how.flags;
 		mode = (__u32)how.mode;
@@ -1082,7 +1091,7 @@ static __always_inline bool decode_syscall(struct scratch *s, struct pt_regs *re
 		mode = (__u32)a2;
 		break;
 	case OPENSNOOP_SRC_OPEN_BY_HANDLE_AT:
-		*dirfd = (int)a1;
+		dirfd = (int)a1;
 		flags = (__u32)a3;
 		break;
 	}
@@ -1096,7 +1105,7 @@ static __always_inline bool decode_syscall(struct scratch *s, struct pt_regs *re
 		mode = 0;
 	s->ev.flags = flags;
 	s->ev.mode = mode;
-	s->ev.dirfd = *dirfd;
+	s->ev.dirfd = dirfd;
 	s->ev.source = source;
 	if (path)
 		read_path(s, path, true);
@@ -1112,13 +1121,12 @@ static __always_inline int trace_open(struct pt_regs *regs, long nr, long ret, _
 	__u64 now = bpf_ktime_get_ns();
 	if (!take_latency(s, nr, now))
 		return 0;
-	int dirfd;
-	if (!decode_syscall(s, regs, source, ia32, &dirfd))
+	if (!decode_syscall(s, regs, source, ia32))
 		return 0;
 	s->ev.ts_ns = now;
 	if (compat)
 		s->ev.event_flags |= OPENSNOOP_EV_COMPAT;
-	finish_open(s, dirfd, ret >= 0);
+	finish_open(s);
 	return 0;
 }
 
@@ -1268,7 +1276,7 @@ int BPF_PROG(uring_complete, struct io_ring_ctx *ring, void *req, struct io_urin
 	bool fixed = s->ev.event_flags & OPENSNOOP_EV_FIXED_SLOT;
 	if (fixed && ret >= 0 && s->ev.fixed_slot == IORING_FILE_INDEX_ALLOC)
 		s->ev.fixed_slot = ret; /* the slot the kernel chose */
-	finish_open(s, s->ev.dirfd, ret >= 0 && !fixed);
+	finish_open(s);
 	return 0;
 }
 
@@ -1302,7 +1310,7 @@ int BPF_PROG(uring_req_failed, const struct io_uring_sqe *sqe, struct io_kiocb *
 	s->ev.dirfd = sqe->fd;
 	s->ev.source = OPENSNOOP_SRC_IO_URING;
 	read_path(s, (const char *)sqe->addr, true);
-	finish_open(s, s->ev.dirfd, false);
+	finish_open(s);
 	return 0;
 }
 
