@@ -1,6 +1,8 @@
 # swift-opensnoop: `make run` builds and starts the tracer, `make test` runs every test.
 SHELL := /bin/bash
 export PATH := /opt/swift/usr/bin:$(PATH)
+# SwiftPM and the tests keep their temporary files here, not in /tmp.
+export TMPDIR := $(CURDIR)/.build/tmp
 SWIFT ?= swift
 BIN := .build/release/opensnoop
 ARGS ?=
@@ -14,12 +16,14 @@ deps:
 	@scripts/install-deps.sh
 
 build: deps
+	mkdir -p $(TMPDIR)
 	$(SWIFT) build $(RELEASE_FLAGS)
 
 run: build
 	$(BIN) $(ARGS)
 
 test: deps
+	mkdir -p $(TMPDIR)
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 

@@ -10,11 +10,16 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "opensnoop", targets: ["opensnoop"]),
+        .executable(name: "execsnoop", targets: ["execsnoop"]),
         .library(name: "BPFKit", targets: ["BPFKit"]),
         .library(name: "OpenSnoop", targets: ["OpenSnoop"]),
+        // Compiles a target's bpf/*.bpf.c and generates a typed skeleton per object.
+        .plugin(name: "BPFObjectBuilder", targets: ["BPFObjectBuilder"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // The only C the Swift code touches: libbpf's API plus a few shims for its macros.
@@ -24,32 +29,63 @@ let package = Package(
         ),
         // The kernel/user contract: the event layout shared with the BPF program.
         .target(name: "OpenSnoopEvent"),
-        // Turns a compiled BPF object into Swift source (used by BPFObjectBuilder).
-        .executableTarget(name: "bpf-embed", swiftSettings: swiftSettings),
-        // Compiles bpf/*.bpf.c with clang -target bpf at build time.
+        // Headers for BPF C programs (vmlinux.h per architecture, bpfkit.h), for any package's
+        // bpf/ folder through the plugin; its module exposes nothing to Swift.
+        .target(name: "BPFHeaders", exclude: ["bpf"]),
+        // Writes the Swift skeleton of a compiled BPF object (pure; used by bpfkit-build).
+        .target(name: "BPFSkeletonGenerator", dependencies: ["BPFKit"], swiftSettings: swiftSettings),
+        // The plugin's tool: clang -target bpf, strip DWARF, generate the skeleton.
+        .executableTarget(
+            name: "bpfkit-build",
+            dependencies: ["BPFKit", "BPFSkeletonGenerator"],
+            swiftSettings: swiftSettings
+        ),
         .plugin(
             name: "BPFObjectBuilder",
             capability: .buildTool(),
-            dependencies: ["bpf-embed"]
+            dependencies: ["bpfkit-build"]
         ),
-        // The opensnoop BPF program, compiled and embedded by the package build.
+        // The opensnoop BPF program, compiled and embedded by the package build. `exclude`
+        // keeps SwiftPM from taking bpf/*.c for sources of this Swift target (see the plugin).
         .target(
             name: "OpenSnoopBPF",
-            dependencies: ["OpenSnoopEvent"],
+            dependencies: ["OpenSnoopEvent", "BPFKit"],
             exclude: ["bpf"],
             swiftSettings: swiftSettings,
             plugins: ["BPFObjectBuilder"]
         ),
         // Generic Swift front end for libbpf: objects, programs, links, maps, ring buffers.
-        .target(name: "BPFKit", dependencies: ["CLibBPF"], swiftSettings: swiftSettings),
+        // Depends on BPFHeaders so that the plugin finds the headers through any target that
+        // uses BPFKit, in any package (nothing of BPFHeaders is compiled into it).
+        .target(name: "BPFKit", dependencies: ["CLibBPF", "BPFHeaders"], swiftSettings: swiftSettings),
         // The tracer as a library: options, loading, decoding, events.
         .target(
             name: "OpenSnoop",
             dependencies: ["BPFKit", "OpenSnoopBPF", "OpenSnoopEvent"],
             swiftSettings: swiftSettings
         ),
-        // A tracer's output plumbing: byte buffers, safe text, sinks, clocks, signals, getopt.
-        .target(name: "TraceOutput", swiftSettings: swiftSettings),
+        // Names cgroups by id (path, container id, pod UID), for the fleet fields.
+        .target(name: "CgroupIdentity", swiftSettings: swiftSettings),
+        // zlib, for compressing rotated output files.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib"),
+        // A tracer's output plumbing: byte buffers, safe text, sinks, rotation, clocks, signals, getopt.
+        .target(
+            name: "TraceOutput",
+            dependencies: ["CZlib", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings
+        ),
+        // --metrics: the Prometheus endpoint (the only target that needs SwiftNIO).
+        .target(
+            name: "OpenSnoopMetrics",
+            dependencies: [
+                "OpenSnoop", "TraceOutput",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The opensnoop tool's formats, session loop and command launcher.
         .target(
             name: "OpenSnoopCLI",
@@ -59,7 +95,25 @@ let package = Package(
         .executableTarget(
             name: "opensnoop",
             dependencies: [
-                "OpenSnoop", "OpenSnoopCLI", "TraceOutput",
+                "OpenSnoop", "OpenSnoopCLI", "OpenSnoopMetrics", "TraceOutput", "CgroupIdentity",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // execsnoop: the exec record shared by its BPF program and user space; the BPF program
+        // (compiled and embedded by the plugin as `ExecsnoopSkeleton`); the command.
+        .target(name: "ExecSnoopEvent"),
+        .target(
+            name: "ExecSnoopBPF",
+            dependencies: ["ExecSnoopEvent", "BPFKit"],
+            exclude: ["bpf"],
+            swiftSettings: swiftSettings,
+            plugins: ["BPFObjectBuilder"]
+        ),
+        .executableTarget(
+            name: "execsnoop",
+            dependencies: [
+                "BPFKit", "ExecSnoopBPF", "ExecSnoopEvent", "TraceOutput",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -69,14 +123,38 @@ let package = Package(
             name: "opensnoop-testhelper",
             linkerSettings: [.linkedLibrary("uring")]
         ),
+        // Examples/: the tutorial's tracers (README, "Write your own tracer").
+        .executableTarget(name: "opens", dependencies: ["BPFKit"], path: "Examples/opens",
+                          exclude: ["bpf"], plugins: ["BPFObjectBuilder"]),
+        .executableTarget(name: "opens-pid", dependencies: ["BPFKit"], path: "Examples/opens-pid",
+                          exclude: ["bpf"], plugins: ["BPFObjectBuilder"]),
+        // A small BPF object exercising every map kind, program kind and reader BPFKit offers.
+        .target(
+            name: "BPFKitTestPrograms",
+            dependencies: ["BPFKit"],
+            path: "Tests/BPFKitTestPrograms",
+            exclude: ["bpf"],
+            swiftSettings: swiftSettings,
+            plugins: ["BPFObjectBuilder"]
+        ),
+        .testTarget(
+            name: "BPFKitTests",
+            dependencies: ["BPFKit", "BPFKitTestPrograms", "BPFSkeletonGenerator", "opens", "opens-pid"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "OpenSnoopTests",
-            dependencies: ["OpenSnoop", "OpenSnoopCLI", "TraceOutput", "OpenSnoopEvent", "BPFKit"],
+            dependencies: ["OpenSnoop", "OpenSnoopCLI", "TraceOutput", "OpenSnoopEvent", "BPFKit", "CgroupIdentity"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ExecSnoopTests",
+            dependencies: ["execsnoop", "ExecSnoopEvent", "TraceOutput"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["OpenSnoop", "TraceOutput", "opensnoop", "opensnoop-testhelper"],
+            dependencies: ["OpenSnoop", "TraceOutput", "CgroupIdentity", "opensnoop", "opensnoop-testhelper", "execsnoop"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages opensnoop builds, tests and benchmarks with, if any is missing.
 set -euo pipefail
-packages=(libbpf-dev libelf-dev zlib1g-dev liburing-dev bpftool libbpf-tools make util-linux python3 gcc gcc-multilib)
+packages=(libbpf-dev libelf-dev zlib1g-dev liburing-dev bpftool libbpf-tools make util-linux python3 python3-yaml gcc gcc-multilib prometheus)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -1,70 +1,117 @@
+internal import CLibBPF
 internal import Glibc
 
 /// The one error type of BPFKit: what was being done, and why it failed.
 ///
-/// `kind` separates "this kernel cannot do it" from "you may not" from "it is broken", so that
-/// callers can fall back or explain instead of failing blindly.
+/// `kind` separates "this kernel cannot do it" (`notSupported`) from "BPFKit cannot do it"
+/// (`unimplemented`), from "you may not", from "the verifier said no" and from "it is broken",
+/// so that callers can fall back or explain instead of failing blindly. Like cilium/ebpf's
+/// `VerifierError`, a rejection keeps the whole verifier log and shows its last lines.
 public struct BPFError: Error, CustomStringConvertible, Sendable {
+    /// What kind of failure this is.
     public enum Kind: Sendable, Equatable {
-        /// The kernel lacks the feature (program type, helper, tracepoint, BTF).
+        /// The running kernel lacks the feature (program type, attach kind, helper, tracepoint, BTF).
         case notSupported
+        /// BPFKit has no support for this (a map or program kind it does not model).
+        case unimplemented
         /// Missing privileges (root, or CAP_BPF with CAP_PERFMON).
         case permissionDenied
-        /// A named program, map, variable or file does not exist.
+        /// A named program, map, variable, file or key does not exist.
         case notFound
-        /// The caller passed something unusable (wrong size, bad value).
+        /// The key exists already (an update with `.noExist`).
+        case alreadyExists
+        /// The caller passed something unusable (wrong size, wrong map type, bad value).
         case invalidArgument
-        /// The verifier rejected a program; `details` holds its log when libbpf kept it.
+        /// The verifier rejected a program: `verifierLog` holds its log, `details` its last lines.
         case verifierRejected
         /// Any other system error.
         case system
     }
 
+    /// What kind of failure this is.
     public let kind: Kind
     /// What was being attempted, e.g. `attach sys_exit_openat`.
     public let context: String
     /// The errno value, when the failure came from the system.
     public let errno: Int32?
-    /// Extra text (a verifier log's last lines, a hint).
+    /// Extra text: the reason in words (a verifier log's last lines, a size mismatch, a hint).
     public let details: String?
+    /// The verifier's whole log, for `.verifierRejected`.
+    public let verifierLog: String?
 
-    public init(_ kind: Kind, _ context: String, errno: Int32? = nil, details: String? = nil) {
+    /// An error of `kind` while doing `context`.
+    public init(_ kind: Kind, _ context: String, errno: Int32? = nil, details: String? = nil,
+                verifierLog: String? = nil) {
         self.kind = kind
         self.context = context
         self.errno = errno
         self.details = details
+        self.verifierLog = verifierLog
     }
 
     /// An error from an errno value, classified by it.
-    public static func system(_ context: String, errno code: Int32) -> BPFError {
+    public static func system(_ context: String, errno code: Int32, details: String? = nil) -> BPFError {
         let kind: Kind
         switch code {
         case EPERM, EACCES: kind = .permissionDenied
         case ENOENT: kind = .notFound
-        case EOPNOTSUPP, ENOTSUP, ENOSYS: kind = .notSupported
-        case EINVAL: kind = .invalidArgument
+        case EEXIST: kind = .alreadyExists
+        case EOPNOTSUPP, ENOSYS, kernelENOTSUPP: kind = .notSupported
+        case EINVAL, E2BIG: kind = .invalidArgument
         default: kind = .system
         }
-        return BPFError(kind, context, errno: code)
+        return BPFError(kind, context, errno: code, details: details)
     }
 
+    /// Why it failed, without the context: the errno text and the details.
+    public var reason: String {
+        var parts: [String] = []
+        if let errno { parts.append(errnoText(errno)) }
+        if let details { parts.append(details) }
+        return parts.joined(separator: ": ")
+    }
+
+    /// `context: reason`, one line per verifier-log line kept in `details`.
     public var description: String {
-        var text = context
-        if let errno { text += ": " + String(cString: strerror(errno)) }
-        if let details { text += " (\(details))" }
-        return text
+        let reason = reason
+        return reason.isEmpty ? context : context + ": " + reason
     }
 }
 
-/// Runs a libbpf or system call returning a negative value on failure (either `-errno` or
-/// `-1` with `errno` set), retrying on EINTR, and throws a `BPFError` with `context`.
+/// The kernel's internal ENOTSUPP (524), which BPF syscalls return to user space.
+let kernelENOTSUPP: Int32 = 524
+
+/// `strerror` text, with the kernel-internal codes BPF returns named too.
+func errnoText(_ code: Int32) -> String {
+    code == kernelENOTSUPP ? "operation not supported by this kernel" : String(cString: strerror(code))
+}
+
+/// Runs a libbpf call that returns `-errno` on failure (libbpf 1.0 convention) and a
+/// non-negative value on success. Never retried: libbpf calls are not all idempotent.
 @discardableResult
-func check(_ context: @autoclosure () -> String, _ call: () -> Int32) throws -> Int32 {
+func libbpfCall(_ context: @autoclosure () -> String, _ call: () -> Int32) throws(BPFError) -> Int32 {
+    let result = call()
+    guard result < 0 else { return result }
+    throw BPFError.system(context(), errno: -result)
+}
+
+/// Runs a libbpf call that returns a pointer, or NULL with `errno` set.
+func libbpfPointer<T>(_ context: @autoclosure () -> String, _ call: () -> T?) throws(BPFError) -> T {
+    errno = 0
+    if let result = call() { return result }
+    throw BPFError.system(context(), errno: errno != 0 ? errno : EINVAL)
+}
+
+/// Runs a POSIX call that returns -1 and sets `errno` on failure, retrying on EINTR only when
+/// `retryOnInterrupt` says the call is idempotent (swift-system's `valueOrErrno` convention).
+@discardableResult
+func systemCall<T: FixedWidthInteger>(_ context: @autoclosure () -> String, retryOnInterrupt: Bool,
+                                      _ call: () -> T) throws(BPFError) -> T {
     while true {
         let result = call()
-        if result >= 0 { return result }
-        let code = result == -1 && errno != 0 ? errno : -result
-        if code == EINTR { continue }
+        guard result == -1 else { return result }
+        let code = errno
+        if code == EINTR && retryOnInterrupt { continue }
         throw BPFError.system(context(), errno: code)
     }
 }

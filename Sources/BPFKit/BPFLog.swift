@@ -1,16 +1,48 @@
 internal import CLibBPF
+internal import Glibc
+internal import Synchronization
 
-/// Where libbpf's own messages go. By default libbpf is silent; tools turn it on for `--verbose`.
+/// Where libbpf's own messages go. libbpf is silent from process start (BPFKit installs its
+/// print callback before `main`); a tool routes the messages to a Swift handler when asked,
+/// e.g. for `--verbose`. Safe to call from any thread.
 public enum BPFLog {
-    public enum Level: Int32, Sendable {
-        case silent = -1
-        case warnings = 0
+    /// How much libbpf says.
+    public enum Level: Int32, Sendable, Comparable {
+        case warning = 0
         case info = 1
         case debug = 2
+
+        public static func < (a: Level, b: Level) -> Bool { a.rawValue < b.rawValue }
     }
 
-    /// Sends libbpf's messages up to `level` to standard error. Call before opening objects.
-    public static func setLevel(_ level: Level) {
-        clibbpf_set_log_level(level.rawValue)
+    /// Receives one message (its trailing newline removed). Called on whichever thread libbpf
+    /// runs on, while libbpf holds no lock of ours.
+    public typealias Handler = @Sendable (Level, String) -> Void
+
+    private static let current = Mutex<Handler?>(nil)
+
+    /// Sends libbpf's messages up to `level` to `handler`.
+    public static func route(upTo level: Level, to handler: @escaping Handler) {
+        current.withLock { $0 = handler }
+        clibbpf_set_log_handler({ level, message in
+            guard let message, let handler = BPFLog.current.withLock({ $0 }) else { return }
+            var text = String(cString: message)
+            if text.hasSuffix("\n") { text.removeLast() }
+            handler(Level(rawValue: level) ?? .debug, text)
+        }, level.rawValue)
+    }
+
+    /// Sends libbpf's messages up to `level` to standard error, prefixed with `prefix`.
+    public static func printToStandardError(upTo level: Level, prefix: String = "libbpf: ") {
+        route(upTo: level) { _, message in
+            let line = prefix + message + "\n"
+            _ = line.utf8CString.withUnsafeBufferPointer { write(STDERR_FILENO, $0.baseAddress, $0.count - 1) }
+        }
+    }
+
+    /// Silences libbpf again (the state at process start).
+    public static func silence() {
+        clibbpf_set_log_handler(nil, -1)
+        current.withLock { $0 = nil }
     }
 }

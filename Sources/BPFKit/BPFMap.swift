@@ -1,57 +1,87 @@
 internal import CLibBPF
 internal import Glibc
 
-/// One map of a `BPFObject`. Before load it can be resized or replaced by a pinned map; after
-/// load its elements can be read and written. Element access goes straight to the kernel and
-/// is safe from any thread.
+/// One map of a `BPFObject`, as the object defines it. Before load it can be resized or
+/// replaced by a pinned map; after load, `handle()` gives a `Sendable` handle from which
+/// typed views are made (`BPFHashMap`, `BPFArrayMap`, ...). Not thread-safe, like its object.
 public struct BPFMap {
     let object: BPFObject
     let pointer: OpaquePointer
 
     /// The map's name.
     public var name: String { String(cString: bpf_map__name(pointer)) }
-
-    /// The map's file descriptor (valid after load).
-    public var fileDescriptor: Int32 { bpf_map__fd(pointer) }
-
+    /// The map's type.
+    public var type: BPFMapType { BPFMapType(rawValue: bpf_map__type(pointer).rawValue) }
+    /// Key size in bytes.
     public var keySize: Int { Int(bpf_map__key_size(pointer)) }
+    /// Value size in bytes (per CPU, for per-CPU maps).
     public var valueSize: Int { Int(bpf_map__value_size(pointer)) }
+    /// Capacity (bytes, for a ring buffer).
+    public var maxEntries: Int { Int(bpf_map__max_entries(pointer)) }
+    /// The map's file descriptor after load (-1 before); owned by the object.
+    public var fileDescriptor: Int32 { bpf_map__fd(pointer) }
+    /// Whether libbpf made this map for a data section (`.rodata`, `.data`, `.bss`, `.kconfig`).
+    public var isInternal: Bool { bpf_map__is_internal(pointer) }
 
-    /// Sets the number of entries (bytes, for a ring buffer: a power-of-two multiple of the page size). Before load.
-    public func setMaxEntries(_ count: UInt32) throws {
-        try check("resize BPF map \(name) to \(count)") { bpf_map__set_max_entries(pointer, count) }
+    /// The data section an internal map backs, from its BTF value type.
+    var dataSection: BPFDataSection? {
+        guard isInternal, let btf = BTFInfo(object: object.pointer),
+              let section = btf.dataSectionName(typeID: bpf_map__btf_value_type_id(pointer))
+        else { return nil }
+        return BPFDataSection(rawValue: section)
     }
 
-    /// Makes the program use the map pinned at `path` instead of creating this one. Before load.
-    /// The pinned map must have the same key size; its value size and capacity are its own.
-    public func reusePinned(at path: String) throws {
-        let context = "use pinned map \(path) as \(name)"
-        let fd = try check(context) { bpf_obj_get(path) }
-        defer { close(fd) }
-        var info = bpf_map_info()
-        var length = UInt32(MemoryLayout<bpf_map_info>.size)
-        try check(context) { bpf_obj_get_info_by_fd(fd, &info, &length) }
-        guard Int(info.key_size) == keySize else {
-            throw BPFError(.invalidArgument, context, details: "its keys are \(info.key_size) bytes, \(keySize) expected")
+    /// Sets the number of entries (bytes, for a ring buffer: a power-of-two multiple of the
+    /// page size). Before load.
+    public func setMaxEntries(_ count: Int) throws(BPFError) {
+        let context = "resize BPF map \(name) to \(count)"
+        guard let count = UInt32(exactly: count), count > 0 else {
+            throw BPFError(.invalidArgument, context, details: "out of range")
         }
-        try check(context) { bpf_map__reuse_fd(pointer, fd) }
-    }
-
-    /// Stores `value` under `key`.
-    public func update<Key: BitwiseCopyable, Value: BitwiseCopyable>(_ key: Key, _ value: Value) throws {
-        var key = key, value = value
-        try check("update BPF map \(name)") {
-            bpf_map_update_elem(fileDescriptor, &key, &value, UInt64(BPF_ANY))
+        if type == .ringBuffer {
+            let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+            guard count.nonzeroBitCount == 1, Int(count) % page == 0 else {
+                throw BPFError(.invalidArgument, context, details: "a ring buffer's size must be a power of two and a multiple of \(page)")
+            }
         }
+        try libbpfCall(context) { bpf_map__set_max_entries(pointer, count) }
     }
 
-    /// Reads the per-CPU values stored under `key` of a per-CPU map and adds them up.
-    public func sumPerCPU<Key: BitwiseCopyable>(_ key: Key) throws -> UInt64 {
-        let cpus = Int(libbpf_num_possible_cpus())
-        guard cpus > 0 else { throw BPFError.system("count possible CPUs", errno: Int32(-cpus)) }
-        var key = key
-        var values = [UInt64](repeating: 0, count: cpus)
-        try check("read BPF map \(name)") { bpf_map_lookup_elem(fileDescriptor, &key, &values) }
-        return values.reduce(0, &+)
+    /// Makes the programs use the map pinned at `path` instead of creating this one. Before load.
+    ///
+    /// The pinned map must be of this map's type (a hash map may stand for an LRU hash and the
+    /// reverse) with the same key and value sizes; its capacity is its own. Errors name the
+    /// path and say what is wrong: `.notFound` "no such file", `.invalidArgument` "not a pinned
+    /// BPF map", "is a hash map, must be an array", "has 4-byte keys, must have 8-byte keys".
+    public func reusePinned(at path: String) throws(BPFError) {
+        let pinned = try BPFMapHandle(pinnedAt: path)
+        let context = "use pinned map \(path)"
+        let compatible: Set<BPFMapType> = [.hash, .lruHash]
+        guard pinned.type == type || (compatible.contains(pinned.type) && compatible.contains(type)) else {
+            throw BPFError(.invalidArgument, context, details: "is \(article(pinned.type)) map, must be \(article(type)) map")
+        }
+        guard pinned.keySize == keySize else {
+            throw BPFError(.invalidArgument, context, details: "has \(pinned.keySize)-byte keys, must have \(keySize)-byte keys")
+        }
+        guard pinned.valueSize == valueSize else {
+            throw BPFError(.invalidArgument, context, details: "has \(pinned.valueSize)-byte values, must have \(valueSize)-byte values")
+        }
+        try libbpfCall(context) { bpf_map__reuse_fd(pointer, pinned.fileDescriptor) }
     }
+
+    /// A handle of the loaded map for typed views and raw access; it holds its own descriptor,
+    /// so it stays valid after the object is released.
+    public func handle() throws(BPFError) -> BPFMapHandle {
+        let fd = fileDescriptor
+        guard fd >= 0 else {
+            throw BPFError(.invalidArgument, "use BPF map \(name)", details: "the object is not loaded")
+        }
+        return try BPFMapHandle(duplicating: fd, name: name)
+    }
+}
+
+/// "a hash", "an array", "an LRU hash": the type's name with its article.
+func article(_ type: BPFMapType) -> String {
+    let name = type.description
+    return (name.first.map { "aeioAEFHILMNORSX".contains($0) } ?? false ? "an " : "a ") + name
 }

@@ -1,29 +1,32 @@
 internal import CLibBPF
 internal import Glibc
 
-/// A BPF object file: its programs and maps, from open to load.
+/// A BPF object file: its programs and maps, from open to load, and what its programs attached.
 ///
 /// Lifecycle: `init(bytes:name:)` opens (parses) the ELF; before `load()` you may set read-only
 /// globals, resize maps, reuse pinned maps and switch programs off; `load()` creates the maps and
-/// runs the verifier; then attach programs. Closing the object (deinit) unloads its programs and
-/// maps once no link still uses them. Not thread-safe: configure and load from one thread.
+/// runs the verifier; then attach programs. The object keeps every link it attached: nothing
+/// detaches until you call `BPFLink.detach()`, take the link with `takeLink(_:)`, or release the
+/// object, whose deinit detaches its links and unloads its programs and maps.
+///
+/// Not thread-safe (libbpf's object is not): configure, load and attach from one thread. What
+/// comes out of it for other threads is `Sendable`: map handles and typed map views, links.
 public final class BPFObject {
     let pointer: OpaquePointer
-    private var loaded = false
+    /// Whether `load()` succeeded.
+    public private(set) var isLoaded = false
+    /// The links attached through this object's programs, detached when the object is released.
+    public private(set) var links: [BPFLink] = []
 
     /// Opens an object from the bytes of an ELF file built with `clang -target bpf`.
-    public init(bytes: [UInt8], name: String) throws {
-        errno = 0
-        let object = bytes.withUnsafeBytes { buffer in
-            clibbpf_open_mem(buffer.baseAddress, buffer.count, name)
+    public init(bytes: [UInt8], name: String) throws(BPFError) {
+        pointer = try libbpfPointer("open BPF object \(name)") {
+            bytes.withUnsafeBytes { clibbpf_open_mem($0.baseAddress, $0.count, name) }
         }
-        guard let object else {
-            throw BPFError.system("open BPF object \(name)", errno: errno)
-        }
-        pointer = object
     }
 
     deinit {
+        for link in links { link.detach() }
         bpf_object__close(pointer)
     }
 
@@ -41,94 +44,136 @@ public final class BPFObject {
         return result
     }
 
+    /// All maps of the object, including the internal ones backing `.rodata`, `.data` and `.bss`.
+    public var maps: [BPFMap] {
+        var result: [BPFMap] = []
+        var map = bpf_object__next_map(pointer, nil)
+        while let current = map {
+            result.append(BPFMap(object: self, pointer: current))
+            map = bpf_object__next_map(pointer, current)
+        }
+        return result
+    }
+
     /// The program whose function is named `name`.
-    public func program(named name: String) throws -> BPFProgram {
+    public func program(named name: String) throws(BPFError) -> BPFProgram {
         guard let program = bpf_object__find_program_by_name(pointer, name) else {
-            throw BPFError(.notFound, "find BPF program \(name)")
+            throw BPFError(.notFound, "find BPF program \(name) in \(self.name)")
         }
         return BPFProgram(object: self, pointer: program)
     }
 
     /// The map named `name` (its variable name in the BPF source).
-    public func map(named name: String) throws -> BPFMap {
+    public func map(named name: String) throws(BPFError) -> BPFMap {
         guard let map = bpf_object__find_map_by_name(pointer, name) else {
-            throw BPFError(.notFound, "find BPF map \(name)")
+            throw BPFError(.notFound, "find BPF map \(name) in \(self.name)")
         }
         return BPFMap(object: self, pointer: map)
     }
 
+    // MARK: Loading
+
+    /// Bytes of verifier log kept per program when a load fails (the kernel keeps the end
+    /// of a longer log since Linux 6.4; earlier kernels keep its start).
+    static let verifierLogSize = 1 << 20
+
+    /// Creates the maps, loads and verifies every program whose autoload is on.
+    ///
+    /// Throws `.notSupported` (before asking the kernel) for a program whose kind this kernel
+    /// cannot load, `.verifierRejected` with the verifier's reason when it refuses a program,
+    /// and a system error otherwise.
+    public func load() throws(BPFError) {
+        guard !isLoaded else { throw BPFError(.invalidArgument, "load BPF object \(name)", details: "already loaded") }
+        let programs = programs.filter(\.autoload)
+        for program in programs { try program.checkKernelSupport() }
+        let logs = programs.map { _ in UnsafeMutablePointer<CChar>.allocate(capacity: Self.verifierLogSize) }
+        for (program, log) in zip(programs, logs) {
+            log[0] = 0
+            bpf_program__set_log_buf(program.pointer, log, Self.verifierLogSize)
+        }
+        defer {
+            for (program, log) in zip(programs, logs) {
+                bpf_program__set_log_buf(program.pointer, nil, 0)
+                log.deallocate()
+            }
+        }
+        let result = bpf_object__load(pointer)
+        guard result < 0 else {
+            isLoaded = true
+            return
+        }
+        for (program, log) in zip(programs, logs) where log[0] != 0 {
+            throw Self.verifierError(program: program.name, code: -result, log: String(cString: log))
+        }
+        throw BPFError.system("load BPF object \(name)", errno: -result)
+    }
+
+    /// A `.verifierRejected` error whose details are the log's last lines.
+    static func verifierError(program: String, code: Int32, log: String, lines: Int = 8) -> BPFError {
+        let all = log.split(separator: "\n", omittingEmptySubsequences: true)
+        let tail = all.suffix(lines).joined(separator: "\n")
+        return BPFError(.verifierRejected, "load BPF program \(program)", errno: code,
+                        details: "the verifier rejected it:\n" + tail, verifierLog: log)
+    }
+
+    // MARK: Global variables
+
+    /// The `.rodata`, `.data` or `.bss` section's variables: before load, `.rodata` is written
+    /// into the object's initial data; after load, `.data` and `.bss` are the live values
+    /// (memory-mapped) and `.rodata` is read-only.
+    public func globals(_ section: BPFDataSection) throws(BPFError) -> BPFGlobalData {
+        try BPFGlobalData(object: self, section: section)
+    }
+
+    /// The object's BTF (for the skeleton generator).
+    package var btfInfo: BTFInfo? { BTFInfo(object: pointer) }
+
+    /// The internal map backing a data section, found by its BTF type, not by its name.
+    package func dataSectionMap(_ section: BPFDataSection) throws(BPFError) -> BPFMap {
+        guard let map = maps.first(where: { $0.isInternal && $0.dataSection == section }) else {
+            throw BPFError(.notFound, "find \(section.rawValue) of BPF object \(name)",
+                           details: "the program has no such variables")
+        }
+        return map
+    }
+
     /// Sets a `const volatile` global of the BPF program (in `.rodata`) before load.
     /// `value` must have exactly the variable's size.
-    public func setReadOnlyGlobal<T: BitwiseCopyable>(_ variable: String, to value: T) throws {
-        try withUnsafeBytes(of: value) { try setReadOnlyGlobal(variable, bytes: $0, exactSize: true) }
+    public func setReadOnlyGlobal<T: BitwiseCopyable>(_ variable: String, to value: T) throws(BPFError) {
+        try globals(.rodata).write(variable, value)
     }
 
     /// Sets a `const volatile` array global from raw bytes; shorter input leaves the rest zero.
-    public func setReadOnlyGlobal(_ variable: String, bytes: [UInt8]) throws {
-        try bytes.withUnsafeBytes { try setReadOnlyGlobal(variable, bytes: $0, exactSize: false) }
+    public func setReadOnlyGlobal(_ variable: String, bytes: [UInt8]) throws(BPFError) {
+        try globals(.rodata).write(variable, bytes: bytes)
     }
 
-    private func setReadOnlyGlobal(_ variable: String, bytes: UnsafeRawBufferPointer, exactSize: Bool) throws {
-        guard !loaded else {
-            throw BPFError(.invalidArgument, "set \(variable)", details: "the object is already loaded")
-        }
-        let context = "set BPF global \(variable)"
-        let (offset, size) = try locateGlobal(variable, section: ".rodata")
-        guard exactSize ? bytes.count == size : bytes.count <= size else {
-            throw BPFError(.invalidArgument, context, details: "\(bytes.count) bytes given, variable has \(size)")
-        }
-        let map = try dataSectionMap(".rodata")
-        var mapSize: Int = 0
-        let data = UnsafeMutableRawPointer(mutating: bpf_map__initial_value(map, &mapSize))
-        guard let data, offset + size <= mapSize else {
-            throw BPFError(.notFound, context, details: "no .rodata contents")
-        }
-        let target = UnsafeMutableRawBufferPointer(start: data.advanced(by: offset), count: size)
-        target.initializeMemory(as: UInt8.self, repeating: 0)
-        target.copyMemory(from: bytes)
+    // MARK: Links
+
+    func keep(_ link: BPFLink) -> BPFLink {
+        links.append(link)
+        return link
     }
 
-    /// The internal map backing a data section (`.rodata`, `.bss`, `.data`).
-    private func dataSectionMap(_ section: String) throws -> OpaquePointer {
-        var map = bpf_object__next_map(pointer, nil)
-        while let current = map {
-            if bpf_map__is_internal(current), String(cString: bpf_map__name(current)).hasSuffix(section) {
-                return current
+    /// Removes `link` from the links this object keeps: from now on it stays attached as long
+    /// as the caller holds it (or until `detach()`), even after the object is released.
+    public func takeLink(_ link: BPFLink) -> BPFLink {
+        links.removeAll { $0 === link }
+        return link
+    }
+
+    /// Attaches every loaded program whose section names its attach point (libbpf's auto-attach);
+    /// programs of kinds that need an explicit target (uprobe, iterator) are skipped.
+    /// Returns the new links; the object keeps them.
+    @discardableResult
+    public func attachAll() throws(BPFError) -> [BPFLink] {
+        var attached: [BPFLink] = []
+        for program in programs where program.autoload {
+            switch program.attachPoint {
+            case .uprobe, .iterator: continue
+            default: attached.append(try program.attach())
             }
-            map = bpf_object__next_map(pointer, current)
         }
-        throw BPFError(.notFound, "find \(section) of BPF object \(name)")
-    }
-
-    /// Offset and size of a global variable inside its data section, from the object's BTF.
-    private func locateGlobal(_ variable: String, section: String) throws -> (offset: Int, size: Int) {
-        let context = "find BPF global \(variable)"
-        guard let btf = bpf_object__btf(pointer) else {
-            throw BPFError(.notFound, context, details: "the object has no BTF")
-        }
-        let sectionID = btf__find_by_name_kind(btf, section, btfKindDataSection)
-        guard sectionID > 0, let sectionType = btf__type_by_id(btf, UInt32(sectionID)) else {
-            throw BPFError(.notFound, context, details: "no \(section) section")
-        }
-        let count = Int(btf_vlen(sectionType))
-        guard let infos = btf_var_secinfos(sectionType) else { throw BPFError(.notFound, context) }
-        for index in 0..<count {
-            let info = infos[index]
-            guard let varType = btf__type_by_id(btf, info.type),
-                  let varName = btf__name_by_offset(btf, varType.pointee.name_off),
-                  String(cString: varName) == variable
-            else { continue }
-            return (Int(info.offset), Int(info.size))
-        }
-        throw BPFError(.notFound, context)
-    }
-
-    /// `BTF_KIND_DATASEC` (the C enum constant is ambiguous to Swift).
-    private let btfKindDataSection: UInt32 = 15
-
-    /// Creates the maps, loads and verifies every program whose autoload is on.
-    public func load() throws {
-        try check("load BPF object \(name)") { bpf_object__load(pointer) }
-        loaded = true
+        return attached
     }
 }

@@ -1,42 +1,111 @@
 internal import CLibBPF
 internal import Glibc
+internal import Synchronization
 
 /// What the running kernel offers, asked before loading so that programs can be switched off
-/// or a clear error given instead of a verifier failure.
+/// or a clear error given instead of a verifier failure. Probes that load something into the
+/// kernel run once per process and are cached. Safe to call from any thread.
 public enum KernelSupport {
     /// Where tracefs lives; syscall tracepoints are attached through its event ids.
     public static let tracefsPath = "/sys/kernel/tracing"
+    private static let debugfsTracing = "/sys/kernel/debug/tracing"
+
+    private enum Probe: Hashable {
+        case programType(UInt32), mapType(UInt32), helper(UInt32, UInt32), fentry
+    }
+    private static let cache = Mutex<[Probe: Bool]>([:])
+
+    private static func cached(_ probe: Probe, _ run: () -> Bool) -> Bool {
+        if let known = cache.withLock({ $0[probe] }) { return known }
+        let result = run()
+        cache.withLock { $0[probe] = result }
+        return result
+    }
 
     /// Whether the kernel exposes its own BTF (needed for CO-RE and `tp_btf`).
     public static var hasKernelBTF: Bool {
         access("/sys/kernel/btf/vmlinux", R_OK) == 0
     }
 
+    /// Whether programs of `type` load (cached).
+    public static func supports(_ type: BPFProgramType) -> Bool {
+        cached(.programType(type.rawValue)) {
+            libbpf_probe_bpf_prog_type(bpf_prog_type(type.rawValue), nil) == 1
+        }
+    }
+
+    /// Whether maps of `type` can be created (cached).
+    public static func supports(_ type: BPFMapType) -> Bool {
+        cached(.mapType(type.rawValue)) {
+            libbpf_probe_bpf_map_type(bpf_map_type(type.rawValue), nil) == 1
+        }
+    }
+
+    /// Whether programs of `type` may call the helper numbered `helper` (`BPF_FUNC_*`; cached).
+    public static func supports(helper: UInt32, in type: BPFProgramType) -> Bool {
+        cached(.helper(type.rawValue, helper)) {
+            libbpf_probe_bpf_helper(bpf_prog_type(type.rawValue), bpf_func_id(helper), nil) == 1
+        }
+    }
+
+    /// Whether the BPF ring buffer exists (Linux 5.8); otherwise use `PerfEventReader`.
+    public static var hasRingBuffer: Bool { supports(.ringBuffer) }
+
+    /// Whether kprobes (and so kretprobes and ksyscall programs) can be attached.
+    public static var hasKprobes: Bool {
+        access("/sys/bus/event_source/devices/kprobe/type", F_OK) == 0 || tracingFileExists("kprobe_events")
+    }
+
+    /// Whether uprobes can be attached.
+    public static var hasUprobes: Bool {
+        access("/sys/bus/event_source/devices/uprobe/type", F_OK) == 0 || tracingFileExists("uprobe_events")
+    }
+
+    /// Whether fentry/fexit programs (BPF trampolines) load: some kernels refuse them (cached).
+    public static var hasFentry: Bool {
+        cached(.fentry) {
+            let target = libbpf_find_vmlinux_btf_id("do_sys_openat2", BPF_TRACE_FENTRY)
+            guard target > 0 else { return false }
+            var options = bpf_prog_load_opts()
+            options.sz = MemoryLayout<bpf_prog_load_opts>.size
+            options.expected_attach_type = BPF_TRACE_FENTRY
+            options.attach_btf_id = UInt32(target)
+            var program = [bpf_insn(), bpf_insn()]
+            program[0].code = 0xb7  // r0 = 0
+            program[1].code = 0x95  // exit
+            let fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "bpfkit_probe", "GPL", &program, 2, &options)
+            if fd >= 0 { close(fd) }
+            return fd >= 0
+        }
+    }
+
     /// Whether this process can read tracefs' event directory (where tracepoint ids live).
     public static var canReadTracefs: Bool {
-        access(tracefsPath + "/events", X_OK) == 0 || access("/sys/kernel/debug/tracing/events", X_OK) == 0
+        access(tracefsPath + "/events", X_OK) == 0 || access(debugfsTracing + "/events", X_OK) == 0
     }
 
     /// Makes tracefs readable for attaching tracepoints by id: mounts it at `tracefsPath` if it
     /// is not mounted (it is not always at boot); explains what is missing when it cannot.
-    public static func ensureTracefs() throws {
+    public static func ensureTracefs() throws(BPFError) {
         if canReadTracefs { return }
-        let probe = access(tracefsPath, X_OK) == 0 ? 0 : errno
-        if probe == EACCES || probe == EPERM {
-            throw BPFError(.permissionDenied, "read tracepoint ids from \(tracefsPath)", errno: probe,
+        let denied = access(tracefsPath, X_OK) == 0 ? 0 : errno
+        if denied == EACCES || denied == EPERM {
+            throw BPFError(.permissionDenied, "read tracepoint ids from \(tracefsPath)", errno: denied,
                            details: "tracefs is readable by root only: run as root or add CAP_DAC_OVERRIDE")
         }
-        try check("mount tracefs at \(tracefsPath)") { mount("nodev", tracefsPath, "tracefs", 0, nil) }
+        try systemCall("mount tracefs at \(tracefsPath)", retryOnInterrupt: true) {
+            mount("nodev", tracefsPath, "tracefs", 0, nil)
+        }
+    }
+
+    private static func tracingFileExists(_ relative: String) -> Bool {
+        access(tracefsPath + "/" + relative, F_OK) == 0 || access(debugfsTracing + "/" + relative, F_OK) == 0
     }
 
     /// Whether the tracepoint `category/name` exists: from tracefs when readable, else from the
     /// kernel's BTF (every tracepoint has a `btf_trace_NAME` type there).
     public static func hasTracepoint(category: String, name: String) -> Bool {
-        if canReadTracefs {
-            let relative = "/events/\(category)/\(name)"
-            return access(tracefsPath + relative, F_OK) == 0 || access("/sys/kernel/debug/tracing" + relative, F_OK) == 0
-        }
-        return hasBTFTracepoint(name)
+        canReadTracefs ? tracingFileExists("events/\(category)/\(name)") : hasBTFTracepoint(name)
     }
 
     /// Whether the kernel runs 32-bit x86 programs (CONFIG_IA32_EMULATION, not switched off with
@@ -44,75 +113,67 @@ public enum KernelSupport {
     public static var hasIA32Emulation: Bool {
         #if arch(x86_64)
         guard access("/proc/sys/abi/vsyscall32", F_OK) == 0 else { return false }
-        let arguments = readFile("/proc/cmdline")?.split(whereSeparator: { $0 == " " || $0 == "\n" }) ?? []
-        return !arguments.contains { ["ia32_emulation=0", "ia32_emulation=false", "ia32_emulation=n", "ia32_emulation=off"].contains($0) }
+        let text = (try? readFile("/proc/cmdline")).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        let arguments = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
+        return !arguments.contains { ["ia32_emulation=0", "ia32_emulation=false", "ia32_emulation=n",
+                                      "ia32_emulation=off"].contains($0) }
         #else
         return false
         #endif
     }
 
-    /// Whether tracepoint programs may call the helper `helper`.
-    static func tracepointsCanCall(_ helper: bpf_func_id) -> Bool {
-        libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, helper, nil) == 1
-    }
-
     /// Whether tracepoint programs can run a loop body through `bpf_loop` (Linux 5.17), which the
     /// verifier checks once instead of once per iteration.
     public static var tracingCanLoop: Bool {
-        tracepointsCanCall(BPF_FUNC_loop)
+        supports(helper: BPF_FUNC_loop.rawValue, in: .tracepoint)
+    }
+
+    /// Whether the kernel's BTF has the BTF-enabled tracepoint `name` (for `tp_btf/name`).
+    public static func hasBTFTracepoint(_ name: String) -> Bool {
+        libbpf_find_vmlinux_btf_id(name, BPF_TRACE_RAW_TP) > 0
     }
 
     /// Whether tracepoint programs can read the current task through BTF (`bpf_get_current_task_btf`, Linux 5.11).
     public static var canReadCurrentTaskBTF: Bool {
-        tracepointsCanCall(BPF_FUNC_get_current_task_btf)
+        supports(helper: BPF_FUNC_get_current_task_btf.rawValue, in: .tracepoint)
     }
 
     /// Whether tracepoint programs can read a task's saved user registers (`bpf_task_pt_regs`, Linux 5.15).
     public static var canReadTaskRegisters: Bool {
-        tracepointsCanCall(BPF_FUNC_task_pt_regs) && canReadCurrentTaskBTF
+        supports(helper: BPF_FUNC_task_pt_regs.rawValue, in: .tracepoint) && canReadCurrentTaskBTF
     }
 
     /// Whether this process can load tracing programs: root, or CAP_BPF with CAP_PERFMON
     /// (or CAP_SYS_ADMIN), judged from the effective capability set.
     public static var hasTracingPrivileges: Bool {
-        guard let status = readFile("/proc/self/status") else { return geteuid() == 0 }
-        for line in status.split(separator: "\n") where line.hasPrefix("CapEff:") {
-            let hex = line.dropFirst("CapEff:".count).trimmingCharacters(in: " \t")
+        guard let status = try? readFile("/proc/self/status") else { return geteuid() == 0 }
+        let text = String(decoding: status, as: UTF8.self)
+        for line in text.split(separator: "\n") where line.hasPrefix("CapEff:") {
+            let hex = line.dropFirst("CapEff:".count).filter { !$0.isWhitespace }
             guard let caps = UInt64(hex, radix: 16) else { break }
             let sysAdmin: UInt64 = 1 << 21, perfmon: UInt64 = 1 << 38, bpf: UInt64 = 1 << 39
             return caps & sysAdmin != 0 || (caps & bpf != 0 && caps & perfmon != 0)
         }
         return geteuid() == 0
     }
+}
 
-    private static func readFile(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            bytes += chunk[0..<n]
+/// Reads a whole file (or a pseudo-file) through `fd`, until end of file.
+func readAll(_ fd: Int32, context: @autoclosure () -> String) throws(BPFError) -> [UInt8] {
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 16384)
+    while true {
+        let count = try systemCall(context(), retryOnInterrupt: true) {
+            chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
         }
-        return String(decoding: bytes, as: UTF8.self)
+        if count == 0 { return bytes }
+        bytes += chunk[0..<count]
     }
 }
 
-extension Substring {
-    fileprivate func trimmingCharacters(in set: String) -> Substring {
-        var s = self
-        while let c = s.first, set.contains(c) { s = s.dropFirst() }
-        while let c = s.last, set.contains(c) { s = s.dropLast() }
-        return s
-    }
-}
-
-extension KernelSupport {
-    /// Whether the kernel's BTF has the BTF-enabled tracepoint `name` (for `tp_btf/name`).
-    public static func hasBTFTracepoint(_ name: String) -> Bool {
-        libbpf_find_vmlinux_btf_id(name, BPF_TRACE_RAW_TP) > 0
-    }
+/// Reads a whole file.
+func readFile(_ path: String) throws(BPFError) -> [UInt8] {
+    let fd = try systemCall("open \(path)", retryOnInterrupt: true) { open(path, O_RDONLY | O_CLOEXEC) }
+    defer { close(fd) }
+    return try readAll(fd, context: "read \(path)")
 }

@@ -1,63 +1,130 @@
 internal import CLibBPF
 internal import Glibc
 
-/// A consumer of a `BPF_MAP_TYPE_RINGBUF` map.
+/// Thrown by a record handler to stop its reader cleanly: `poll`/`consume` return normally
+/// after this record (which counts as consumed); the rest stay for the next call.
+public struct BPFStopReading: Error, Sendable {
+    public init() {}
+}
+
+/// The bookkeeping a handler's C callback shares with its reader: the first error a handler
+/// threw, whether a handler asked to stop, and how many records were handed over.
+final class ConsumerState {
+    var failure: (any Error)?
+    var stopRequested = false
+    var handled = 0
+
+    /// Runs a handler; false means "stop now" (it threw `BPFStopReading` or another error).
+    func handle(_ body: () throws -> Void) -> Bool {
+        handled += 1
+        do {
+            try body()
+        } catch is BPFStopReading {
+            stopRequested = true
+        } catch {
+            if failure == nil { failure = error }
+            stopRequested = true
+        }
+        return !stopRequested
+    }
+
+    /// Ends one `poll`/`consume`: rethrows the first handler error, else returns the count.
+    func finish(_ result: Int32, context: @autoclosure () -> String) throws -> Int {
+        defer { handled = 0; stopRequested = false; failure = nil }
+        if let failure { throw failure }
+        if result < 0 && !stopRequested && result != -EINTR {
+            throw BPFError.system(context(), errno: -result)
+        }
+        return handled
+    }
+}
+
+/// A consumer of one or more `BPF_MAP_TYPE_RINGBUF` maps (Linux 5.8), each with its handler.
 ///
-/// Each record is handed to `handler` as bytes that are valid only during the call: copy what
-/// you keep. `poll` and `consume` must be called from one thread at a time; the handler runs
-/// on that thread. Nothing is allocated per record.
+/// A handler gets each record as bytes valid only during the call (copy what you keep). It may
+/// throw `BPFStopReading()` to stop the reader cleanly, or any other error: the record counts as
+/// consumed, the reader stops, and `poll` rethrows the first error. `epollDescriptor` lets another event loop wait for records.
+///
+/// Not thread-safe: `poll` and `consume` must be called from one thread at a time, and the
+/// handlers run on that thread; the type is not `Sendable`. For records on another task,
+/// use `BPFRecordStream`.
 public final class RingBuffer {
-    /// Receives one record; valid only during the call.
-    public typealias Handler = (UnsafeRawBufferPointer) -> Void
+    /// Receives one record; may stop the reader (`throw BPFStopReading()`) or fail.
+    public typealias Handler = (UnsafeRawBufferPointer) throws -> Void
 
     private final class Box {
         let handler: Handler
-        init(_ handler: @escaping Handler) { self.handler = handler }
+        unowned let state: ConsumerState
+        init(_ handler: @escaping Handler, _ state: ConsumerState) { self.handler = handler; self.state = state }
     }
 
     private let pointer: OpaquePointer
-    private let box: Box
-    private let map: BPFMap
+    private let state = ConsumerState()
+    private var boxes: [Box] = []
+    private var maps: [BPFMapHandle] = []
 
-    /// Sets up the consumer of a loaded ring-buffer map.
-    public init(map: BPFMap, handler: @escaping Handler) throws {
-        let box = Box(handler)
-        let callback: ring_buffer_sample_fn = { context, data, size in
-            let box = Unmanaged<Box>.fromOpaque(context!).takeUnretainedValue()
-            box.handler(UnsafeRawBufferPointer(start: data, count: size))
-            return 0
+    private static let callback: ring_buffer_sample_fn = { context, data, size in
+        let box = Unmanaged<Box>.fromOpaque(context!).takeUnretainedValue()
+        let record = UnsafeRawBufferPointer(start: data, count: size)
+        return box.state.handle { try box.handler(record) } ? 0 : -ECANCELED
+    }
+
+    private static func check(_ map: BPFMapHandle) throws(BPFError) {
+        guard map.type == .ringBuffer else {
+            throw BPFError(.invalidArgument, "read ring buffer \(map.name)", details: "is \(article(map.type)) map, must be a ring buffer")
         }
-        errno = 0
-        guard let ring = ring_buffer__new(map.fileDescriptor, callback, Unmanaged.passUnretained(box).toOpaque(), nil)
-        else {
-            throw BPFError.system("set up ring buffer \(map.name)", errno: errno != 0 ? errno : EINVAL)
+    }
+
+    /// A consumer of `map` (a ring-buffer map) calling `handler` for each record.
+    public init(_ map: BPFMapHandle, handler: @escaping Handler) throws(BPFError) {
+        try Self.check(map)
+        let box = Box(handler, state)
+        pointer = try libbpfPointer("set up ring buffer \(map.name)") {
+            ring_buffer__new(map.fileDescriptor, Self.callback, Unmanaged.passUnretained(box).toOpaque(), nil)
         }
-        self.pointer = ring
-        self.box = box
-        self.map = map
+        boxes.append(box)
+        maps.append(map)
+    }
+
+    /// A consumer of a loaded object's ring-buffer map.
+    public convenience init(_ map: BPFMap, handler: @escaping Handler) throws(BPFError) {
+        try self.init(map.handle(), handler: handler)
     }
 
     deinit {
         ring_buffer__free(pointer)
     }
 
-    /// Waits up to `timeoutMilliseconds` for a wakeup, then handles every pending record,
-    /// woken or not (producers may suppress wakeups to batch them). Returns the count handled;
-    /// a signal interrupting the wait is not an error.
+    /// Adds another ring-buffer map with its own handler to this consumer.
+    public func add(_ map: BPFMapHandle, handler: @escaping Handler) throws(BPFError) {
+        try Self.check(map)
+        let box = Box(handler, state)
+        try libbpfCall("add ring buffer \(map.name)") {
+            ring_buffer__add(pointer, map.fileDescriptor, Self.callback, Unmanaged.passUnretained(box).toOpaque())
+        }
+        boxes.append(box)
+        maps.append(map)
+    }
+
+    /// The epoll descriptor that becomes readable when a producer wakes the reader (owned by
+    /// this consumer): put it in another event loop, then call `consume()`.
+    public var epollDescriptor: Int32 { ring_buffer__epoll_fd(pointer) }
+
+    /// Waits up to `timeoutMilliseconds` for a wakeup, then handles every pending record of
+    /// every map, woken or not (producers may suppress wakeups to batch them). Returns the
+    /// count handled; a signal interrupting the wait is not an error. Rethrows a handler's error.
     @discardableResult
     public func poll(timeoutMilliseconds: Int32) throws -> Int {
         let woken = ring_buffer__poll(pointer, timeoutMilliseconds)
-        if woken < 0 && woken != -EINTR {
-            throw BPFError.system("poll ring buffer \(map.name)", errno: -woken)
-        }
-        return Int(max(woken, 0)) + (try consume())
+        let count = try state.finish(woken, context: "poll ring buffer \(maps[0].name)")
+        if woken == -ECANCELED { return count }
+        return count + (try consume())
     }
 
     /// Handles every pending record without waiting. Returns the count handled.
     @discardableResult
     public func consume() throws -> Int {
-        let count = ring_buffer__consume(pointer)
-        if count < 0 { throw BPFError.system("read ring buffer \(map.name)", errno: -count) }
-        return Int(count)
+        let result = ring_buffer__consume(pointer)
+        return try state.finish(result, context: "read ring buffer \(maps[0].name)")
     }
 }

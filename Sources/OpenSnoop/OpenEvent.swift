@@ -96,6 +96,9 @@ public struct OpenEvent {
     public var fixedSlot: UInt32? { has(OPENSNOOP_EV_FIXED_SLOT) ? header.fixed_slot : nil }
     /// A 32-bit (ia32 or x32) system call.
     public var isCompat: Bool { has(OPENSNOOP_EV_COMPAT) }
+    /// How long the open took (with latency measured; nil when unknown: the syscall began
+    /// before tracing did).
+    public var latencyNanoseconds: UInt64? { has(OPENSNOOP_EV_LATENCY) ? header.latency_ns : nil }
     /// The cgroup v2 id of the task (when recorded; 0 otherwise).
     public var cgroupID: UInt64 { header.cgroup_id }
     /// The path was longer than PATH_MAX and was cut.

@@ -3,54 +3,71 @@ internal import Glibc
 internal import OpenSnoopBPF
 internal import OpenSnoopEvent
 
-/// The opensnoop BPF program, loaded, configured and attached.
+/// The opensnoop BPF program, loaded, configured and attached, through its generated skeleton
+/// (`OpensnoopSkeleton`: every program, map and global by a typed name).
 ///
-/// Creating it checks privileges and BTF, picks the hooks this kernel offers, writes the
-/// filters into the program's read-only data and maps, loads and attaches. Releasing it
-/// detaches every program and frees every map. Not thread-safe.
+/// Creating it checks privileges and BTF, picks the hooks this kernel offers from the hook
+/// table, writes the filters into the program's read-only data and maps, loads and attaches.
+/// Releasing it detaches every program and frees every map. Not thread-safe.
 public final class OpenSnoopProgram {
-    public let object: BPFObject
+    let skeleton: OpensnoopSkeleton
     /// The attach mode in use (`auto` resolved).
     public let attachMode: TraceOptions.AttachMode
     /// Whether io_uring opens are traced.
     public let tracesIoUring: Bool
     /// Whether 32-bit (compat) opens are traced.
     public let tracesCompat: Bool
-    private var links: [BPFLink] = []
+    /// The options it was made with.
+    public let options: TraceOptions
+    /// The programs attached (their recursion misses count as lost events).
+    private let attached: [BPFProgram]
+    /// With per-CPU rings: each CPU's events ring.
+    public let cpuRings: [BPFMapHandle]
     /// io_uring opens dropped from tracking because no completion came for too long.
     public private(set) var expiredIoUringOpens: UInt64 = 0
 
     /// What each program of `opensnoop.bpf.c` is for: the table that decides which ones load.
-    private enum Role {
+    /// A program the table does not know is a compile error (the switch is exhaustive).
+    private enum Hook {
         /// The raw `sys_exit` hook of `raw` mode.
-        case rawSyscalls
-        /// One open syscall's exit tracepoint, in `tracepoints` mode.
-        case syscallTracepoint(String)
+        case rawExit
+        /// The raw `sys_enter` hook timing opens in `raw` mode (`--latency`).
+        case rawEntry
+        /// An open syscall's exit tracepoint, in `tracepoints` mode.
+        case syscallExit(String)
+        /// An open syscall's entry tracepoint timing it in `tracepoints` mode (`--latency`).
+        case syscallEntry(String)
         /// io_uring open tracking.
         case ioUring
         /// Following a command's process tree.
         case follow
-        /// Run once after load to learn our own process id as the kernel numbers it.
+        /// Run once after load, never attached: learns our own process id as the kernel numbers it.
         case identify
+        /// Run when asked, never attached: reads what only the kernel knows (the ring's fill).
+        case query
+
+        init(_ program: OpensnoopSkeleton.Program) {
+            switch program {
+            case .rawSysExit: self = .rawExit
+            case .rawSysEnter: self = .rawEntry
+            case .tpExitOpen: self = .syscallExit("sys_exit_open")
+            case .tpExitOpenat: self = .syscallExit("sys_exit_openat")
+            case .tpExitOpenat2: self = .syscallExit("sys_exit_openat2")
+            case .tpExitCreat: self = .syscallExit("sys_exit_creat")
+            case .tpExitOpenByHandleAt: self = .syscallExit("sys_exit_open_by_handle_at")
+            case .tpEnterOpen: self = .syscallEntry("sys_enter_open")
+            case .tpEnterOpenat: self = .syscallEntry("sys_enter_openat")
+            case .tpEnterOpenat2: self = .syscallEntry("sys_enter_openat2")
+            case .tpEnterCreat: self = .syscallEntry("sys_enter_creat")
+            case .tpEnterOpenByHandleAt: self = .syscallEntry("sys_enter_open_by_handle_at")
+            case .uringSubmit, .uringComplete, .uringReqFailed: self = .ioUring
+            case .followFork, .followExit: self = .follow
+            case .whoami: self = .identify
+            case .ringFill: self = .query
+            }
+        }
     }
 
-    private static let roles: [String: Role] = [
-        "raw_sys_exit": .rawSyscalls,
-        "tp_exit_open": .syscallTracepoint("sys_exit_open"),
-        "tp_exit_openat": .syscallTracepoint("sys_exit_openat"),
-        "tp_exit_openat2": .syscallTracepoint("sys_exit_openat2"),
-        "tp_exit_creat": .syscallTracepoint("sys_exit_creat"),
-        "tp_exit_open_by_handle_at": .syscallTracepoint("sys_exit_open_by_handle_at"),
-        "uring_submit": .ioUring,
-        "uring_complete": .ioUring,
-        "uring_req_failed": .ioUring,
-        "follow_fork": .follow,
-        "follow_exit": .follow,
-        "whoami": .identify,
-    ]
-
-    /// How long an io_uring open may wait for its completion before it is dropped from tracking.
-    public static let ioUringPendingLimitNanoseconds: UInt64 = 600 * 1_000_000_000
 
     public init(options: TraceOptions) throws {
         try options.validate()
@@ -61,28 +78,34 @@ public final class OpenSnoopProgram {
             throw OpenSnoopError.unsupported(
                 "this kernel has no BTF (/sys/kernel/btf/vmlinux): it needs CONFIG_DEBUG_INFO_BTF=y (Linux 5.8 or later)")
         }
+        self.options = options
         do {
             let mode = try Self.resolveMode(options)
             let compat = options.compat && mode == .raw && KernelSupport.hasIA32Emulation
-            object = try BPFObject(bytes: OpenSnoopBPF.objectBytes, name: "opensnoop")
-            tracesIoUring = try Self.selectPrograms(of: object, mode: mode, options: options)
-            attachMode = mode
-            tracesCompat = compat
-            try Self.configure(object, options: options, compat: compat)
-            try object.load()
-            try object.program(named: "whoami").run()
-            try Self.fillFilterMaps(object, options: options)
-            for program in object.programs where program.autoload && Self.roles[program.name].map(Self.attaches) == true {
-                links.append(try program.attach())
+            let open = try OpensnoopSkeleton.open()
+            let ioUring = try Self.selectPrograms(open.programs, mode: mode, options: options)
+            try Self.configure(open, options: options, compat: compat)
+            let skeleton = try open.load()
+            try skeleton.programs.whoami.run()
+            try Self.fillFilterMaps(skeleton, options: options)
+            cpuRings = options.perCPURings ? try Self.makeCPURings(skeleton, pages: options.ringBufferPages) : []
+            var attached: [BPFProgram] = []
+            for program in OpensnoopSkeleton.Program.allCases where skeleton.programs[program].autoload {
+                switch Hook(program) {
+                case .identify, .query: continue
+                default: break
+                }
+                try skeleton.programs[program].attach()
+                attached.append(skeleton.programs[program])
             }
+            self.skeleton = skeleton
+            self.attached = attached
+            attachMode = mode
+            tracesIoUring = ioUring
+            tracesCompat = compat
         } catch let error as BPFError {
             throw OpenSnoopError.bpf(error)
         }
-    }
-
-    private static func attaches(_ role: Role) -> Bool {
-        if case .identify = role { return false }
-        return true
     }
 
     /// `auto` resolved for this kernel and these options.
@@ -103,100 +126,149 @@ public final class OpenSnoopProgram {
         }
     }
 
-    /// The ring buffer the events arrive in.
-    public func eventsMap() throws -> BPFMap { try object.map(named: "events") }
+    /// The ring buffers the events arrive in: the shared one, and each CPU's with per-CPU rings.
+    public func eventRings() throws -> [BPFMapHandle] { [try skeleton.maps.events.handle()] + cpuRings }
+
+    /// One ring per possible CPU, of an equal share of `pages` (a power of two, at least a
+    /// page), put in `cpu_events`.
+    private static func makeCPURings(_ skeleton: OpensnoopSkeleton, pages: Int) throws -> [BPFMapHandle] {
+        let cpus = BPFMapHandle.possibleCPUs
+        var share = 1
+        while share * 2 <= pages / cpus { share *= 2 }
+        let slots = try skeleton.maps.cpuEvents.handle()
+        let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+        return try (0..<cpus).map { cpu in
+            let ring = try BPFMapHandle(creating: .ringBuffer, name: "events_cpu\(cpu)", keySize: 0, valueSize: 0,
+                                        maxEntries: share * pageSize)
+            try slots.update(UInt32(cpu), UInt32(bitPattern: ring.fileDescriptor))
+            return ring
+        }
+    }
+
+    /// The ring buffer the summary's path names arrive in.
+    public func namesMap() -> BPFMap { skeleton.maps.names }
+
+    private func counter(_ index: opensnoop_counter) throws -> UInt64 {
+        try BPFPerCPUArray<UInt64>(skeleton.maps.counters).sum(Int(index.rawValue))
+    }
 
     /// Events that never reached user space, since load: dropped in the kernel because the ring
     /// buffer was full or too many io_uring opens were in flight, skipped by the kernel because
-    /// a hook hit itself, or io_uring opens whose completion never came.
+    /// a hook fired inside itself, or io_uring opens whose completion never came.
     public func lostEvents() throws -> UInt64 {
-        var total = try object.map(named: "counters").sumPerCPU(UInt32(OPENSNOOP_COUNTER_LOST.rawValue))
-        for link in links { total &+= try link.program.recursionMisses() }
+        var total = try counter(OPENSNOOP_COUNTER_LOST)
+        for program in attached { total &+= try program.recursionMisses() }
         return total &+ expiredIoUringOpens
     }
 
-    /// Processes of the followed command's tree still alive (with `followCommand`).
-    public func tracedProcessesAlive() throws -> Int64 {
-        Int64(bitPattern: try object.map(named: "counters").sumPerCPU(UInt32(OPENSNOOP_COUNTER_TRACED_LIVE.rawValue)))
+    /// Opens the filters dropped since load (with `countFiltered`; 0 otherwise).
+    public func filteredOpens() throws -> UInt64 { try counter(OPENSNOOP_COUNTER_FILTERED) }
+
+    /// Bytes waiting in the events ring buffer now.
+    public func ringBufferUsedBytes() throws -> UInt64 {
+        try skeleton.programs.ringFill.run()
+        return skeleton.bss.ringUsed
     }
 
-    /// Drops io_uring opens whose completion has not come within `ioUringPendingLimitNanoseconds`
-    /// (their submitter may have died with the ring); counts them as lost.
+    /// The events ring buffers' size in bytes, all together.
+    public var ringBufferCapacity: Int { skeleton.maps.events.maxEntries + cpuRings.reduce(0) { $0 + $1.maxEntries } }
+
+    /// Whether every program that should be attached still is.
+    public var isAttached: Bool { skeleton.object.links.allSatisfy(\.isAttached) && !skeleton.object.links.isEmpty }
+
+    /// Processes of the followed command's tree still alive (with `followCommand`).
+    public func tracedProcessesAlive() throws -> Int64 {
+        Int64(bitPattern: try counter(OPENSNOOP_COUNTER_TRACED_LIVE))
+    }
+
+    /// Opens no summary row counted because the table was full, and those of them that failed;
+    /// and path names the names ring had no room for. Totals since load.
+    func summaryOverflow() throws -> (other: UInt64, otherFailed: UInt64, namesLost: UInt64) {
+        (try counter(OPENSNOOP_COUNTER_OTHER), try counter(OPENSNOOP_COUNTER_OTHER_FAILED),
+         try counter(OPENSNOOP_COUNTER_NAMES_LOST))
+    }
+
+    /// The outer map whose one slot holds the summary table in use, and that first table.
+    func summaryMaps() throws -> (slot: BPFMapHandle, first: BPFMapHandle) {
+        (try skeleton.maps.summary.handle(), try skeleton.maps.summaryFirst.handle())
+    }
+
+    /// Drops io_uring opens whose completion has not come within
+    /// `TraceOptions.ioUringPendingLimitNanoseconds` (their submitter may have died with the
+    /// ring); counts them as lost.
     public func expireStaleIoUringOpens() throws {
         guard tracesIoUring else { return }
-        let pending = try object.map(named: "pending_uring")
+        let pending = try BPFHashMap<UInt64, PendingIoUringOpen>(skeleton.maps.pendingUring)
         var clock = timespec()
         clock_gettime(CLOCK_MONOTONIC, &clock)
         let now = UInt64(clock.tv_sec) * 1_000_000_000 + UInt64(clock.tv_nsec)
-        for key in try pending.keys(as: UInt64.self) {
-            guard let value = try pending.valueBytes(key), value.count >= 8 else { continue }
-            let submitted = value.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
-            if now > submitted && now - submitted > Self.ioUringPendingLimitNanoseconds, try pending.delete(key) {
+        for (key, open) in try pending.entries() {
+            let submitted = withUnsafeBytes(of: open) { $0.loadUnaligned(as: opensnoop_event.self).ts_ns }
+            if now > submitted && now - submitted > options.ioUringPendingLimitNanoseconds, try pending.delete(key) {
                 expiredIoUringOpens += 1
             }
         }
     }
 
-    /// Switches on the programs this mode and these options need, from the role table; returns
-    /// whether io_uring is traced. A program missing from the table is an error (the C side
-    /// was changed without this table).
-    private static func selectPrograms(of object: BPFObject, mode: TraceOptions.AttachMode,
+    /// Switches on the programs this mode and these options need, from the hook table; returns
+    /// whether io_uring is traced.
+    private static func selectPrograms(_ programs: OpensnoopSkeleton.Programs, mode: TraceOptions.AttachMode,
                                        options: TraceOptions) throws -> Bool {
         let uringHooks = ["io_uring_submit_req", "io_uring_complete", "io_uring_req_failed"]
         let ioUring = options.ioUring && uringHooks.allSatisfy { KernelSupport.hasTracepoint(category: "io_uring", name: $0) }
+        let timed = options.measuresLatency
         var syscallHooks = 0
-        for program in object.programs {
-            guard let role = roles[program.name] else {
-                throw OpenSnoopError.unsupported("internal error: BPF program \(program.name) has no role")
-            }
-            switch role {
-            case .rawSyscalls:
-                program.autoload = mode == .raw
-                if mode == .raw {
-                    guard KernelSupport.hasTracepoint(category: "raw_syscalls", name: "sys_exit") else {
-                        throw OpenSnoopError.unsupported("this kernel has no raw_syscalls:sys_exit tracepoint (CONFIG_FTRACE_SYSCALLS)")
-                    }
-                    syscallHooks += 1
+        for program in OpensnoopSkeleton.Program.allCases {
+            let wanted: Bool
+            switch Hook(program) {
+            case .rawExit:
+                wanted = mode == .raw
+                if wanted && !KernelSupport.hasTracepoint(category: "raw_syscalls", name: "sys_exit") {
+                    throw OpenSnoopError.unsupported("this kernel has no raw_syscalls:sys_exit tracepoint (CONFIG_FTRACE_SYSCALLS)")
                 }
-            case .syscallTracepoint(let name):
-                let wanted = mode == .tracepoints && KernelSupport.hasTracepoint(category: "syscalls", name: name)
-                program.autoload = wanted
                 if wanted { syscallHooks += 1 }
+            case .rawEntry:
+                wanted = mode == .raw && timed
+            case .syscallExit(let name):
+                wanted = mode == .tracepoints && KernelSupport.hasTracepoint(category: "syscalls", name: name)
+                if wanted { syscallHooks += 1 }
+            case .syscallEntry(let name):
+                wanted = mode == .tracepoints && timed && KernelSupport.hasTracepoint(category: "syscalls", name: name)
             case .ioUring:
-                program.autoload = ioUring
+                wanted = ioUring
             case .follow:
-                program.autoload = options.followCommand
-            case .identify:
-                program.autoload = true
+                wanted = options.followCommand
+            case .identify, .query:
+                wanted = true
             }
+            programs[program].autoload = wanted
         }
         guard syscallHooks > 0 else {
             throw OpenSnoopError.unsupported("this kernel has no open syscall tracepoints (CONFIG_FTRACE_SYSCALLS)")
+        }
+        if timed && !KernelSupport.supports(.taskStorage) {
+            throw OpenSnoopError.unsupported("--latency and --slower need task storage maps (Linux 5.11 or later)")
         }
         return ioUring
     }
 
     /// Writes the filters and settings into the program's read-only globals; sizes maps.
-    private static func configure(_ object: BPFObject, options: TraceOptions, compat: Bool) throws {
-        try object.setReadOnlyGlobal("filter_pid", to: !options.pids.isEmpty)
-        try object.setReadOnlyGlobal("filter_tid", to: !options.tids.isEmpty)
-        try object.setReadOnlyGlobal("filter_uid", to: !options.uids.isEmpty)
-        try object.setReadOnlyGlobal("failed_only", to: options.failedOnly)
-        try object.setReadOnlyGlobal("filter_traced", to: options.followCommand)
+    private static func configure(_ open: borrowing OpensnoopSkeleton.Open, options: TraceOptions, compat: Bool) throws {
+        let rodata = open.rodata
+        rodata.filterPid = !options.pids.isEmpty
+        rodata.filterTid = !options.tids.isEmpty
+        rodata.filterUid = !options.uids.isEmpty
+        rodata.failedOnly = options.failedOnly
+        rodata.filterTraced = options.followCommand
         if !options.pids.isEmpty || !options.tids.isEmpty, let namespace = PIDNamespace.current, !namespace.isInitial {
-            try object.setReadOnlyGlobal("ids_in_pidns", to: true)
-            try object.setReadOnlyGlobal("pidns_dev", to: namespace.device)
-            try object.setReadOnlyGlobal("pidns_ino", to: namespace.inode)
+            rodata.idsInPidns = true
+            rodata.pidnsDev = namespace.device
+            rodata.pidnsIno = namespace.inode
         }
         if !options.commandNames.isEmpty {
-            let width = Int(OPENSNOOP_COMM_LEN)
-            var table = [UInt8](repeating: 0, count: width * options.commandNames.count)
-            for (index, name) in options.commandNames.enumerated() {
-                table.replaceSubrange(index * width..<(index * width + name.count), with: name)
-            }
-            try object.setReadOnlyGlobal("n_comms", to: UInt8(options.commandNames.count))
-            try object.setReadOnlyGlobal("comm_len", bytes: options.commandNames.map { UInt8($0.count) })
-            try object.setReadOnlyGlobal("targ_comm", bytes: table)
+            rodata.nComms = UInt8(options.commandNames.count)
+            try rodata.setCommLen(options.commandNames.map { UInt8($0.count) })
+            try rodata.setTargComm(options.commandNames)
         }
         if !options.flags.isEmpty {
             var accessModes: UInt8 = 0
@@ -207,62 +279,85 @@ public final class OpenSnoopProgram {
                 case .bits(let bits): masks.append(bits)
                 }
             }
-            try object.setReadOnlyGlobal("filter_flags", to: true)
-            try object.setReadOnlyGlobal("targ_accmodes", to: accessModes)
-            try object.setReadOnlyGlobal("n_flag_masks", to: UInt8(masks.count))
-            try object.setReadOnlyGlobal("flag_masks", bytes: masks.flatMap { withUnsafeBytes(of: $0, Array.init) })
+            rodata.filterFlags = true
+            rodata.targAccmodes = accessModes
+            rodata.nFlagMasks = UInt8(masks.count)
+            try rodata.setFlagMasks(masks)
         }
         if !options.pathPrefixes.isEmpty {
-            let width = Int(OPENSNOOP_PREFIX_MAX)
-            var table = [UInt8](repeating: 0, count: width * options.pathPrefixes.count)
-            var lengths: [UInt16] = []
-            for (index, prefix) in options.pathPrefixes.enumerated() {
-                table.replaceSubrange(index * width..<(index * width + prefix.count), with: prefix)
-                lengths.append(UInt16(prefix.count))
-            }
-            try object.setReadOnlyGlobal("n_prefixes", to: UInt8(options.pathPrefixes.count))
-            try object.setReadOnlyGlobal("prefix_len", bytes: lengths.flatMap { withUnsafeBytes(of: $0, Array.init) })
-            try object.setReadOnlyGlobal("prefixes", bytes: table)
+            rodata.nPrefixes = UInt8(options.pathPrefixes.count)
+            try rodata.setPrefixLen(options.pathPrefixes.map { UInt16($0.count) })
+            try rodata.setPrefixes(options.pathPrefixes)
         }
         if let path = options.cgroupMapPath {
-            try object.setReadOnlyGlobal("filter_cgroup_ids", to: true)
-            try object.map(named: "cgroup_ids").reusePinned(at: path)
+            rodata.filterCgroupIds = true
+            try reusePinned(open.maps.cgroupIds, at: path, option: "--cgroupmap")
         }
         if let path = options.mountNamespaceMapPath {
-            try object.setReadOnlyGlobal("filter_mntns", to: true)
-            try object.map(named: "mntns_ids").reusePinned(at: path)
+            rodata.filterMntns = true
+            try reusePinned(open.maps.mntnsIds, at: path, option: "--mntnsmap")
         }
-        try object.setReadOnlyGlobal("n_cgroup_trees", to: UInt8(options.cgroupDirectories.count))
+        rodata.nCgroupTrees = UInt8(options.cgroupDirectories.count)
         let hasTaskBTF = KernelSupport.canReadCurrentTaskBTF
         if (options.fullPath || !options.pathPrefixes.isEmpty) && !hasTaskBTF {
             throw OpenSnoopError.unsupported("-F/--full-path and --path need bpf_get_current_task_btf (Linux 5.11 or later)")
         }
-        try object.setReadOnlyGlobal("full_path", to: options.fullPath)
-        try object.setReadOnlyGlobal("has_task_btf", to: hasTaskBTF)
-        try object.setReadOnlyGlobal("trace_compat", to: compat)
-        try object.setReadOnlyGlobal("has_bpf_loop", to: KernelSupport.tracingCanLoop)
-        try object.setReadOnlyGlobal("want_cgroup", to: options.recordCgroup)
-        try object.setReadOnlyGlobal("wakeup_bytes", to: UInt64(options.wakeupBytes))
-        let pageSize = UInt32(sysconf(Int32(_SC_PAGESIZE)))
-        try object.map(named: "events").setMaxEntries(UInt32(options.ringBufferPages) * pageSize)
+        rodata.fullPath = options.fullPath
+        rodata.hasTaskBtf = hasTaskBTF
+        rodata.traceCompat = compat
+        rodata.hasBpfLoop = KernelSupport.tracingCanLoop
+        rodata.wantCgroup = options.recordCgroup || options.summary?.contains(.cgroup) == true
+        rodata.wakeupBytes = UInt64(options.wakeupBytes)
+        rodata.emitEvents = options.emitEvents
+        rodata.summaryBy = options.summary?.rawValue ?? 0
+        rodata.wantLatency = options.measuresLatency
+        rodata.slowerNs = options.slowerThanNanoseconds ?? 0
+        rodata.countFiltered = options.countFiltered
+        let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+        // Rings and tables not used are made as small as the kernel allows.
+        let sharedRing = options.emitEvents && !options.perCPURings
+        try open.maps.events.setMaxEntries(sharedRing ? options.ringBufferPages * pageSize : pageSize)
+        rodata.perCpuRings = options.emitEvents && options.perCPURings
+        try open.maps.cpuEvents.setMaxEntries(options.perCPURings ? BPFMapHandle.possibleCPUs : 1)
+        try open.maps.names.setMaxEntries(options.summary?.contains(.path) == true ? 256 * 1024 : pageSize)
+        try open.maps.summaryFirst.setMaxEntries(options.summary == nil ? 1 : options.summaryCapacity)
+    }
+
+    /// A user's pinned map that cannot stand in for ours is a bad argument: one line naming
+    /// the option and the user's path, not our map.
+    private static func reusePinned(_ map: BPFMap, at path: String, option: String) throws {
+        do {
+            try map.reusePinned(at: path)
+        } catch {
+            guard error.kind == .invalidArgument || error.kind == .notFound else { throw error }
+            throw OpenSnoopError.invalidArgument("\(option) \(path): \(error.reason)")
+        }
     }
 
     /// Fills the filter maps, which exist only after load.
-    private static func fillFilterMaps(_ object: BPFObject, options: TraceOptions) throws {
+    private static func fillFilterMaps(_ skeleton: OpensnoopSkeleton, options: TraceOptions) throws {
         let one: UInt8 = 1
-        for pid in Set(options.pids) { try object.map(named: "pid_filter").update(UInt32(bitPattern: pid), one) }
-        for tid in Set(options.tids) { try object.map(named: "tid_filter").update(UInt32(bitPattern: tid), one) }
-        for uid in Set(options.uids) { try object.map(named: "uid_filter").update(uid, one) }
+        let pids = try BPFHashMap<UInt32, UInt8>(skeleton.maps.pidFilter)
+        for pid in Set(options.pids) { try pids.update(UInt32(bitPattern: pid), one) }
+        let tids = try BPFHashMap<UInt32, UInt8>(skeleton.maps.tidFilter)
+        for tid in Set(options.tids) { try tids.update(UInt32(bitPattern: tid), one) }
+        let uids = try BPFHashMap<UInt32, UInt8>(skeleton.maps.uidFilter)
+        for uid in Set(options.uids) { try uids.update(uid, one) }
+        let trees = try skeleton.maps.cgroupTree.handle()
         for (index, directory) in options.cgroupDirectories.enumerated() {
             let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             guard fd >= 0 else {
                 throw OpenSnoopError.invalidArgument("cannot open cgroup directory \(directory): \(String(cString: strerror(errno)))")
             }
             defer { close(fd) }
-            try object.map(named: "cgroup_tree").update(UInt32(index), UInt32(bitPattern: fd))
+            try trees.update(UInt32(index), UInt32(bitPattern: fd))
         }
     }
 }
+
+/// `struct opensnoop_uring_open` as bytes (Swift does not import a C array this long); its
+/// size is checked against the C header by a test and by `_Static_assert`.
+typealias PendingIoUringOpen = InlineArray<4192, UInt8>
 
 /// The pid namespace this process lives in.
 struct PIDNamespace {

@@ -49,15 +49,39 @@ public struct TraceOptions: Sendable {
     /// Record each task's cgroup v2 id in its events.
     public var recordCgroup = false
 
-    /// Ring-buffer size in pages (a power of two).
+    /// Count opens in the kernel by these keys (`--summary`); nil: no counting.
+    public var summary: SummaryKeys? = nil
+    /// Rows a summary table holds (the kernel keeps two: one counting, one being read).
+    public var summaryCapacity = 4096
+    /// Send each open to user space as an event (off for `--summary` alone).
+    public var emitEvents = true
+    /// Measure how long each open takes, from its syscall's entry (or io_uring submission).
+    public var latency = false
+    /// Only opens that took at least this long (implies `latency`).
+    public var slowerThanNanoseconds: UInt64? = nil
+
+    /// Count the opens the filters drop (a map update per dropped open).
+    public var countFiltered = false
+
+    /// Ring-buffer size in pages (a power of two); with `perCPURings`, shared among the CPUs' rings.
     public var ringBufferPages = 512
+    /// One events ring per CPU instead of one shared ring: no contention between CPUs when
+    /// many produce at once, but events of different CPUs may come out of time order within a
+    /// batch (up to one poll interval, 10 ms).
+    public var perCPURings = false
     /// Wake the reader once this many bytes are pending (batching); 0 wakes per event.
     public var wakeupBytes = 256 * 1024
     public var attachMode = AttachMode.auto
     /// Trace io_uring opens.
     public var ioUring = true
+    /// How long an io_uring open may wait for its completion before it is dropped from
+    /// tracking and counted as lost (at most 1,024 are tracked at once).
+    public var ioUringPendingLimitNanoseconds: UInt64 = 600 * 1_000_000_000
 
     public init() {}
+
+    /// Whether opens are timed (`latency`, or needed by `slowerThanNanoseconds`).
+    public var measuresLatency: Bool { latency || slowerThanNanoseconds != nil }
 
     /// At most this many ids of each kind (`-p`, `-t`, `-u`).
     public static let maxIDs = 1024
@@ -107,6 +131,15 @@ public struct TraceOptions: Sendable {
                     "\(directory) is not a cgroup v2 directory (expected one under the cgroup2 mount)")
             }
         }
+        if summaryCapacity < 1 || summaryCapacity > 1 << 20 {
+            throw OpenSnoopError.invalidArgument("the summary table's capacity must be 1 to \(1 << 20) rows, got \(summaryCapacity)")
+        }
+        if let slower = slowerThanNanoseconds, slower == 0 {
+            throw OpenSnoopError.invalidArgument("--slower must be more than 0 ms")
+        }
+        if summary == nil && !emitEvents {
+            throw OpenSnoopError.invalidArgument("nothing to trace: neither events nor a summary")
+        }
         if ringBufferPages < 1 || ringBufferPages & (ringBufferPages - 1) != 0 {
             throw OpenSnoopError.invalidArgument(
                 "buffer pages must be a power of two (e.g. 64, 1024, 2048), got \(ringBufferPages)")
@@ -114,5 +147,33 @@ public struct TraceOptions: Sendable {
         if ringBufferPages > 1 << 18 {
             throw OpenSnoopError.invalidArgument("buffer pages must be at most \(1 << 18) (1 GiB), got \(ringBufferPages)")
         }
+    }
+}
+
+/// What summary rows are counted by (`--summary-by`); any combination.
+public struct SummaryKeys: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    public static let comm = SummaryKeys(rawValue: UInt8(OPENSNOOP_BY_COMM.rawValue))
+    public static let path = SummaryKeys(rawValue: UInt8(OPENSNOOP_BY_PATH.rawValue))
+    public static let pid = SummaryKeys(rawValue: UInt8(OPENSNOOP_BY_PID.rawValue))
+    public static let errno = SummaryKeys(rawValue: UInt8(OPENSNOOP_BY_ERRNO.rawValue))
+    public static let cgroup = SummaryKeys(rawValue: UInt8(OPENSNOOP_BY_CGROUP.rawValue))
+
+    /// The keys' names, as `--summary-by` takes them.
+    public static let names: [(name: String, keys: SummaryKeys)] = [
+        ("comm", .comm), ("path", .path), ("pid", .pid), ("errno", .errno), ("cgroup", .cgroup),
+    ]
+
+    /// Parses a comma-separated list (`comm,path`); nil for an unknown name.
+    public init?(parsing text: String) {
+        var keys: SummaryKeys = []
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let named = Self.names.first(where: { $0.name == part }) else { return nil }
+            keys.insert(named.keys)
+        }
+        guard !keys.isEmpty else { return nil }
+        self = keys
     }
 }

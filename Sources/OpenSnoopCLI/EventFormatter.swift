@@ -13,14 +13,17 @@ public struct OutputColumns: Sendable, Equatable {
     public var fullPath = false
     /// The task's cgroup v2 id (JSON `cgroup_id`).
     public var cgroupID = false
+    /// `-L`: how long the open took (`LAT(us)`, JSON `latency_ns`).
+    public var latency = false
 
     public init(timestamp: Bool = false, uid: Bool = false, flags: Bool = false, fullPath: Bool = false,
-                cgroupID: Bool = false) {
+                cgroupID: Bool = false, latency: Bool = false) {
         self.timestamp = timestamp
         self.uid = uid
         self.flags = flags
         self.fullPath = fullPath
         self.cgroupID = cgroupID
+        self.latency = latency
     }
 }
 

@@ -131,6 +131,13 @@ public struct JSONFormatter: EventFormatter {
             names.sources.append(Int(event.source.rawValue), into: &out)
             Self.appendBool(",\"compat\":", event.isCompat, into: &out)
         }
+        if columns.latency {
+            if let latency = event.latencyNanoseconds {
+                Self.appendUnsigned(",\"latency_ns\":", latency, into: &out)
+            } else {
+                out.append(",\"latency_ns\":null")
+            }
+        }
         if columns.cgroupID { Self.appendUnsigned(",\"cgroup_id\":", event.cgroupID, into: &out) }
         if event.source == .openByHandleAt, let resolved = event.fullPathBytes {
             Self.appendBytesField(",\"path\":", ",\"path_base64\":", resolved, into: &out)

@@ -20,6 +20,7 @@ public struct TextFormatter: EventFormatter {
         if columns.uid { out.append("UID     ") }
         out.append("PID    COMM              FD ERR ")
         if columns.flags { out.append("FLAGS    ") }
+        if columns.latency { out.append("  LAT(us) ") }
         out.append("PATH\n")
     }
 
@@ -54,6 +55,19 @@ public struct TextFormatter: EventFormatter {
         out.append(UInt8(ascii: " "))
         if columns.flags {
             out.appendOctal(event.flags.rawValue, width: 8)
+            out.append(UInt8(ascii: " "))
+        }
+        if columns.latency {
+            if let latency = event.latencyNanoseconds {
+                // microseconds with three decimals (nanosecond precision), right-aligned in 9
+                let whole = latency / 1000
+                out.append(repeating: UInt8(ascii: " "), count: 9 - 4 - OutputBuffer.decimalDigits(whole))
+                out.appendUnsigned(whole)
+                out.append(UInt8(ascii: "."))
+                out.appendZeroPadded(latency % 1000, width: 3)
+            } else {
+                out.append("        -")
+            }
             out.append(UInt8(ascii: " "))
         }
         if (columns.fullPath || event.source == .openByHandleAt), let full = event.fullPathBytes {

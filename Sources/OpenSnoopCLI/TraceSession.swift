@@ -39,12 +39,33 @@ public final class TraceSession<Formatter: EventFormatter> {
 
     /// Loads and attaches; events go to `output`, notices (lost events in text formats, errors)
     /// to `report`.
-    public init(options: TraceOptions, formatter: Formatter, output: OutputSink,
+    /// What to do with the kernel's counts every `intervalNanoseconds` and at the end
+    /// (`--summary` prints them, `--metrics` exports them): `consume` gets each snapshot on the
+    /// tracing thread, with the program, and may append to the output.
+    public struct Snapshots {
+        public let intervalNanoseconds: UInt64
+        public let consume: (SummarySnapshot, OpenSnoopProgram, inout OutputBuffer) throws -> Void
+
+        public init(intervalNanoseconds: UInt64,
+                    consume: @escaping (SummarySnapshot, OpenSnoopProgram, inout OutputBuffer) throws -> Void) {
+            self.intervalNanoseconds = intervalNanoseconds
+            self.consume = consume
+        }
+    }
+
+    private let summary: Snapshots?
+    private let emitsEvents: Bool
+
+    /// Loads and attaches; events (and summaries, with `summary`) go to `output`, notices (lost
+    /// events in text formats, errors) to `report`.
+    public init(options: TraceOptions, formatter: Formatter, output: OutputSink, summary: Snapshots? = nil,
                 report: @escaping (String) -> Void) throws {
         self.formatter = .allocate(capacity: 1)
         self.formatter.initialize(to: formatter)
         self.output = output
         self.report = report
+        self.summary = summary
+        self.emitsEvents = options.emitEvents
         // The session is unretained (it owns the reader, which owns this callback); the sink and
         // formatter are captured so that reaching them per event retains nothing.
         let formatter = self.formatter
@@ -71,8 +92,14 @@ public final class TraceSession<Formatter: EventFormatter> {
 
     /// Writes the header (at once, so a reader knows tracing has started).
     public func start() throws(OutputSink.OutputError) {
-        formatter.pointee.appendHeader(into: &output.buffer)
+        if emitsEvents { formatter.pointee.appendHeader(into: &output.buffer) }
         try output.flush()
+    }
+
+    /// Hands what the kernel counted since the last snapshot to `summary`.
+    private func appendSummary() throws {
+        guard let summary else { return }
+        try summary.consume(try reader.summary(), reader.program, &output.buffer)
     }
 
     /// Runs until an ending (see the type's documentation). Drains pending events before
@@ -97,6 +124,7 @@ public final class TraceSession<Formatter: EventFormatter> {
         do {
             try reader.drain()
             if let outputError { throw outputError }
+            try appendSummary()
             try reportLosses()
             if case .signalled = ending {
                 try output.flush(within: Self.finalFlushNanoseconds)
@@ -116,6 +144,7 @@ public final class TraceSession<Formatter: EventFormatter> {
     private func loop(deadline: UInt64?, command: TracedCommand?) throws -> Ending {
         var lastReport: UInt64 = 0
         var lastExpiry = Monotonic.nanoseconds()
+        var nextSummary = lastExpiry &+ (summary?.intervalNanoseconds ?? 0)
         var passedOn = false      // a stop was passed on to the command: end when it exits
         var deadlineSeen = false
         while true {
@@ -154,6 +183,11 @@ public final class TraceSession<Formatter: EventFormatter> {
             if now &- lastExpiry >= Self.expiryIntervalNanoseconds {
                 lastExpiry = now
                 try? reader.program.expireStaleIoUringOpens()
+            }
+            if let interval = summary?.intervalNanoseconds, now >= nextSummary {
+                nextSummary = now &+ interval
+                try appendSummary()
+                try output.flush()
             }
         }
     }

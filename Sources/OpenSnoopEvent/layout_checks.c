@@ -8,3 +8,6 @@ _Static_assert(offsetof(struct opensnoop_event, pid) == 32, "pid offset");
 _Static_assert(offsetof(struct opensnoop_event, path_len) == 60, "path_len offset");
 _Static_assert(offsetof(struct opensnoop_event, source) == 68, "source offset");
 _Static_assert(offsetof(struct opensnoop_event, comm) == 72, "comm offset");
+_Static_assert(sizeof(struct opensnoop_uring_open) == 4192, "io_uring pending open size (OpenSnoopProgram's PendingIoUringOpen)");
+_Static_assert(sizeof(struct opensnoop_summary_key) == 40, "summary key size");
+_Static_assert(sizeof(struct opensnoop_summary_value) == 216, "summary value size");

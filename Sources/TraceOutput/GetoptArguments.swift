@@ -17,12 +17,22 @@ public struct GetoptArguments: Sendable, Equatable {
         public let takesValue: Bool
         /// May be given more than once (values accumulate).
         public let repeatable: Bool
+        /// For an option whose value may be left out (`--summary [SECONDS]`): the value it then
+        /// takes. Its value is the next argument only if that is a number.
+        public let defaultValue: String?
 
-        public init(long: String, short: Character? = nil, takesValue: Bool, repeatable: Bool = false) {
+        public init(long: String, short: Character? = nil, takesValue: Bool, repeatable: Bool = false,
+                    defaultValue: String? = nil) {
             self.long = long
             self.short = short
             self.takesValue = takesValue
             self.repeatable = repeatable
+            self.defaultValue = defaultValue
+        }
+
+        /// Whether `argument` can be this option's value when it follows it.
+        func takes(_ argument: [UInt8]) -> Bool {
+            defaultValue == nil || Double(String(decoding: argument, as: UTF8.self)) != nil
         }
     }
 
@@ -81,9 +91,14 @@ public struct GetoptArguments: Sendable, Equatable {
                     }
                     try emit(option, Array(body[body.index(after: equals)...]))
                 } else if option.takesValue {
-                    guard index < argv.count else { throw Failure(description: "missing value for --\(name)") }
-                    try emit(option, argv[index])
-                    index += 1
+                    if index < argv.count && option.takes(argv[index]) {
+                        try emit(option, argv[index])
+                        index += 1
+                    } else if let value = option.defaultValue {
+                        try emit(option, Array(value.utf8))
+                    } else {
+                        throw Failure(description: "missing value for --\(name)")
+                    }
                 } else {
                     try emit(option, nil)
                 }
@@ -105,10 +120,13 @@ public struct GetoptArguments: Sendable, Equatable {
                     }
                     if position < argument.count {
                         try emit(option, Array(argument[position...]))
-                    } else {
-                        guard index < argv.count else { throw Failure(description: "missing value for -\(letter)") }
+                    } else if index < argv.count && option.takes(argv[index]) {
                         try emit(option, argv[index])
                         index += 1
+                    } else if let value = option.defaultValue {
+                        try emit(option, Array(value.utf8))
+                    } else {
+                        throw Failure(description: "missing value for -\(letter)")
                     }
                     break
                 }

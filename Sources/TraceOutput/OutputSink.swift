@@ -36,6 +36,10 @@ public final class OutputSink {
     private var lastFlush = Monotonic.nanoseconds()
     /// The file this sink writes to, when it opened one (`-o`): it can be reopened.
     public let path: String?
+    /// Rotates that file by size, when asked.
+    private let rotator: LogRotator?
+    /// Bytes in the file now (with rotation).
+    private var fileBytes = 0
     /// Asked while a write waits: true gives up the write.
     private let interrupted: () -> Bool
 
@@ -49,21 +53,68 @@ public final class OutputSink {
         self.fileDescriptor = fileDescriptor
         self.isTerminal = isatty(fileDescriptor) == 1
         self.path = nil
+        self.rotator = nil
         self.interrupted = interrupted
     }
 
-    /// Writes to the file at `path`, created with mode 0600 if missing, appended to otherwise.
-    public init(path: String, interrupted: @escaping () -> Bool = { false }) throws(OutputError) {
+    /// Writes to the file at `path`, created with mode 0600 if missing, appended to otherwise;
+    /// rotated by size with `rotation` (never in the middle of a line).
+    public init(path: String, rotation: RotationPolicy? = nil, interrupted: @escaping () -> Bool = { false })
+        throws(OutputError)
+    {
         self.path = path
+        self.rotator = rotation.map { LogRotator(path: path, policy: $0) }
         self.interrupted = interrupted
         self.fileDescriptor = try Self.open(path)
         self.isTerminal = isatty(fileDescriptor) == 1
+        self.fileBytes = Self.size(of: fileDescriptor)
     }
 
     deinit {
         if path != nil { close(fileDescriptor) }
         pending.deinitialize(count: 1)
         pending.deallocate()
+    }
+
+    /// Waits for rotations still compressing in the background (call before exiting).
+    public func finishRotations() {
+        rotator?.finish()
+    }
+
+    private static func size(of fd: Int32) -> Int {
+        var info = stat()
+        return fstat(fd, &info) == 0 ? Int(info.st_size) : 0
+    }
+
+    /// With rotation: how much of the `pending` bytes at `offset` may go to the current file —
+    /// whole lines only — rotating first when not even one line fits after what it holds.
+    private func writable(_ pending: Int, at offset: Int) throws(OutputError) -> Int {
+        guard let rotator else { return pending }
+        let room = rotator.policy.maxBytes - fileBytes
+        if pending <= room { return pending }
+        let lineEnd = buffer.withUnsafeBytes { raw -> Int? in
+            var end: Int? = nil
+            for index in offset..<(offset + max(room, 0)) where raw[index] == UInt8(ascii: "\n") { end = index }
+            return end
+        }
+        if let lineEnd { return lineEnd + 1 - offset }
+        if fileBytes > 0 {
+            try rotate()
+            return try writable(pending, at: offset)
+        }
+        // One line longer than a whole file: it gets a file of its own.
+        let end = buffer.withUnsafeBytes { raw in (offset..<(offset + pending)).first { raw[$0] == UInt8(ascii: "\n") } }
+        return end.map { $0 + 1 - offset } ?? pending
+    }
+
+    /// Moves the full file aside (see `LogRotator`) and opens a new one.
+    private func rotate() throws(OutputError) {
+        guard let rotator, let path else { return }
+        try rotator.rotateAway()
+        let fd = try Self.open(path)
+        close(fileDescriptor)
+        fileDescriptor = fd
+        fileBytes = 0
     }
 
     private static func open(_ path: String) throws(OutputError) -> Int32 {
@@ -81,30 +132,35 @@ public final class OutputSink {
         close(fileDescriptor)
         fileDescriptor = fd
         isTerminal = isatty(fd) == 1
+        fileBytes = Self.size(of: fd)
     }
 
     /// Writes everything buffered. On error the buffer is kept (nothing is discarded unseen).
     /// With `within`, gives up (`.interrupted`) when the descriptor takes nothing for that long,
-    /// writing in pieces small enough not to block on a pipe.
+    /// writing whole lines in pieces small enough not to block on a pipe (so what was written
+    /// ends with a whole line).
     public func flush(within nanoseconds: UInt64? = nil) throws(OutputError) {
         lastFlush = Monotonic.nanoseconds()
-        let giveUp = nanoseconds.map { lastFlush + $0 }
+        var giveUp = nanoseconds.map { lastFlush + $0 }
         var offset = 0
         let total = buffer.count
         defer {
             if offset > 0 { buffer.removeFirst(offset) }
         }
         while offset < total {
-            var piece = total - offset
-            if let giveUp {
-                try waitForRoom(until: giveUp)
-                piece = min(piece, Int(PIPE_BUF))
+            var piece = try writable(total - offset, at: offset)
+            if let deadline = giveUp {
+                try waitForRoom(until: deadline)
+                // Small pieces of whole lines do not block a pipe; a rotated file is a file.
+                if rotator == nil && piece > Int(PIPE_BUF) { piece = wholeLines(upTo: Int(PIPE_BUF), at: offset) }
             }
             let written = buffer.withUnsafeBytes { raw in
                 write(fileDescriptor, raw.baseAddress! + offset, piece)
             }
             if written >= 0 {
                 offset += written
+                fileBytes += written
+                if let nanoseconds, written > 0 { giveUp = Monotonic.nanoseconds() + nanoseconds }
                 // A write cut short by a signal: give up if it asked us to stop.
                 if written < piece && giveUp == nil && interrupted() { throw .interrupted }
                 continue
@@ -122,6 +178,16 @@ public final class OutputSink {
         }
     }
 
+    /// The length of the longest run of whole lines at `offset` within `limit` bytes (`limit`
+    /// when the first line is longer).
+    private func wholeLines(upTo limit: Int, at offset: Int) -> Int {
+        buffer.withUnsafeBytes { raw in
+            var end = offset + limit - 1
+            while end > offset && raw[end] != UInt8(ascii: "\n") { end -= 1 }
+            return raw[end] == UInt8(ascii: "\n") ? end + 1 - offset : limit
+        }
+    }
+
     /// Waits until the descriptor takes more (a non-blocking descriptor said EAGAIN), until
     /// `deadline` (monotonic ns) if given.
     private func waitForRoom(until deadline: UInt64? = nil) throws(OutputError) {
@@ -136,6 +202,14 @@ public final class OutputSink {
             }
             if ready < 0 && errno != EINTR { throw .failed(errno) }
         }
+    }
+
+    /// The terminal's height in rows, when the descriptor is a terminal that says.
+    public var terminalRows: Int? {
+        guard isTerminal else { return nil }
+        var size = winsize()
+        guard ioctl(fileDescriptor, UInt(TIOCGWINSZ), &size) == 0, size.ws_row > 0 else { return nil }
+        return Int(size.ws_row)
     }
 
     /// Whether the reading end of a pipe has gone, even if nothing was written since

@@ -41,13 +41,7 @@ public struct WallClock {
     /// The monotonic offset of our time namespace, from `/proc/self/timens_offsets`
     /// (`monotonic SECONDS NANOSECONDS`); 0 when there is none.
     static func timeNamespaceOffset() -> Int64 {
-        let fd = open("/proc/self/timens_offsets", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return 0 }
-        defer { close(fd) }
-        var bytes = [UInt8](repeating: 0, count: 256)
-        let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        guard n > 0 else { return 0 }
-        return parseTimeNamespaceOffsets(String(decoding: bytes[0..<n], as: UTF8.self))
+        SmallFile.text("/proc/self/timens_offsets").map(parseTimeNamespaceOffsets) ?? 0
     }
 
     /// The monotonic offset in nanoseconds from the text of `timens_offsets`.

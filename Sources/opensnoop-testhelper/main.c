@@ -23,6 +23,8 @@
  *   handle-badmount PATH                                     open_by_handle_at with a bad mount fd
  *   uring-fixed PATH                                         io_uring open into fixed slot 0
  *   uring-badptr X                                           io_uring open of an unreadable name
+ *   uring-stalled PATH                                       an io_uring open of PATH linked after a
+ *                                                            read that never completes (waits for ever)
  *   badptr X                                                 openat of an unreadable name
  *   long N DIR                                               openat of DIR/ + a name making N bytes
  *   baddirfd REL                                             openat(999, REL)
@@ -50,15 +52,25 @@ static void report(const char *action, long ret)
 	fflush(stdout);
 }
 
-static long uring_open(const char *path, int two)
+/* How an io_uring open is asked for. */
+enum uring_kind { URING_OPENAT, URING_OPENAT2, URING_FIXED };
+
+/* One io_uring open of `path` (any pointer, for the bad-pointer case); the fd, the fixed slot's
+ * result, or -1 with errno. */
+static long uring_open(const char *path, enum uring_kind kind)
 {
 	struct io_uring ring;
 	if (io_uring_queue_init(4, &ring, 0) < 0)
 		return -1;
+	int slots[1] = { -1 };
+	if (kind == URING_FIXED && io_uring_register_files(&ring, slots, 1) < 0)
+		return -1;
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
 	struct open_how how = { .flags = O_RDONLY | O_CLOEXEC };
-	if (two)
+	if (kind == URING_OPENAT2)
 		io_uring_prep_openat2(sqe, AT_FDCWD, path, &how);
+	else if (kind == URING_FIXED)
+		io_uring_prep_openat_direct(sqe, AT_FDCWD, path, O_RDONLY, 0, 0);
 	else
 		io_uring_prep_openat(sqe, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
 	io_uring_submit(&ring);
@@ -74,6 +86,27 @@ static long uring_open(const char *path, int two)
 		return -1;
 	}
 	return res;
+}
+
+/* Submits a read of an empty pipe, then an open of `path` linked to it: the open is submitted
+ * (the kernel saw it) but cannot run until the read completes, which it never does. Waits. */
+static long uring_stalled_open(const char *path)
+{
+	struct io_uring ring;
+	int fds[2];
+	char byte;
+	if (io_uring_queue_init(4, &ring, 0) < 0 || pipe(fds) < 0)
+		return -1;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_read(sqe, fds[0], &byte, 1, 0);
+	sqe->flags |= IOSQE_IO_LINK;
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_openat(sqe, AT_FDCWD, path, O_RDONLY, 0);
+	io_uring_submit(&ring);
+	printf("submitted\n");
+	fflush(stdout);
+	pause();
+	return 0;
 }
 
 static char *self_path;
@@ -104,53 +137,6 @@ static long reopen(int fd)
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	return open(path, O_RDONLY);
-}
-
-static long uring_fixed_open(const char *path)
-{
-	struct io_uring ring;
-	if (io_uring_queue_init(4, &ring, 0) < 0)
-		return -1;
-	int slots[1] = { -1 };
-	if (io_uring_register_files(&ring, slots, 1) < 0)
-		return -1;
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
-	io_uring_prep_openat_direct(sqe, AT_FDCWD, path, O_RDONLY, 0, 0);
-	io_uring_submit(&ring);
-	struct io_uring_cqe *cqe;
-	long res = -EIO;
-	if (io_uring_wait_cqe(&ring, &cqe) == 0) {
-		res = cqe->res;
-		io_uring_cqe_seen(&ring, cqe);
-	}
-	io_uring_queue_exit(&ring);
-	if (res < 0) {
-		errno = -res;
-		return -1;
-	}
-	return res;
-}
-
-static long uring_open_pointer(const char *pointer)
-{
-	struct io_uring ring;
-	if (io_uring_queue_init(4, &ring, 0) < 0)
-		return -1;
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
-	io_uring_prep_openat(sqe, AT_FDCWD, pointer, O_RDONLY, 0);
-	io_uring_submit(&ring);
-	struct io_uring_cqe *cqe;
-	long res = -EIO;
-	if (io_uring_wait_cqe(&ring, &cqe) == 0) {
-		res = cqe->res;
-		io_uring_cqe_seen(&ring, cqe);
-	}
-	io_uring_queue_exit(&ring);
-	if (res < 0) {
-		errno = -res;
-		return -1;
-	}
-	return res;
 }
 
 static long handle_open(const char *path, int bad_mount)
@@ -218,7 +204,7 @@ int main(int argc, char **argv)
 			ret = creat(a, 0644);
 			i += 1;
 		} else if (strcmp(action, "uring") == 0 || strcmp(action, "uring2") == 0) {
-			ret = uring_open(a, action[5] == '2');
+			ret = uring_open(a, action[5] == '2' ? URING_OPENAT2 : URING_OPENAT);
 			i += 1;
 		} else if (strcmp(action, "flags") == 0 && b) {
 			ret = openat(AT_FDCWD, a, (int)strtol(b, NULL, 8), 0644);
@@ -287,10 +273,13 @@ int main(int argc, char **argv)
 			ret = handle_open(a, action[6] == '-');
 			i += 1;
 		} else if (strcmp(action, "uring-fixed") == 0) {
-			ret = uring_fixed_open(a);
+			ret = uring_open(a, URING_FIXED);
 			i += 1;
 		} else if (strcmp(action, "uring-badptr") == 0) {
-			ret = uring_open_pointer((const char *)8);
+			ret = uring_open((const char *)8, URING_OPENAT);
+			i += 1;
+		} else if (strcmp(action, "uring-stalled") == 0) {
+			ret = uring_stalled_open(a);
 			i += 1;
 		} else if (strcmp(action, "badptr") == 0) {
 			ret = openat(AT_FDCWD, (const char *)8, O_RDONLY);

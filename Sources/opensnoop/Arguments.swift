@@ -26,15 +26,60 @@ enum ArgumentValue {
         }
     }
 
-    /// A positive number of seconds (`-d 10`, `-d 0.5`), at most 10^9 (about 31 years).
-    @Sendable static func seconds(_ text: String) throws -> Double {
+    /// A positive number of `unit`, at most 10^9.
+    private static func positive(_ text: String, _ unit: String, limit: String) throws -> Double {
         guard let value = Double(text), value.isFinite, value > 0 else {
-            throw ValidationError("expected a positive number of seconds, got '\(text)'")
+            throw ValidationError("expected a positive number of \(unit), got '\(text)'")
         }
         guard value <= 1e9 else {
-            throw ValidationError("expected at most 1000000000 seconds (about 31 years), got '\(text)'")
+            throw ValidationError("expected at most 1000000000 \(unit) (\(limit)), got '\(text)'")
         }
         return value
+    }
+
+    /// A positive number of seconds (`-d 10`, `-d 0.5`), at most 10^9 (about 31 years).
+    @Sendable static func seconds(_ text: String) throws -> Double {
+        try positive(text, "seconds", limit: "about 31 years")
+    }
+
+    /// A positive number of milliseconds (`--slower 2.5`).
+    @Sendable static func milliseconds(_ text: String) throws -> Double {
+        try positive(text, "milliseconds", limit: "about 11 days")
+    }
+
+    /// A positive count (`--top 20`).
+    @Sendable static func count(_ text: String) throws -> Int {
+        guard let value = Int(text), value > 0 else {
+            throw ValidationError("expected a positive whole number, got '\(text)'")
+        }
+        return value
+    }
+
+    /// A count that may be zero (`--rotate-keep 0`).
+    @Sendable static func countOrZero(_ text: String) throws -> Int {
+        guard let value = Int(text), value >= 0, value <= 1000 else {
+            throw ValidationError("expected a whole number from 0 to 1000, got '\(text)'")
+        }
+        return value
+    }
+
+    /// `[ADDR]:PORT` (`:9473`, `127.0.0.1:9473`, `[::1]:9473`).
+    @Sendable static func listenAddress(_ text: String) throws -> ListenAddress {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+              (0...65535).contains(port) else {
+            throw ValidationError("expected [ADDR]:PORT with a port from 0 to 65535, e.g. :9473 or 127.0.0.1:9473, got '\(text)'")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return ListenAddress(host: host.isEmpty ? nil : host, port: port)
+    }
+
+    /// Summary keys (`--summary-by comm,path`).
+    @Sendable static func summaryKeys(_ text: String) throws -> SummaryKeys {
+        guard let keys = SummaryKeys(parsing: text) else {
+            throw ValidationError("expected summary keys from comm, path, pid, errno, cgroup (comma-separated), got '\(text)'")
+        }
+        return keys
     }
 
     /// A positive integer (`-b 1024`).
@@ -55,3 +100,10 @@ enum ArgumentValue {
 }
 
 extension TraceOptions.AttachMode: ExpressibleByArgument {}
+
+/// Where `--metrics` listens.
+struct ListenAddress: CustomStringConvertible {
+    let host: String?
+    let port: Int
+    var description: String { "\(host ?? "*"):\(port)" }
+}

@@ -2,7 +2,9 @@ import ArgumentParser
 import BPFKit
 import Glibc
 import OpenSnoop
+import CgroupIdentity
 import OpenSnoopCLI
+import OpenSnoopMetrics
 import TraceOutput
 
 /// `opensnoop`: parses the command line and wires the library together; nothing else.
@@ -124,6 +126,72 @@ struct OpenSnoopCommand: ParsableCommand {
             transform: ArgumentValue.pages)
     var bufferPages: Int = TraceOptions().ringBufferPages
 
+    @Option(name: .customLong("summary"), parsing: .unconditional,
+            help: ArgumentHelp("Count opens in the kernel and print a table every SECONDS (default 1; also at the end) instead of each open.",
+                               valueName: "SECONDS"),
+            transform: ArgumentValue.seconds)
+    var summary: Double?
+
+    @Option(name: .customLong("summary-by"), parsing: .unconditional,
+            help: ArgumentHelp("What summary rows count by, comma-separated: comm, path, pid, errno, cgroup (default comm,path).",
+                               valueName: "KEYS"),
+            transform: ArgumentValue.summaryKeys)
+    var summaryBy: SummaryKeys?
+
+    @Option(name: .customLong("top"), parsing: .unconditional,
+            help: ArgumentHelp("Print at most N summary rows (default: what fits a terminal, all rows elsewhere).",
+                               valueName: "N"),
+            transform: ArgumentValue.count)
+    var top: Int?
+
+    @Option(name: .customLong("summary-capacity"), parsing: .unconditional,
+            help: ArgumentHelp("Rows of the in-kernel summary table (default 4096; two tables of up to 256 bytes a row). Opens past it count under (other).",
+                               valueName: "ROWS"),
+            transform: ArgumentValue.count)
+    var summaryCapacity: Int = TraceOptions().summaryCapacity
+
+    @Flag(name: [.customShort("L"), .customLong("latency")],
+          help: "Measure how long each open takes (a LAT(us) column; latency percentiles in --summary).")
+    var latency = false
+
+    @Option(name: .customLong("slower"), parsing: .unconditional,
+            help: ArgumentHelp("Only opens that took at least MS milliseconds (fractions allowed), decided in the kernel.",
+                               valueName: "MS"),
+            transform: ArgumentValue.milliseconds)
+    var slower: Double?
+
+    @Option(name: .customLong("metrics"), parsing: .unconditional,
+            help: ArgumentHelp("Serve Prometheus metrics (/metrics, /healthz) on [ADDR]:PORT while tracing (ADDR default: every interface).",
+                               valueName: "[ADDR]:PORT"),
+            transform: ArgumentValue.listenAddress)
+    var metrics: ListenAddress?
+
+    @Flag(name: .customLong("no-events"), help: "Print no events (with --metrics: metrics only).")
+    var noEvents = false
+
+    @Option(name: .customLong("rotate-size"), parsing: .unconditional,
+            help: ArgumentHelp("With -o: rotate the file when it would pass MB megabytes (FILE.1 is the newest old one).",
+                               valueName: "MB"),
+            transform: ArgumentValue.count)
+    var rotateSize: Int?
+
+    @Option(name: .customLong("rotate-keep"), parsing: .unconditional,
+            help: ArgumentHelp("With --rotate-size: old files kept (default 5).", valueName: "N"),
+            transform: ArgumentValue.countOrZero)
+    var rotateKeep: Int?
+
+    @Flag(name: .customLong("rotate-compress"), help: "With --rotate-size: gzip the old files (FILE.1.gz ...).")
+    var rotateCompress = false
+
+    @Option(name: .customLong("container"), parsing: .unconditionalSingleValue,
+            help: ArgumentHelp("Only trace the container whose id starts with ID (its cgroup, found now; repeatable).",
+                               valueName: "ID"))
+    var container: [String] = []
+
+    @Flag(name: .customLong("per-cpu-rings"),
+          help: "One events ring per CPU (-b shared among them): for many CPUs opening at once; events of different CPUs may come up to 10 ms out of order.")
+    var perCPURings = false
+
     @Flag(name: .customLong("no-compat"),
           help: "Do not trace 32-bit opens (then no BPF program runs for other system calls).")
     var noCompat = false
@@ -159,6 +227,19 @@ struct OpenSnoopCommand: ParsableCommand {
         .init(long: "json", short: "j", takesValue: false, repeatable: true),
         .init(long: "output", short: "o", takesValue: true),
         .init(long: "buffer-pages", short: "b", takesValue: true),
+        .init(long: "summary", takesValue: true, defaultValue: "1"),
+        .init(long: "summary-by", takesValue: true),
+        .init(long: "top", takesValue: true),
+        .init(long: "summary-capacity", takesValue: true),
+        .init(long: "latency", short: "L", takesValue: false, repeatable: true),
+        .init(long: "slower", takesValue: true),
+        .init(long: "metrics", takesValue: true),
+        .init(long: "no-events", takesValue: false, repeatable: true),
+        .init(long: "rotate-size", takesValue: true),
+        .init(long: "rotate-keep", takesValue: true),
+        .init(long: "rotate-compress", takesValue: false, repeatable: true),
+        .init(long: "container", takesValue: true, repeatable: true),
+        .init(long: "per-cpu-rings", takesValue: false, repeatable: true),
         .init(long: "no-compat", takesValue: false, repeatable: true),
         .init(long: "verbose", short: "v", takesValue: false, repeatable: true),
         .init(long: "attach-mode", takesValue: true),
@@ -171,13 +252,7 @@ struct OpenSnoopCommand: ParsableCommand {
     static func main() {
         Diagnostics.guardStandardDescriptors()
         Readiness.claim()
-        Glibc.exit(run(arguments: CommandLine.arguments.indices.dropFirst().map { rawArgument($0) }))
-    }
-
-    /// The exact bytes of argument `index` (CommandLine.arguments repairs invalid UTF-8).
-    private static func rawArgument(_ index: Int) -> [UInt8] {
-        guard let pointer = CommandLine.unsafeArgv[index] else { return [] }
-        return Array(UnsafeBufferPointer(start: pointer, count: strlen(pointer))).map { UInt8(bitPattern: $0) }
+        Glibc.exit(run(arguments: GetoptArguments.commandLineBytes))
     }
 
     private static func fail(_ message: String, code: Int32) -> Int32 {
@@ -213,8 +288,10 @@ struct OpenSnoopCommand: ParsableCommand {
         if normalized.hasTerminator && command.command.isEmpty {
             return fail("-- must be followed by the command to trace", code: 2)
         }
-        let options = command.traceOptions(raw: normalized.rawValues)
+        let options: TraceOptions
         do {
+            options = try command.traceOptions(raw: normalized.rawValues)
+            try command.checkCombinations()
             try options.validate()
             if let name = command.command.first { try TracedCommand.check(name) }
         } catch let error as TracedCommand.LaunchError {
@@ -225,8 +302,24 @@ struct OpenSnoopCommand: ParsableCommand {
         return command.trace(options)
     }
 
+    /// Options that only make sense together, or not together.
+    func checkCombinations() throws {
+        if (rotateKeep != nil || rotateCompress) && rotateSize == nil {
+            throw OpenSnoopError.invalidArgument("--rotate-keep and --rotate-compress need --rotate-size")
+        }
+        if rotateSize != nil && output == nil {
+            throw OpenSnoopError.invalidArgument("--rotate-size needs -o FILE")
+        }
+        if metrics != nil && summary != nil {
+            throw OpenSnoopError.invalidArgument("--metrics and --summary both use the kernel's count table: choose one")
+        }
+        if noEvents && metrics == nil && summary == nil {
+            throw OpenSnoopError.invalidArgument("--no-events leaves nothing to show: add --metrics")
+        }
+    }
+
     /// The filters and settings, with the exact bytes of names and prefixes.
-    func traceOptions(raw: [String: [[UInt8]]]) -> TraceOptions {
+    func traceOptions(raw: [String: [[UInt8]]]) throws -> TraceOptions {
         var options = TraceOptions()
         options.pids = pid.flatMap { $0 }
         options.tids = tid.flatMap { $0 }
@@ -235,22 +328,51 @@ struct OpenSnoopCommand: ParsableCommand {
         options.commandNames = raw["name"] ?? []
         options.flags = flag
         options.pathPrefixes = raw["path"] ?? []
-        options.cgroupDirectories = cgroup
+        options.cgroupDirectories = cgroup + (try container.flatMap(Self.containerDirectories))
         options.cgroupMapPath = cgroupMap
         options.mountNamespaceMapPath = mountNamespaceMap
         options.ringBufferPages = bufferPages
+        options.perCPURings = perCPURings
         options.attachMode = attachMode
         options.fullPath = fullPath
         options.compat = !noCompat
         options.followCommand = !command.isEmpty
+        if summary != nil {
+            options.summary = summaryBy ?? [.comm, .path]
+            options.emitEvents = false
+        }
+        if metrics != nil {
+            options.summary = [.comm, .errno]
+            options.countFiltered = true
+        }
+        if noEvents { options.emitEvents = false }
+        options.summaryCapacity = summaryCapacity
+        options.latency = latency
+        options.slowerThanNanoseconds = slower.map { UInt64(($0 * 1_000_000).rounded(.up)) }
         return options
+    }
+
+    /// The cgroup directories of the container whose id starts with `prefix`.
+    private static func containerDirectories(_ prefix: String) throws -> [String] {
+        guard prefix.count >= 4, prefix.allSatisfy(\.isHexDigit) else {
+            throw OpenSnoopError.invalidArgument("--container \(prefix): expected at least 4 hex digits of a container id")
+        }
+        guard let resolver = CgroupResolver() else {
+            throw OpenSnoopError.unsupported("--container needs cgroup v2 (no cgroup2 mount found)")
+        }
+        let found = resolver.directories(ofContainer: prefix.lowercased())
+        guard !found.isEmpty else {
+            throw OpenSnoopError.invalidArgument("--container \(prefix): no container cgroup has such an id")
+        }
+        return found
     }
 
     /// Loads, runs the command if any, traces until the end; returns the exit code.
     private func trace(_ options: TraceOptions) -> Int32 {
-        BPFLog.setLevel(verbose ? .debug : .silent)
+        if verbose { BPFLog.printToStandardError(upTo: .debug, prefix: "") }
         TerminationSignals.install()
-        let columns = OutputColumns(timestamp: timestamp, uid: printUID, flags: extendedFields, fullPath: fullPath)
+        let columns = OutputColumns(timestamp: timestamp, uid: printUID, flags: extendedFields, fullPath: fullPath,
+                                    latency: options.measuresLatency)
         return json
             ? trace(options, formatter: JSONFormatter(columns: columns))
             : trace(options, formatter: TextFormatter(columns: columns))
@@ -259,10 +381,28 @@ struct OpenSnoopCommand: ParsableCommand {
     private func trace<F: EventFormatter>(_ options: TraceOptions, formatter: F) -> Int32 {
         let report = { (message: String) in Diagnostics.report(message, tool: "opensnoop") }
         do {
+            let rotation = rotateSize.map {
+                RotationPolicy(maxBytes: $0 * 1_000_000, keep: rotateKeep ?? 5, compress: rotateCompress)
+            }
             let sink = try output.map { path throws(OutputSink.OutputError) in
-                try OutputSink(path: path, interrupted: { TerminationSignals.stopPending })
+                try OutputSink(path: path, rotation: rotation, interrupted: { TerminationSignals.stopPending })
             } ?? OutputSink(fileDescriptor: STDOUT_FILENO, interrupted: { TerminationSignals.stopPending })
-            let session = try TraceSession(options: options, formatter: formatter, output: sink, report: report)
+            defer { sink.finishRotations() }
+            let exporter = metrics.map { _ in MetricsExporter() }
+            let session = try TraceSession(options: options, formatter: formatter, output: sink,
+                                           summary: snapshots(options, sink: sink, exporter: exporter), report: report)
+            let server = try metrics.map { address in
+                do {
+                    return try MetricsServer(host: address.host, port: address.port, exporter: exporter!)
+                } catch {
+                    throw OpenSnoopError.unsupported("--metrics: cannot listen on \(address): \(error)")
+                }
+            }
+            defer {
+                exporter?.isHealthy = false
+                server?.close()
+            }
+            exporter?.isHealthy = true
             if verbose { report(describe(session.program)) }
             warnAboutMissingProcesses(options)
             let child = command.isEmpty ? nil : try TracedCommand.spawn(command)
@@ -285,6 +425,25 @@ struct OpenSnoopCommand: ParsableCommand {
             return 0
         } catch {
             return Self.fail("\(error)", code: 1)
+        }
+    }
+
+    /// `--summary`: each snapshot printed as a table (redrawn on a terminal) or a JSON object;
+    /// `--metrics`: each second's counts added to the exported metrics.
+    private func snapshots<F>(_ options: TraceOptions, sink: OutputSink,
+                              exporter: MetricsExporter?) -> TraceSession<F>.Snapshots? {
+        if let exporter {
+            return TraceSession<F>.Snapshots(intervalNanoseconds: 1_000_000_000) { snapshot, program, _ in
+                exporter.record(snapshot, lostTotal: try program.lostEvents(), filteredTotal: try program.filteredOpens(),
+                                ringUsedBytes: try program.ringBufferUsedBytes(), ringSizeBytes: program.ringBufferCapacity)
+                exporter.isHealthy = program.isAttached
+            }
+        }
+        guard let seconds = summary else { return nil }
+        let formatter = Box(SummaryFormatter(keys: options.summary ?? [], latency: options.measuresLatency, json: json,
+                                             top: top, redraw: sink.isTerminal))
+        return TraceSession<F>.Snapshots(intervalNanoseconds: UInt64(seconds * 1e9)) { snapshot, _, out in
+            formatter.value.append(snapshot, at: Monotonic.nanoseconds(), screenRows: sink.terminalRows, into: &out)
         }
     }
 
@@ -313,4 +472,10 @@ struct OpenSnoopCommand: ParsableCommand {
         let noun = missing.count == 1 ? "process or thread" : "processes or threads"
         Diagnostics.report("warning: no \(noun) \(listed)\(more) exists now; tracing \(missing.count == 1 ? "it" : "them") if \(missing.count == 1 ? "it appears" : "they appear")", tool: "opensnoop")
     }
+}
+
+/// A value a closure may change.
+final class Box<Value> {
+    var value: Value
+    init(_ value: Value) { self.value = value }
 }

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// The ids of the BPF programs and maps that process `pid` holds open.
-private func bpfObjects(of pid: Int32) -> [(kind: String, id: String)] {
+func bpfObjects(of pid: Int32) -> [(kind: String, id: String)] {
     let dir = "/proc/\(pid)/fdinfo"
     let fds = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
     return fds.flatMap { fd -> [(kind: String, id: String)] in
@@ -17,7 +17,7 @@ private func bpfObjects(of pid: Int32) -> [(kind: String, id: String)] {
 }
 
 /// Whether the kernel still has the program or map `id`.
-private func exists(_ object: (kind: String, id: String)) -> Bool {
+func exists(_ object: (kind: String, id: String)) -> Bool {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/sbin/bpftool")
     process.arguments = [object.kind, "show", "id", object.id]
@@ -91,6 +91,29 @@ struct LifecycleTests {
         #expect(err.filter { $0 == "\n" }.count == 1, "\(err)")
     }
 
+    @Test("A pinned map that cannot serve --cgroupmap/--mntnsmap: one line naming the option and path, exit 2")
+    func badPinnedMaps() throws {
+        let pinned = "/sys/fs/bpf/opensnoop_test_array_\(getpid())"
+        let create = Process()
+        create.executableURL = URL(fileURLWithPath: "/usr/sbin/bpftool")
+        create.arguments = ["map", "create", pinned, "type", "array", "key", "4", "value", "8", "entries", "1", "name", "ostest_arr"]
+        try create.run()
+        create.waitUntilExit()
+        defer { unlink(pinned) }
+        for (arguments, message) in [
+            (["--cgroupmap", "/nonexistent"], "--cgroupmap /nonexistent: "),
+            (["--mntnsmap", "/etc/passwd"], "--mntnsmap /etc/passwd: not a pinned BPF map"),
+            (["--cgroupmap", pinned], "--cgroupmap \(pinned): is an array map, must be a hash map"),
+        ] {
+            let (status, out, err) = try runOpensnoop(arguments)
+            #expect(status == 2, "\(arguments): \(err)")
+            #expect(out.isEmpty)
+            #expect(err.hasPrefix("opensnoop: " + message), "\(err)")
+            #expect(err.filter { $0 == "\n" }.count == 1)
+            #expect(!err.contains("cgroup_ids") && !err.contains("mntns_ids"), "internal map names leak: \(err)")
+        }
+    }
+
     @Test("A PID that does not exist is a warning, not a silent empty trace")
     func missingPID() throws {
         let pid = 999_999
@@ -118,8 +141,8 @@ struct LifecycleTests {
         #expect(out == "PID    COMM              FD ERR PATH\n")
         let (denied, _, message) = try runToCompletion("/usr/bin/setpriv", caps + ["-d", "0.5", "--attach-mode", "tracepoints"])
         #expect(denied == 1)
-        #expect(message == "opensnoop: read tracepoint ids from /sys/kernel/tracing: Permission denied "
-                + "(tracefs is readable by root only: run as root or add CAP_DAC_OVERRIDE)\n")
+        #expect(message == "opensnoop: read tracepoint ids from /sys/kernel/tracing: Permission denied: "
+                + "tracefs is readable by root only: run as root or add CAP_DAC_OVERRIDE\n")
     }
 
     @Test("--help exits 0 and lists the flags")

@@ -41,11 +41,12 @@ struct OpenCoverageTests {
                                                         dir + "/missing", dir + "/missing", dir + "/missing"])
     }
 
-    @Test("A storm of 500 short-lived children: every open, each with the child's COMM")
-    func forkStorm() throws {
+    @Test("A storm of 500 short-lived children: every open, each with the child's COMM (shared and per-CPU rings)",
+          arguments: [[], ["--per-cpu-rings"]])
+    func forkStorm(rings: [String]) throws {
         let dir = try makeScratchDirectory()
         for k in 0..<500 { FileManager.default.createFile(atPath: "\(dir)/storm-\(k)", contents: nil) }
-        let tracer = try TracerRun(["-j", "--path", dir + "/"])
+        let tracer = try TracerRun(["-j", "--path", dir + "/"] + rings)
         let results = try runHelper(["storm", "500", dir])
         #expect(results == ["storm 500"])
         #expect(tracer.stop() == 0)

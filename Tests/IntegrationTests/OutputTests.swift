@@ -138,6 +138,43 @@ struct CommandTests {
 
 @Suite("The library", .tags(.kernel), .enabled(if: isRoot, "loading BPF programs needs root"))
 struct LibraryTests {
+    @Test("An io_uring open whose completion never comes is dropped from tracking after its limit and counted as lost")
+    func staleIoUringOpens() throws {
+        let dir = try makeScratchDirectory()
+        var options = TraceOptions()
+        options.pathPrefixes = [Array((dir + "/").utf8)]
+        options.ioUringPendingLimitNanoseconds = 300_000_000
+        var seen: [String] = []
+        let reader = try OpenEventReader(options: options) { seen.append($0.path) }
+        // An open linked after a read of an empty pipe: submitted, never run.
+        let opener = Process()
+        let output = PipeCollector()
+        opener.executableURL = URL(fileURLWithPath: Binaries.helper)
+        opener.arguments = ["uring-stalled", dir + "/never"]
+        opener.standardOutput = output.pipe
+        output.start()
+        try opener.run()
+        // Foundation starts children with most signals blocked: only SIGKILL surely ends it.
+        defer {
+            kill(opener.processIdentifier, SIGKILL)
+            opener.waitUntilExit()
+        }
+        #expect(waitUntil(seconds: 5) { output.text.contains("submitted") })
+        try reader.poll(timeoutMilliseconds: 10)
+        #expect(try reader.lostEvents() == 0, "still in flight, within its limit")
+        usleep(500_000)
+        try reader.program.expireStaleIoUringOpens()
+        #expect(try reader.lostEvents() == 1)
+        // Its cancellation, when the helper dies, finds nothing pending: nothing reported twice.
+        kill(opener.processIdentifier, SIGKILL)
+        opener.waitUntilExit()
+        usleep(100_000)
+        try reader.poll(timeoutMilliseconds: 10)
+        try reader.drain()
+        #expect(seen.isEmpty, "\(seen)")
+        #expect(try reader.lostEvents() == 1)
+    }
+
     @Test("OpenEventReader.events yields opens as an AsyncSequence and stops when the consumer does")
     func asyncEvents() async throws {
         let dir = try makeScratchDirectory()

@@ -19,7 +19,10 @@ struct RobustnessTests {
 
     @Test("opensnoop never reports its own opens")
     func selfExcluded() throws {
-        let tracer = try TracerRun(["-j"])
+        // Serving /metrics makes it open /proc/self/status while tracing its own command name.
+        let port = 20000 + Int(getpid() % 20000)
+        let tracer = try TracerRun(["-j", "-n", "opensnoop", "--metrics", "127.0.0.1:\(port)"])
+        for _ in 0..<3 { _ = try runToCompletion("/usr/bin/curl", ["-s", "-o", "/dev/null", "http://127.0.0.1:\(port)/metrics"]) }
         tracer.stop()
         let own = try tracer.records().filter { $0["pid"] as? Int == Int(tracer.process.processIdentifier) }
         #expect(own.isEmpty, "\(own)")

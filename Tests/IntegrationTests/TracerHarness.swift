@@ -22,6 +22,7 @@ enum Binaries {
     }()
     static var opensnoop: String { directory.appendingPathComponent("opensnoop").path }
     static var helper: String { directory.appendingPathComponent("opensnoop-testhelper").path }
+    static var execsnoop: String { directory.appendingPathComponent("execsnoop").path }
 }
 
 /// Collects everything a pipe delivers, on a background thread.
@@ -57,7 +58,7 @@ func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
     return condition()
 }
 
-/// A running `opensnoop`.
+/// A running `opensnoop` (or another tracer of ours: `executable`).
 final class TracerRun {
     let process = Process()
     let stdout = PipeCollector()
@@ -66,9 +67,9 @@ final class TracerRun {
     /// Starts opensnoop with `arguments` and waits until it is tracing: it says so on the
     /// systemd notification socket the test gives it (READY=1, sent once every program is
     /// attached).
-    init(_ arguments: [String], environment: [String: String] = [:]) throws {
+    init(_ arguments: [String], environment: [String: String] = [:], executable: String = Binaries.opensnoop) throws {
         let ready = try ReadinessSocket()
-        process.executableURL = URL(fileURLWithPath: Binaries.opensnoop)
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
             .merging(["NOTIFY_SOCKET": ready.name]) { $1 }
@@ -147,9 +148,20 @@ final class WaitingHelper {
     }
 }
 
-/// A fresh directory for one test's files.
+/// Where this test process keeps its scratch directories; removed when the process exits.
+private let scratchRoot: String = {
+    let root = NSTemporaryDirectory() + "opensnoop-tests-\(getpid())"
+    try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    atexit {
+        let root = NSTemporaryDirectory() + "opensnoop-tests-\(getpid())"
+        try? FileManager.default.removeItem(atPath: root)
+    }
+    return root
+}()
+
+/// A fresh directory for one test's files (removed with all others when the tests end).
 func makeScratchDirectory() throws -> String {
-    let path = NSTemporaryDirectory() + "opensnoop-test-" + UUID().uuidString.prefix(8)
+    let path = scratchRoot + "/" + UUID().uuidString.prefix(8)
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
 }

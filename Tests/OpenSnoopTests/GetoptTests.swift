@@ -10,6 +10,7 @@ struct GetoptTests {
         .init(long: "failed", short: "x", takesValue: false, repeatable: true),
         .init(long: "json", short: "j", takesValue: false, repeatable: true),
         .init(long: "buffer-pages", short: "b", takesValue: true),
+        .init(long: "summary", takesValue: true, defaultValue: "1"),
     ]
 
     func normalize(_ arguments: [String]) throws -> GetoptArguments {
@@ -49,6 +50,14 @@ struct GetoptTests {
         #expect(result.hasTerminator)
         #expect(try normalize(["--bogus", "-q"]).arguments == ["--bogus", "-q"])
         #expect(try normalize(["-x"]).hasTerminator == false)
+    }
+
+    @Test("An option whose value may be left out takes the next argument only if it is a number")
+    func optionalValue() throws {
+        #expect(try normalize(["--summary"]).arguments == ["--summary=1"])
+        #expect(try normalize(["--summary", "5"]).arguments == ["--summary=5"])
+        #expect(try normalize(["--summary", "-x"]).arguments == ["--summary=1", "--failed"])
+        #expect(try normalize(["--summary=0.5", "-j"]).arguments == ["--summary=0.5", "--json"])
     }
 
     @Test("Values keep their exact bytes, invalid UTF-8 included")

@@ -61,15 +61,35 @@ const volatile bool has_task_btf = false;    /* bpf_get_current_task_btf exists 
 const volatile bool trace_compat = false;    /* raw mode: 32-bit opens too */
 const volatile bool want_cgroup = false;     /* fill opensnoop_event.cgroup_id */
 const volatile bool has_bpf_loop = false;    /* bpf_loop exists (Linux 5.17) */
+const volatile bool emit_events = true;      /* send each open (off for --summary alone) */
+const volatile __u8 summary_by = 0;          /* count opens in `summary` by these keys (0: no) */
+const volatile bool want_latency = false;    /* time each open from its start (--latency) */
+const volatile __u64 slower_ns = 0;          /* only opens that took at least this long */
+const volatile bool count_filtered = false;  /* count opens the filters drop */
+const volatile bool per_cpu_rings = false;   /* one events ring per CPU (cpu_events) */
 
 /* ---- set after load ---- */
 __u32 self_tgid = 0;                         /* opensnoop's own process: never traced */
+__u64 ring_used = 0;                         /* bytes waiting in the events ring (ring_fill) */
 
 /* ---- maps ---- */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 8 << 20);
 } events SEC(".maps");
+
+/* Per-CPU rings: cpu_events[cpu] is that CPU's ring (user space makes and fills them). */
+struct cpu_ring {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct cpu_ring);
+} cpu_events SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -81,7 +101,7 @@ struct {
 /* Event under construction: the header, then the path as passed at data[0] (read with room
  * for two bytes past PATH_MAX, to tell a cut name from a complete one), then the resolved
  * path right after the path (up to a directory of PATH_MAX, "/", and a name of PATH_MAX). */
-#define PATH_READ (OPENSNOOP_PATH_MAX + 2)
+#define PATH_READ OPENSNOOP_PATH_READ
 #define DATA_SIZE (OPENSNOOP_PATH_MAX * 4)
 struct scratch {
 	struct opensnoop_event ev;
@@ -157,18 +177,53 @@ struct {
 /* io_uring: an open as seen at submission (identity, flags, name), until its completion.
  * At most this many in flight; user space drops entries whose completion never came. */
 #define URING_IN_FLIGHT 1024
-struct uring_open {
-	struct opensnoop_event ev;   /* ts_ns: submission time */
-	char path[PATH_READ];
-};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, URING_IN_FLIGHT);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u64);
-	__type(value, struct uring_open);
+	__type(value, struct opensnoop_uring_open);
 } pending_uring SEC(".maps");
+
+/* --summary: the table in use is summary[0], put there by user space (only with --summary: a
+ * map-in-map update waits for an RCU grace period); user space swaps in an empty one (the swap
+ * waits until no program still uses the old one) and reads the old one. */
+struct summary_table {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct opensnoop_summary_key);
+	__type(value, struct opensnoop_summary_value);
+} summary_first SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct summary_table);
+} summary SEC(".maps");
+
+/* The path behind each summary path_hash, sent when its row is first made in a table. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 << 10);
+} names SEC(".maps");
+
+const struct opensnoop_summary_value empty_row = {};
+
+/* --latency: when the current syscall of each thread began. */
+struct syscall_start {
+	__u64 ts_ns;
+	long nr;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct syscall_start);
+} starts SEC(".maps");
 
 /* ---- small helpers ---- */
 
@@ -331,22 +386,39 @@ static __always_inline bool prefix_allowed(const char *path, __u32 len)
 
 /* ---- emitting ---- */
 
-static __always_inline long wakeup_flag(void)
+static __always_inline long wakeup_flag(void *ring)
 {
 	if (wakeup_bytes == 0)
 		return 0;
-	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes
+	return bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= wakeup_bytes
 		? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
-/* Sends the header and its path bytes; counts the event as lost if the ring is full. */
+/* Sends the header and its path bytes to the shared ring, or to this CPU's own ring with
+ * per-CPU rings; counts the event as lost if the ring is full. */
 static __always_inline void submit(struct scratch *s)
 {
 	__u32 len = s->ev.path_len + s->ev.full_len;
 	if (len > DATA_SIZE)
 		len = DATA_SIZE;
-	if (bpf_ringbuf_output(&events, s, sizeof(s->ev) + len, wakeup_flag()) != 0)
+	void *ring = &events;
+	if (per_cpu_rings) {
+		__u32 cpu = bpf_get_smp_processor_id();
+		ring = bpf_map_lookup_elem(&cpu_events, &cpu);
+		if (!ring) {
+			count(OPENSNOOP_COUNTER_LOST, 1);
+			return;
+		}
+	}
+	if (bpf_ringbuf_output(ring, s, sizeof(s->ev) + len, wakeup_flag(ring)) != 0)
 		count(OPENSNOOP_COUNTER_LOST, 1);
+}
+
+/* A filter dropped an open: counted when asked (the count costs a map update per open). */
+static __always_inline void filtered(void)
+{
+	if (count_filtered)
+		count(OPENSNOOP_COUNTER_FILTERED, 1);
 }
 
 /* First step of every event: applies the task filters and, if the open is wanted, returns
@@ -354,23 +426,29 @@ static __always_inline void submit(struct scratch *s)
  * so a filtered-out open costs little. */
 static __always_inline struct scratch *begin_event(long ret, bool result_known)
 {
-	if (failed_only && result_known && ret >= 0)
+	if (failed_only && result_known && ret >= 0) {
+		filtered();
 		return NULL;
+	}
 	struct scratch *s = get_scratch();
 	if (!s)
 		return NULL;
 	if (n_comms) {
 		read_comm(s->ev.comm);
-		if (!comm_matches(s->ev.comm))
+		if (!comm_matches(s->ev.comm)) {
+			filtered();
 			return NULL;
+		}
 	}
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 pid = id >> 32, tid = (__u32)id;
 	if (pid == self_tgid)
 		return NULL;
 	__u32 uid = (__u32)bpf_get_current_uid_gid();
-	if (!task_allowed(pid, tid, uid))
+	if (!task_allowed(pid, tid, uid)) {
+		filtered();
 		return NULL;
+	}
 	if (!n_comms)
 		read_comm(s->ev.comm);
 	s->ev.pid = pid;
@@ -704,15 +782,211 @@ static __always_inline bool event_path_allowed(struct scratch *s)
 	return prefix_allowed(&s->data[len + root], full - root);
 }
 
-/* Last step of an open once its name is in s: resolves what needs resolving, applies the
- * path filter, and sends. */
-static __always_inline void finish_open(struct scratch *s, int dirfd, bool has_fd)
+/* ---- summaries ---- */
+
+/* The bytes a summary row's path stands for: the path resolved (as the process sees it) with -F
+ * and for open_by_handle_at, the path as passed otherwise. */
+static __always_inline void summary_path(struct scratch *s, __u32 *offset, __u32 *length)
 {
+	if (s->ev.full_len && (full_path || s->ev.source == OPENSNOOP_SRC_OPEN_BY_HANDLE_AT)) {
+		*offset = s->ev.path_len + s->ev.root_len;
+		*length = s->ev.full_len - s->ev.root_len;
+	} else {
+		*offset = 0;
+		*length = s->ev.path_len;
+	}
+}
+
+struct hash_context {
+	struct scratch *s;
+	__u32 offset;
+	__u32 length;
+	__u64 hash;
+};
+
+/* One 8-byte step of the path hash (FNV-1a over words); false past the end. */
+static __always_inline bool hash_step(struct hash_context *h, __u32 index)
+{
+	__u32 done = index * 8;
+	if (done >= h->length)
+		return false;
+	__u32 at = h->offset + done;
+	if (at > DATA_SIZE - 8)
+		return false;
+	__u64 word = *(__u64 *)&h->s->data[at];
+	__u32 left = h->length - done;
+	if (left < 8)
+		word &= (1ULL << (left * 8)) - 1;
+	h->hash = (h->hash ^ word) * 0x100000001b3ULL;
+	return true;
+}
+
+static long hash_callback(__u32 index, void *context)
+{
+	struct hash_context *h = context;
+	return hash_step(h, index) ? 0 : 1;
+}
+
+static __always_inline __u64 path_hash(struct scratch *s, __u32 offset, __u32 length)
+{
+	struct hash_context h = { .s = s, .offset = offset, .length = length, .hash = 0xcbf29ce484222325ULL };
+	if (has_bpf_loop) {
+		bpf_loop(DATA_SIZE / 8, hash_callback, &h, 0);
+	} else {
+		for (__u32 i = 0; i < DATA_SIZE / 8; i++) {
+			if (!hash_step(&h, i))
+				break;
+		}
+	}
+	return h.hash ^ length;
+}
+
+/* Sends the path behind a new summary row's hash. */
+static __always_inline void send_name(struct scratch *s, __u64 hash, __u32 offset, __u32 length)
+{
+	if (length > 2 * OPENSNOOP_PATH_MAX || offset > 2 * OPENSNOOP_PATH_MAX + 1)
+		return;
+	struct opensnoop_path_name *name = bpf_ringbuf_reserve(&names, sizeof(*name) + 2 * OPENSNOOP_PATH_MAX, 0);
+	if (!name) {
+		count(OPENSNOOP_COUNTER_NAMES_LOST, 1);
+		return;
+	}
+	name->path_hash = hash;
+	name->len = length;
+	name->truncated = (s->ev.event_flags & (OPENSNOOP_EV_PATH_TRUNCATED | OPENSNOOP_EV_FULL_TRUNCATED)) != 0;
+	name->reserved = 0;
+	bpf_probe_read_kernel((char *)(name + 1), length, &s->data[offset]);
+	bpf_ringbuf_submit(name, 0);
+}
+
+static __always_inline __u32 log2_bucket(__u64 v)
+{
+	__u32 r = 0;
+	if (v >> 32) { v >>= 32; r += 32; }
+	if (v >> 16) { v >>= 16; r += 16; }
+	if (v >> 8) { v >>= 8; r += 8; }
+	if (v >> 4) { v >>= 4; r += 4; }
+	if (v >> 2) { v >>= 2; r += 2; }
+	if (v >> 1) r += 1;
+	return r < OPENSNOOP_LATENCY_BUCKETS ? r : OPENSNOOP_LATENCY_BUCKETS - 1;
+}
+
+/* Counts one open in its row of the summary table in use; a full table counts it as other. */
+static __always_inline void count_open(struct scratch *s)
+{
+	struct opensnoop_summary_key key = {};
+	__u32 offset = 0, length = 0;
+	if (summary_by & OPENSNOOP_BY_COMM) {
+		__u64 *comm = (__u64 *)key.comm;
+		comm[0] = *(__u64 *)&s->ev.comm[0];
+		comm[1] = *(__u64 *)&s->ev.comm[8];
+	}
+	if (summary_by & OPENSNOOP_BY_PID)
+		key.pid = s->ev.pid;
+	if (summary_by & OPENSNOOP_BY_ERRNO)
+		key.error = s->ev.ret < 0 ? -s->ev.ret : 0;
+	if (summary_by & OPENSNOOP_BY_CGROUP)
+		key.cgroup_id = s->ev.cgroup_id;
+	if (summary_by & OPENSNOOP_BY_PATH) {
+		summary_path(s, &offset, &length);
+		key.path_hash = path_hash(s, offset, length);
+	}
+	__u32 zero = 0;
+	void *table = bpf_map_lookup_elem(&summary, &zero);
+	if (!table)
+		return;
+	struct opensnoop_summary_value *row = bpf_map_lookup_elem(table, &key);
+	if (!row) {
+		if (bpf_map_update_elem(table, &key, &empty_row, BPF_NOEXIST) == 0 && (summary_by & OPENSNOOP_BY_PATH))
+			send_name(s, key.path_hash, offset, length);
+		row = bpf_map_lookup_elem(table, &key);
+		if (!row) {
+			count(OPENSNOOP_COUNTER_OTHER, 1);
+			if (s->ev.ret < 0)
+				count(OPENSNOOP_COUNTER_OTHER_FAILED, 1);
+			return;
+		}
+	}
+	__sync_fetch_and_add(&row->count, 1);
+	if (s->ev.ret < 0) {
+		__u32 error = -s->ev.ret;
+		__sync_fetch_and_add(&row->failed, 1);
+		for (int i = 0; i < OPENSNOOP_ERRNO_SLOTS; i++) {
+			__u32 slot = row->errnos[i];
+			if (slot == 0)
+				slot = __sync_val_compare_and_swap(&row->errnos[i], 0, error) ?: error;
+			if (slot == error) {
+				__sync_fetch_and_add(&row->errno_counts[i], 1);
+				break;
+			}
+		}
+	}
+	if (s->ev.event_flags & OPENSNOOP_EV_LATENCY) {
+		__u64 latency = s->ev.latency_ns;
+		__sync_fetch_and_add(&row->latency[log2_bucket(latency)], 1);
+		for (int i = 0; i < 4; i++) {
+			__u64 max = row->latency_max_ns;
+			if (latency <= max || __sync_val_compare_and_swap(&row->latency_max_ns, max, latency) == max)
+				break;
+		}
+	}
+}
+
+/* ---- latency ---- */
+
+/* Notes when the current thread's syscall `nr` began. */
+static __always_inline void note_start(long nr)
+{
+	struct syscall_start *start = bpf_task_storage_get(&starts, bpf_get_current_task_btf(), 0,
+							   BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (start) {
+		start->ts_ns = bpf_ktime_get_ns();
+		start->nr = nr;
+	}
+}
+
+/* Sets the open's latency if its start was seen; false if --slower drops it. */
+static __always_inline bool take_latency(struct scratch *s, long nr, __u64 now)
+{
+	if (!want_latency)
+		return true;
+	struct syscall_start *start = bpf_task_storage_get(&starts, bpf_get_current_task_btf(), 0, 0);
+	if (start && start->nr == nr && start->ts_ns && start->ts_ns <= now) {
+		s->ev.latency_ns = now - start->ts_ns;
+		s->ev.event_flags |= OPENSNOOP_EV_LATENCY;
+		start->ts_ns = 0;
+	}
+	if (slower_ns == 0 || ((s->ev.event_flags & OPENSNOOP_EV_LATENCY) && s->ev.latency_ns >= slower_ns))
+		return true;
+	filtered();
+	return false;
+}
+
+/* Last step of an open once its name is in s: resolves what needs resolving, applies the
+ * path filter, counts it, and sends it. */
+/*
+ * A global function: the verifier checks it once for all its callers, with nothing known of
+ * the event but its memory (every input is read back from s), instead of once for each way
+ * of getting there (each syscall, ABI and io_uring path). That is most of the load time.
+ */
+__noinline int finish_open(struct scratch *s)
+{
+	if (!s)
+		return 0;
+	int dirfd = s->ev.dirfd;
+	long ret = s->ev.ret;
+	bool has_fd = ret >= 0 && !(s->ev.event_flags & OPENSNOOP_EV_FIXED_SLOT);
 	bool handle = s->ev.source == OPENSNOOP_SRC_OPEN_BY_HANDLE_AT;
 	if (full_path || n_prefixes || handle)
-		resolve_path(s, dirfd, s->ev.ret, has_fd);
-	if (!event_path_allowed(s))
-		return;
+		resolve_path(s, dirfd, ret, has_fd);
+	if (!event_path_allowed(s)) {
+		filtered();
+		return 0;
+	}
+	if (summary_by)
+		count_open(s);
+	if (!emit_events)
+		return 0;
 	if (!full_path && !handle) {
 		s->ev.full_len = 0;
 		s->ev.root_len = 0;
@@ -721,6 +995,7 @@ static __always_inline void finish_open(struct scratch *s, int dirfd, bool has_f
 				       OPENSNOOP_EV_FULL_PSEUDO);
 	}
 	submit(s);
+	return 0;
 }
 
 /* ---- system calls: one decoder, one trace_open ---- */
@@ -766,8 +1041,7 @@ static __always_inline __u8 ia32_source(long nr)
 /* Fills in what the open syscall `source` was asked to do, from the syscall's saved registers
  * (x86-64 or ia32 calling convention), and reads the name. False if the flags filter
  * rejects it. */
-static __always_inline bool decode_syscall(struct scratch *s, struct pt_regs *regs, __u8 source,
-					   bool ia32, int *dirfd)
+static __always_inline bool decode_syscall(struct scratch *s, struct pt_regs *regs, __u8 source, bool ia32)
 {
 #if defined(__TARGET_ARCH_x86)
 	unsigned long a1, a2, a3, a4;
@@ -789,7 +1063,7 @@ static __always_inline bool decode_syscall(struct scratch *s, struct pt_regs *re
 	const char *path = NULL;
 	__u64 flags = 0;
 	__u32 mode = 0;
-	*dirfd = AT_FDCWD;
+	int dirfd = AT_FDCWD;
 	switch (source) {
 	case OPENSNOOP_SRC_OPEN:
 		path = (const char *)a1;
@@ -797,7 +1071,7 @@ static __always_inline bool decode_syscall(struct scratch *s, struct pt_regs *re
 		mode = (__u32)a3;
 		break;
 	case OPENSNOOP_SRC_OPENAT:
-		*dirfd = (int)a1;
+		dirfd = (int)a1;
 		path = (const char *)a2;
 		flags = (__u32)a3;
 		mode = (__u32)a4;
@@ -805,7 +1079,7 @@ static __always_inline bool decode_syscall(struct scratch *s, struct pt_regs *re
 	case OPENSNOOP_SRC_OPENAT2: {
 		struct open_how how = {};
 		bpf_probe_read_user(&how, sizeof(how), (const void *)a3);
-		*dirfd = (int)a1;
+		dirfd = (int)a1;
 		path = (const char *)a2;
 		flags = how.flags;
 		mode = (__u32)how.mode;
@@ -817,19 +1091,21 @@ static __always_inline bool decode_syscall(struct scratch *s, struct pt_regs *re
 		mode = (__u32)a2;
 		break;
 	case OPENSNOOP_SRC_OPEN_BY_HANDLE_AT:
-		*dirfd = (int)a1;
+		dirfd = (int)a1;
 		flags = (__u32)a3;
 		break;
 	}
-	if (!flags_match(flags))
+	if (!flags_match(flags)) {
+		filtered();
 		return false;
+	}
 	/* The mode is used, and kept by the kernel, only when creating: otherwise it is whatever the
 	 * register held. */
 	if (source != OPENSNOOP_SRC_OPENAT2 && !(flags & (O_CREAT | O_TMPFILE_BIT)))
 		mode = 0;
 	s->ev.flags = flags;
 	s->ev.mode = mode;
-	s->ev.dirfd = *dirfd;
+	s->ev.dirfd = dirfd;
 	s->ev.source = source;
 	if (path)
 		read_path(s, path, true);
@@ -837,18 +1113,20 @@ static __always_inline bool decode_syscall(struct scratch *s, struct pt_regs *re
 }
 
 /* Every open syscall ends here (libbpf-tools' trace_exit()). */
-static __always_inline int trace_open(struct pt_regs *regs, long ret, __u8 source, bool compat, bool ia32)
+static __always_inline int trace_open(struct pt_regs *regs, long nr, long ret, __u8 source, bool compat, bool ia32)
 {
 	struct scratch *s = begin_event(ret, true);
 	if (!s)
 		return 0;
-	int dirfd;
-	if (!decode_syscall(s, regs, source, ia32, &dirfd))
+	__u64 now = bpf_ktime_get_ns();
+	if (!take_latency(s, nr, now))
 		return 0;
-	s->ev.ts_ns = bpf_ktime_get_ns();
+	if (!decode_syscall(s, regs, source, ia32))
+		return 0;
+	s->ev.ts_ns = now;
 	if (compat)
 		s->ev.event_flags |= OPENSNOOP_EV_COMPAT;
-	finish_open(s, dirfd, ret >= 0);
+	finish_open(s);
 	return 0;
 }
 
@@ -879,7 +1157,17 @@ int BPF_PROG(raw_sys_exit, struct pt_regs *regs, long ret)
 #endif
 	if (!source)
 		return 0;
-	return trace_open(regs, ret, source, compat, ia32_abi);
+	return trace_open(regs, nr, ret, source, compat, ia32_abi);
+}
+
+/* raw mode with --latency: when each open syscall began. */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(raw_sys_enter, struct pt_regs *regs, long nr)
+{
+	if (!native_source(nr & ~X32_SYSCALL_BIT) && !ia32_source(nr))
+		return 0;
+	note_start(nr);
+	return 0;
 }
 
 /* tracepoints mode: one program per syscall, arguments from the saved registers. */
@@ -888,18 +1176,24 @@ static __always_inline struct pt_regs *user_regs(void)
 	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 }
 
-#define SYSCALL_EXIT(name, source)                                                   \
+#define SYSCALL_HOOKS(name, source, nr)                                              \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                                   \
 	int tp_exit_##name(struct trace_event_raw_sys_exit *ctx)                     \
 	{                                                                            \
-		return trace_open(user_regs(), ctx->ret, source, false, false);      \
+		return trace_open(user_regs(), nr, ctx->ret, source, false, false);  \
+	}                                                                            \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                                  \
+	int tp_enter_##name(void *ctx)                                               \
+	{                                                                            \
+		note_start(nr);                                                      \
+		return 0;                                                            \
 	}
 
-SYSCALL_EXIT(open, OPENSNOOP_SRC_OPEN)
-SYSCALL_EXIT(openat, OPENSNOOP_SRC_OPENAT)
-SYSCALL_EXIT(openat2, OPENSNOOP_SRC_OPENAT2)
-SYSCALL_EXIT(creat, OPENSNOOP_SRC_CREAT)
-SYSCALL_EXIT(open_by_handle_at, OPENSNOOP_SRC_OPEN_BY_HANDLE_AT)
+SYSCALL_HOOKS(open, OPENSNOOP_SRC_OPEN, NR_OPEN)
+SYSCALL_HOOKS(openat, OPENSNOOP_SRC_OPENAT, NR_OPENAT)
+SYSCALL_HOOKS(openat2, OPENSNOOP_SRC_OPENAT2, NR_OPENAT2)
+SYSCALL_HOOKS(creat, OPENSNOOP_SRC_CREAT, NR_CREAT)
+SYSCALL_HOOKS(open_by_handle_at, OPENSNOOP_SRC_OPEN_BY_HANDLE_AT, NR_OPEN_BY_HANDLE_AT)
 
 /* ---- io_uring ---- */
 
@@ -927,8 +1221,10 @@ int BPF_PROG(uring_submit, struct io_kiocb *req)
 		return 0;
 	struct io_open *open = (struct io_open *)&req->cmd;
 	__u64 flags = caller_flags(BPF_CORE_READ(open, how.flags));
-	if (!flags_match(flags))
+	if (!flags_match(flags)) {
+		filtered();
 		return 0;
+	}
 	s->ev.ts_ns = bpf_ktime_get_ns();
 	s->ev.flags = flags;
 	s->ev.mode = (__u32)BPF_CORE_READ(open, how.mode);
@@ -951,12 +1247,13 @@ SEC("tp_btf/io_uring_complete")
 int BPF_PROG(uring_complete, struct io_ring_ctx *ring, void *req, struct io_uring_cqe *cqe)
 {
 	__u64 key = (__u64)req;
-	struct uring_open *pending = bpf_map_lookup_elem(&pending_uring, &key);
+	struct opensnoop_uring_open *pending = bpf_map_lookup_elem(&pending_uring, &key);
 	if (!pending)
 		return 0;
 	__s32 ret = cqe->res;
 	if (failed_only && ret >= 0) {
 		bpf_map_delete_elem(&pending_uring, &key);
+		filtered();
 		return 0;
 	}
 	struct scratch *s = get_scratch();
@@ -970,10 +1267,16 @@ int BPF_PROG(uring_complete, struct io_ring_ctx *ring, void *req, struct io_urin
 	s->ev.latency_ns = now - s->ev.ts_ns;
 	s->ev.ts_ns = now;
 	s->ev.ret = ret;
+	if (want_latency)
+		s->ev.event_flags |= OPENSNOOP_EV_LATENCY;
+	if (slower_ns && s->ev.latency_ns < slower_ns) {
+		filtered();
+		return 0;
+	}
 	bool fixed = s->ev.event_flags & OPENSNOOP_EV_FIXED_SLOT;
 	if (fixed && ret >= 0 && s->ev.fixed_slot == IORING_FILE_INDEX_ALLOC)
 		s->ev.fixed_slot = ret; /* the slot the kernel chose */
-	finish_open(s, s->ev.dirfd, ret >= 0 && !fixed);
+	finish_open(s);
 	return 0;
 }
 
@@ -997,15 +1300,17 @@ int BPF_PROG(uring_req_failed, const struct io_uring_sqe *sqe, struct io_kiocb *
 		bpf_probe_read_user(&how, sizeof(how), (const void *)sqe->addr2);
 		flags = how.flags;
 	}
-	if (!flags_match(flags))
+	if (!flags_match(flags)) {
+		filtered();
 		return 0;
+	}
 	s->ev.ts_ns = bpf_ktime_get_ns();
 	s->ev.flags = flags;
 	s->ev.mode = opcode == IORING_OP_OPENAT ? sqe->len : 0;
 	s->ev.dirfd = sqe->fd;
 	s->ev.source = OPENSNOOP_SRC_IO_URING;
 	read_path(s, (const char *)sqe->addr, true);
-	finish_open(s, s->ev.dirfd, false);
+	finish_open(s);
 	return 0;
 }
 
@@ -1036,6 +1341,27 @@ int BPF_PROG(follow_exit, struct task_struct *task)
 	__u32 pid = task->tgid;
 	if (bpf_map_delete_elem(&traced_pids, &pid) == 0)
 		count(OPENSNOOP_COUNTER_TRACED_LIVE, (__u64)-1);
+	return 0;
+}
+
+/* Adds CPU `cpu`'s ring fill to *context (a __u64); stops past the last CPU. */
+static long add_ring_fill(__u32 cpu, void *context)
+{
+	void *ring = bpf_map_lookup_elem(&cpu_events, &cpu);
+	if (!ring)
+		return 1;
+	*(__u64 *)context += bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA);
+	return 0;
+}
+
+/* Run by user space when it wants to know: how much the events rings hold. */
+SEC("raw_tp")
+int ring_fill(void *ctx)
+{
+	__u64 used = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	if (per_cpu_rings && has_bpf_loop)
+		bpf_loop(4096, add_ring_fill, &used, 0);
+	ring_used = used;
 	return 0;
 }
 

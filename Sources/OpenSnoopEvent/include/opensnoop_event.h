@@ -50,6 +50,9 @@ enum opensnoop_event_flag {
 	OPENSNOOP_EV_COMPAT = 1 << 7,
 	/* An io_uring open into a fixed-file slot: fixed_slot holds the slot, not an fd. */
 	OPENSNOOP_EV_FIXED_SLOT = 1 << 8,
+	/* latency_ns holds how long the open took (with --latency; unknown for a syscall that
+	 * began before tracing did). */
+	OPENSNOOP_EV_LATENCY = 1 << 9,
 };
 
 /* One open, as a ring-buffer record: this header, then path_len bytes of the path
@@ -82,6 +85,17 @@ struct opensnoop_event {
 
 #define OPENSNOOP_EVENT_SIZE 88
 
+/* Bytes of a name read from a process: room for two past PATH_MAX, to tell a name cut there
+ * from one that ends exactly there. */
+#define OPENSNOOP_PATH_READ (OPENSNOOP_PATH_MAX + 2)
+
+/* An io_uring open between its submission and its completion (the pending_uring map's value):
+ * the event so far (ts_ns is the submission time) and the name. */
+struct opensnoop_uring_open {
+	struct opensnoop_event ev;
+	char path[OPENSNOOP_PATH_READ];
+};
+
 /* Indexes of the per-CPU counters map. */
 enum opensnoop_counter {
 	/* Events the ring buffer had no room for, or io_uring opens too many to track. */
@@ -89,7 +103,57 @@ enum opensnoop_counter {
 	/* Processes that joined the followed command's tree, minus those that exited: the sum
 	 * over CPUs (modulo 2^64) is the number of traced processes alive. */
 	OPENSNOOP_COUNTER_TRACED_LIVE = 1,
-	OPENSNOOP_COUNTER_MAX = 2,
+	/* Opens counted in no summary row because the table was full, and those of them that failed. */
+	OPENSNOOP_COUNTER_OTHER = 2,
+	OPENSNOOP_COUNTER_OTHER_FAILED = 3,
+	/* Path names of summary rows the names ring had no room for. */
+	OPENSNOOP_COUNTER_NAMES_LOST = 4,
+	/* Opens a filter dropped (counted only when asked: --metrics). */
+	OPENSNOOP_COUNTER_FILTERED = 5,
+	OPENSNOOP_COUNTER_MAX = 6,
+};
+
+/* ---- summaries counted in the kernel (--summary) ---- */
+
+/* What a summary row is counted by (summary_key bits; any combination). */
+enum opensnoop_summary_by {
+	OPENSNOOP_BY_COMM = 1 << 0,
+	OPENSNOOP_BY_PATH = 1 << 1,
+	OPENSNOOP_BY_PID = 1 << 2,
+	OPENSNOOP_BY_ERRNO = 1 << 3,
+	OPENSNOOP_BY_CGROUP = 1 << 4,
+};
+
+/* The distinct errnos a row keeps its own counts of (the first ones seen). */
+#define OPENSNOOP_ERRNO_SLOTS 4
+/* Latency histogram: bucket i counts opens that took [2^i, 2^(i+1)) ns (bucket 0 also 0 ns,
+ * the last one everything longer). */
+#define OPENSNOOP_LATENCY_BUCKETS 40
+
+/* A summary table's key: fields not counted by are zero. */
+struct opensnoop_summary_key {
+	__u64 path_hash;    /* 64-bit hash of the path's bytes (its name arrives on the names ring) */
+	__u64 cgroup_id;
+	__u32 pid;
+	__u32 error;        /* errno, 0 for success */
+	char comm[OPENSNOOP_COMM_LEN];
+};
+
+struct opensnoop_summary_value {
+	__u64 count;
+	__u64 failed;
+	__u64 latency_max_ns;
+	__u32 errnos[OPENSNOOP_ERRNO_SLOTS];
+	__u32 errno_counts[OPENSNOOP_ERRNO_SLOTS];
+	__u32 latency[OPENSNOOP_LATENCY_BUCKETS];
+};
+
+/* A record of the names ring: the path a path_hash stands for (len bytes follow, no NUL). */
+struct opensnoop_path_name {
+	__u64 path_hash;
+	__u16 len;
+	__u16 truncated;    /* the path was cut (at PATH_MAX, or at its root end) */
+	__u32 reserved;
 };
 
 #endif

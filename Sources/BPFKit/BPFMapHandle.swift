@@ -1,0 +1,256 @@
+internal import CLibBPF
+internal import Glibc
+
+/// Update modes of `bpf_map_update_elem`.
+public struct BPFUpdateFlags: Sendable, Equatable {
+    let rawValue: UInt64
+    /// Create or replace (`BPF_ANY`).
+    public static let any = BPFUpdateFlags(rawValue: 0)
+    /// Create only: `.alreadyExists` if the key is there (`BPF_NOEXIST`).
+    public static let noExist = BPFUpdateFlags(rawValue: 1)
+    /// Replace only: `.notFound` if the key is not there (`BPF_EXIST`).
+    public static let exist = BPFUpdateFlags(rawValue: 2)
+}
+
+/// A loaded map, by its own file descriptor, with what the kernel says about it (type, sizes).
+/// Raw, untyped access; typed views are built on it and check its sizes once.
+/// `Sendable`: every operation is one system call on the descriptor.
+public final class BPFMapHandle: Sendable {
+    /// The descriptor, owned by this handle (closed when it is released).
+    public let fileDescriptor: Int32
+    /// The map's name, as the kernel has it (at most 15 bytes).
+    public let name: String
+    /// The map's type.
+    public let type: BPFMapType
+    /// Key size in bytes.
+    public let keySize: Int
+    /// Value size in bytes (per CPU, for per-CPU maps).
+    public let valueSize: Int
+    /// Capacity.
+    public let maxEntries: Int
+    /// The kernel's map id.
+    public let id: UInt32
+    /// `BPF_F_*` creation flags.
+    public let flags: UInt32
+
+    /// Takes ownership of `fd` (closed if this throws).
+    init(owning fd: Int32, name: String?, context: String) throws(BPFError) {
+        var info = bpf_map_info()
+        var length = UInt32(MemoryLayout<bpf_map_info>.size)
+        let result = bpf_obj_get_info_by_fd(fd, &info, &length)
+        guard result == 0 else {
+            close(fd)
+            throw BPFError.system(context, errno: -result)
+        }
+        fileDescriptor = fd
+        let kernelName = withUnsafeBytes(of: info.name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        self.name = name ?? kernelName
+        type = BPFMapType(rawValue: info.type)
+        keySize = Int(info.key_size)
+        valueSize = Int(info.value_size)
+        maxEntries = Int(info.max_entries)
+        id = info.id
+        flags = info.map_flags
+    }
+
+    /// A handle on a duplicate of `fd`.
+    convenience init(duplicating fd: Int32, name: String) throws(BPFError) {
+        let context = "use BPF map \(name)"
+        let copy = try systemCall(context, retryOnInterrupt: false) { fcntl(fd, F_DUPFD_CLOEXEC, 3) }
+        try self.init(owning: copy, name: name, context: context)
+    }
+
+    /// Opens the map pinned at `path`. Errors say whether the file is missing, or is not a BPF
+    /// map (not on a BPF file system, or a pinned program or link).
+    public convenience init(pinnedAt path: String) throws(BPFError) {
+        let context = "use pinned map \(path)"
+        var fs = statfs()
+        guard statfs(path, &fs) == 0 else {
+            throw BPFError.system(context, errno: errno)
+        }
+        let bpfFilesystemMagic = 0xcafe_4a11
+        guard fs.f_type == bpfFilesystemMagic else {
+            throw BPFError(.invalidArgument, context, details: "not a pinned BPF map (not on a BPF file system)")
+        }
+        // Programs and links cannot be opened read-only: EINVAL tells them from maps by type.
+        let probe = clibbpf_obj_get(path, UInt32(BPF_F_RDONLY))
+        if probe == -EINVAL {
+            throw BPFError(.invalidArgument, context, details: "not a pinned BPF map (a pinned program or link)")
+        } else if probe == -EACCES {
+            throw BPFError(.invalidArgument, context, details: "not a pinned BPF map")
+        } else if probe >= 0 {
+            close(probe)
+        }
+        let fd = try libbpfCall(context) { clibbpf_obj_get(path, 0) }
+        try self.init(owning: fd, name: nil, context: context)
+    }
+
+    /// Creates a new map (not part of any object): e.g. an inner map for a map of maps.
+    /// A ring buffer takes key and value sizes 0 and a power-of-two multiple of the page size.
+    public convenience init(creating type: BPFMapType, name: String, keySize: Int, valueSize: Int,
+                            maxEntries: Int, flags: UInt32 = 0) throws(BPFError) {
+        let context = "create BPF map \(name)"
+        var options = bpf_map_create_opts()
+        options.sz = MemoryLayout<bpf_map_create_opts>.size
+        options.map_flags = flags
+        let fd = try libbpfCall(context) {
+            bpf_map_create(bpf_map_type(type.rawValue), name, UInt32(keySize), UInt32(valueSize),
+                           UInt32(maxEntries), &options)
+        }
+        try self.init(owning: fd, name: name, context: context)
+    }
+
+    /// Creates a new map with `template`'s type, key and value sizes, capacity and flags (not
+    /// its contents): for instance a second inner map to swap into a map of maps.
+    public convenience init(creatingLike template: BPFMapHandle, name: String? = nil) throws(BPFError) {
+        try self.init(creating: template.type, name: name ?? template.name, keySize: template.keySize,
+                      valueSize: template.valueSize, maxEntries: template.maxEntries, flags: template.flags)
+    }
+
+    deinit { close(fileDescriptor) }
+
+    /// Deletes every key (of a hash map; one call per key). Not atomic: keys added meanwhile may stay.
+    public func removeAll() throws(BPFError) {
+        for key in try rawKeys() {
+            var key = key
+            _ = try delete(&key)
+        }
+    }
+
+    /// Pins the map at `path` on a BPF file system; remove the file to unpin.
+    public func pin(at path: String) throws(BPFError) {
+        try libbpfCall("pin BPF map \(name) at \(path)") { bpf_obj_pin(fileDescriptor, path) }
+    }
+
+    /// Bytes of one value as the syscalls see it: per-CPU maps hold the value size rounded up to
+    /// 8 bytes for each possible CPU.
+    public var valueBufferSize: Int {
+        type.isPerCPU ? (valueSize + 7) / 8 * 8 * BPFMapHandle.possibleCPUs : valueSize
+    }
+
+    /// The number of possible CPUs (the per-CPU value count), from /sys/devices/system/cpu/possible.
+    public static var possibleCPUs: Int { max(Int(libbpf_num_possible_cpus()), 1) }
+
+    // MARK: Checked untyped access (cilium/ebpf's Map.Lookup/Put/Delete): sizes checked per call
+
+    private func checkedSizes<K, V>(_ key: K.Type, _ value: V.Type, _ context: String) throws(BPFError) {
+        guard !type.isPerCPU else {
+            throw BPFError(.invalidArgument, context, details: "is \(article(type)) map: use BPFPerCPUArray or BPFPerCPUHashMap")
+        }
+        try checkSize(K.self, keySize, "key", map: self)
+        try checkSize(V.self, valueSize, "value", map: self)
+    }
+
+    /// The value under `key`, or nil; `K` and `V` must match the map's key and value sizes.
+    public func lookup<K: BitwiseCopyable, V: BitwiseCopyable>(_ key: K, as type: V.Type = V.self) throws(BPFError) -> V? {
+        try checkedSizes(K.self, V.self, "look up in BPF map \(name)")
+        var value = [UInt8](repeating: 0, count: valueSize)
+        let found = try withPaddedBytes(of: key, count: keySize) { pointer throws(BPFError) in try lookup(pointer, into: &value) }
+        return found ? value.withUnsafeBytes { load(V.self, from: $0) } : nil
+    }
+
+    /// Stores `value` under `key`; `K` and `V` must match the map's key and value sizes.
+    public func update<K: BitwiseCopyable, V: BitwiseCopyable>(_ key: K, _ value: V, flags: BPFUpdateFlags = .any) throws(BPFError) {
+        try checkedSizes(K.self, V.self, "update BPF map \(name)")
+        try withPaddedBytes(of: key, count: keySize) { keyPointer throws(BPFError) in
+            try withPaddedBytes(of: value, count: valueSize) { valuePointer throws(BPFError) in
+                try update(keyPointer, valuePointer, flags: flags)
+            }
+        }
+    }
+
+    /// Deletes `key` (of the map's key size); returns whether it was there.
+    @discardableResult
+    public func delete<K: BitwiseCopyable>(_ key: K) throws(BPFError) -> Bool {
+        try checkSize(K.self, keySize, "key", map: self)
+        return try withPaddedBytes(of: key, count: keySize) { pointer throws(BPFError) in try delete(pointer) }
+    }
+
+    // MARK: Raw element access (sizes are the caller's: typed views check them)
+
+    /// Reads the value under `key` into `value` (`valueBufferSize` bytes); false if absent.
+    func lookup(_ key: UnsafeRawPointer, into value: UnsafeMutableRawPointer) throws(BPFError) -> Bool {
+        let result = bpf_map_lookup_elem(fileDescriptor, key, value)
+        if result == -ENOENT { return false }
+        try libbpfCall("look up in BPF map \(name)") { result }
+        return true
+    }
+
+    /// Stores `value` under `key`.
+    func update(_ key: UnsafeRawPointer, _ value: UnsafeRawPointer, flags: BPFUpdateFlags) throws(BPFError) {
+        try libbpfCall("update BPF map \(name)") { bpf_map_update_elem(fileDescriptor, key, value, flags.rawValue) }
+    }
+
+    /// Deletes `key`; false if it was absent.
+    func delete(_ key: UnsafeRawPointer) throws(BPFError) -> Bool {
+        let result = bpf_map_delete_elem(fileDescriptor, key)
+        if result == -ENOENT { return false }
+        try libbpfCall("delete from BPF map \(name)") { result }
+        return true
+    }
+
+    /// Every key, in the kernel's order, read with `bpf_map_get_next_key`.
+    func rawKeys() throws(BPFError) -> [[UInt8]] {
+        var keys: [[UInt8]] = []
+        var current = [UInt8](repeating: 0, count: keySize)
+        var next = current
+        var first = true
+        while true {
+            let result = first
+                ? bpf_map_get_next_key(fileDescriptor, nil, &next)
+                : bpf_map_get_next_key(fileDescriptor, &current, &next)
+            if result == -ENOENT { return keys }
+            try libbpfCall("list keys of BPF map \(name)") { result }
+            keys.append(next)
+            swap(&current, &next)
+            first = false
+        }
+    }
+
+    /// Every key and value, with `bpf_map_lookup_batch` where the kernel has it (Linux 5.6),
+    /// otherwise key by key. Values are `valueBufferSize` bytes each.
+    func rawEntries() throws(BPFError) -> [(key: [UInt8], value: [UInt8])] {
+        if let batched = try batchEntries() { return batched }
+        var entries: [(key: [UInt8], value: [UInt8])] = []
+        var value = [UInt8](repeating: 0, count: valueBufferSize)
+        for key in try rawKeys() {
+            if try lookup(key, into: &value) { entries.append((key, value)) }
+        }
+        return entries
+    }
+
+    /// nil when the kernel has no batch operations for this map.
+    private func batchEntries() throws(BPFError) -> [(key: [UInt8], value: [UInt8])]? {
+        let valueBytes = valueBufferSize
+        var capacity = max(min(maxEntries, 4096), 16)
+        var cursor = [UInt8](repeating: 0, count: max(keySize, 8))
+        var nextCursor = cursor
+        var entries: [(key: [UInt8], value: [UInt8])] = []
+        var first = true
+        while true {
+            var keys = [UInt8](repeating: 0, count: keySize * capacity)
+            var values = [UInt8](repeating: 0, count: valueBytes * capacity)
+            var count = UInt32(capacity)
+            let result = first
+                ? bpf_map_lookup_batch(fileDescriptor, nil, &nextCursor, &keys, &values, &count, nil)
+                : bpf_map_lookup_batch(fileDescriptor, &cursor, &nextCursor, &keys, &values, &count, nil)
+            if result < 0 && first && [-EINVAL, -EOPNOTSUPP, -kernelENOTSUPP].contains(result) && count == 0 {
+                return nil
+            }
+            if result == -ENOSPC && count == 0 {
+                capacity *= 2
+                continue
+            }
+            guard result == 0 || result == -ENOENT else {
+                throw BPFError.system("read BPF map \(name) in batches", errno: -result)
+            }
+            for index in 0..<Int(count) {
+                entries.append((Array(keys[index * keySize..<(index + 1) * keySize]),
+                                Array(values[index * valueBytes..<(index + 1) * valueBytes])))
+            }
+            if result == -ENOENT { return entries }
+            swap(&cursor, &nextCursor)
+            first = false
+        }
+    }
+}

@@ -1,0 +1,96 @@
+/// What generated skeletons (`BPFObjectBuilder`) call: typed access to globals at offsets the
+/// generator read from the same object's BTF. `checkLayout` runs once when a skeleton stage is
+/// made; after it, accesses inside the checked size cannot fail, and none can trap.
+extension BPFGlobalData {
+    /// Throws unless the section holds at least `size` bytes (what the generator saw).
+    public func checkLayout(size: Int) throws(BPFError) {
+        guard size <= storage.count else {
+            throw BPFError(.invalidArgument, "use \(section.rawValue) of a generated skeleton",
+                           details: "the section has \(storage.count) bytes, the skeleton expects \(size)")
+        }
+    }
+
+    /// The `T` at byte `offset`; zero if it lies outside the section (never after `checkLayout`).
+    public func skeletonLoad<T: BitwiseCopyable>(at offset: Int, as type: T.Type = T.self) -> T {
+        guard offset >= 0, offset + MemoryLayout<T>.size <= storage.count else {
+            return withUnsafeTemporaryAllocation(byteCount: max(MemoryLayout<T>.size, 1), alignment: 16) { buffer in
+                buffer.initializeMemory(as: UInt8.self, repeating: 0)
+                return buffer.loadUnaligned(as: T.self)
+            }
+        }
+        return storage.loadUnaligned(fromByteOffset: offset, as: T.self)
+    }
+
+    /// Stores `value` at byte `offset`; ignored if it lies outside the section (never after `checkLayout`).
+    public func skeletonStore<T: BitwiseCopyable>(_ value: T, at offset: Int) {
+        guard offset >= 0, offset + MemoryLayout<T>.size <= storage.count else { return }
+        storage.storeBytes(of: value, toByteOffset: offset, as: T.self)
+    }
+
+    /// Stores up to `capacity` elements at `offset` and zeroes the rest of the array `name`;
+    /// more elements than it holds is an error.
+    public func skeletonStoreElements<E: BitwiseCopyable>(_ values: some Collection<E>, at offset: Int,
+                                                           capacity: Int, name: String) throws(BPFError) {
+        guard values.count <= capacity else {
+            throw BPFError(.invalidArgument, "set BPF global \(name)",
+                           details: "\(values.count) elements given, it holds \(capacity)")
+        }
+        let stride = MemoryLayout<E>.stride
+        for index in 0..<capacity {
+            let position = offset + index * stride
+            guard position + MemoryLayout<E>.size <= storage.count else { return }
+            UnsafeMutableRawBufferPointer(rebasing: storage[position..<(position + MemoryLayout<E>.size)])
+                .initializeMemory(as: UInt8.self, repeating: 0)
+        }
+        for (index, value) in values.enumerated() {
+            skeletonStore(value, at: offset + index * stride)
+        }
+    }
+
+    /// Stores up to `rows` rows of up to `columns` elements each into the two-dimensional array
+    /// `name` at `offset`, zeroing the rest.
+    public func skeletonStoreRows<E: BitwiseCopyable>(_ values: [[E]], at offset: Int, rows: Int, columns: Int,
+                                                       name: String) throws(BPFError) {
+        guard values.count <= rows else {
+            throw BPFError(.invalidArgument, "set BPF global \(name)", details: "\(values.count) rows given, it holds \(rows)")
+        }
+        for (index, row) in values.enumerated() where row.count > columns {
+            throw BPFError(.invalidArgument, "set BPF global \(name)",
+                           details: "row \(index) has \(row.count) elements, a row holds \(columns)")
+        }
+        let rowBytes = columns * MemoryLayout<E>.stride
+        for index in 0..<rows {
+            try skeletonStoreElements(index < values.count ? values[index] : [], at: offset + index * rowBytes,
+                                      capacity: columns, name: name)
+        }
+    }
+}
+
+/// The bytes of a BPF object embedded in a generated skeleton (base64 in the binary's
+/// read-only data; decoded without Foundation).
+public enum BPFEmbeddedObject {
+    /// Decodes standard base64 (padding and unknown characters are skipped).
+    public static func bytes(base64 text: StaticString) -> [UInt8] {
+        var table = [UInt8](repeating: 0xFF, count: 256)
+        for (index, character) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8.enumerated() {
+            table[Int(character)] = UInt8(index)
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8CodeUnitCount / 4 * 3)
+        var accumulator: UInt32 = 0
+        var bits = 0
+        text.withUTF8Buffer { buffer in
+            for character in buffer {
+                let value = table[Int(character)]
+                if value == 0xFF { continue }
+                accumulator = (accumulator << 6) | UInt32(value)
+                bits += 6
+                if bits >= 8 {
+                    bits -= 8
+                    bytes.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
+                }
+            }
+        }
+        return bytes
+    }
+}

@@ -1,0 +1,130 @@
+public import OpenSnoop
+internal import Glibc
+internal import Prometheus
+internal import TraceOutput
+internal import Synchronization
+
+/// opensnoop's numbers in the Prometheus text format, from what the kernel counted:
+///
+/// - `opensnoop_opens_total{comm,result}`: opens by command name and result (`ok` or the errno's
+///   name). At most `commandLimit` command names get their own series (the first ones seen keep
+///   theirs for the whole run, so every series only grows); the others count under
+///   `comm="other"`. Cardinality is bounded by `commandLimit` × results.
+/// - `opensnoop_events_lost_total`: events that never reached opensnoop (ring full, hooks the
+///   kernel skipped, io_uring opens never completed).
+/// - `opensnoop_opens_filtered_total`: opens the filters dropped in the kernel.
+/// - `opensnoop_summary_other_total`: opens counted while the kernel's table was full (they are
+///   in `opensnoop_opens_total{comm="other"}`).
+/// - `opensnoop_ring_buffer_used_bytes` / `opensnoop_ring_buffer_size_bytes`: the events ring.
+/// - `process_cpu_seconds_total`, `process_resident_memory_bytes`: opensnoop's own cost.
+///
+/// `record` is called from the tracing thread, `render` from the HTTP server's; both are safe.
+public final class MetricsExporter: Sendable {
+    /// Command names with a series of their own, at most.
+    public static let commandLimit = 64
+
+    private let registry = PrometheusCollectorRegistry()
+    private let commands = Mutex<Set<[UInt8]>>([])
+    private let totals = Mutex<(lost: UInt64, filtered: UInt64)>((0, 0))
+    private let healthy = Atomic<Bool>(false)
+    private let lost, filtered, other: Counter
+    private let ringUsed, ringSize, cpu, memory: Gauge
+
+    public init() {
+        lost = registry.makeCounter(name: "opensnoop_events_lost_total",
+                                    help: "Events that never reached opensnoop: ring buffer full, hooks the kernel skipped, io_uring opens never completed.")
+        filtered = registry.makeCounter(name: "opensnoop_opens_filtered_total", help: "Opens the filters dropped in the kernel.")
+        other = registry.makeCounter(name: "opensnoop_summary_other_total",
+                                     help: "Opens counted while the kernel's count table was full (in comm=\"other\").")
+        ringUsed = registry.makeGauge(name: "opensnoop_ring_buffer_used_bytes", help: "Bytes waiting in the events ring buffer.")
+        ringSize = registry.makeGauge(name: "opensnoop_ring_buffer_size_bytes", help: "Size of the events ring buffer.")
+        cpu = registry.makeGauge(name: "process_cpu_seconds_total", help: "User and system CPU time opensnoop used.")
+        memory = registry.makeGauge(name: "process_resident_memory_bytes", help: "opensnoop's resident memory.")
+    }
+
+    /// Whether `/healthz` answers 200: set while the BPF programs are attached.
+    public var isHealthy: Bool {
+        get { healthy.load(ordering: .relaxed) }
+        set { healthy.store(newValue, ordering: .relaxed) }
+    }
+
+    /// Adds one interval of kernel counts (a summary counted by command and errno) and the
+    /// totals since load of lost and filtered opens and the ring's state.
+    public func record(_ snapshot: SummarySnapshot, lostTotal: UInt64, filteredTotal: UInt64,
+                       ringUsedBytes: UInt64, ringSizeBytes: Int) {
+        for row in snapshot.rows where row.count > 0 {
+            let comm = label(for: row.comm ?? [])
+            let failedCounted = row.errnos.reduce(0) { $0 + $1.count }
+            let result = row.errorNumber.map { $0 == 0 ? "ok" : (ErrnoName.of($0) ?? "E\($0)") }
+            if let result {
+                opens(comm, result).increment(by: Int64(row.count))
+            } else {
+                opens(comm, "ok").increment(by: Int64(row.count - row.failed))
+                for entry in row.errnos {
+                    opens(comm, ErrnoName.of(entry.errorNumber) ?? "E\(entry.errorNumber)").increment(by: Int64(entry.count))
+                }
+                if row.failed > failedCounted { opens(comm, "other_error").increment(by: Int64(row.failed - failedCounted)) }
+            }
+        }
+        if snapshot.otherCount > 0 {
+            opens("other", "ok").increment(by: Int64(snapshot.otherCount - snapshot.otherFailed))
+            if snapshot.otherFailed > 0 { opens("other", "other_error").increment(by: Int64(snapshot.otherFailed)) }
+            other.increment(by: Int64(snapshot.otherCount))
+        }
+        totals.withLock { previous in
+            if lostTotal > previous.lost { lost.increment(by: Int64(lostTotal - previous.lost)) }
+            if filteredTotal > previous.filtered { filtered.increment(by: Int64(filteredTotal - previous.filtered)) }
+            previous = (max(previous.lost, lostTotal), max(previous.filtered, filteredTotal))
+        }
+        ringUsed.set(Int64(ringUsedBytes))
+        ringSize.set(Int64(ringSizeBytes))
+    }
+
+    private func opens(_ comm: String, _ result: String) -> Counter {
+        registry.makeCounter(name: "opensnoop_opens_total", labels: [("comm", comm), ("result", result)],
+                             help: "Opens seen, by command name and result (ok or the errno's name).")
+    }
+
+    /// The label for a command: its own while fewer than `commandLimit` have one, else `other`.
+    /// Invalid UTF-8 and quotes are escaped by the exposition writer; bytes are kept readable.
+    private func label(for comm: [UInt8]) -> String {
+        let known = commands.withLock { names -> Bool in
+            if names.contains(comm) { return true }
+            guard names.count < Self.commandLimit else { return false }
+            names.insert(comm)
+            return true
+        }
+        return known ? String(decoding: comm, as: UTF8.self) : "other"
+    }
+
+    /// The exposition (text format 0.0.4), with opensnoop's own CPU and memory read now.
+    public func render() -> [UInt8] {
+        let usage = ProcessUsage.current()
+        cpu.set(usage.cpuSeconds)
+        memory.set(Int64(usage.residentBytes))
+        return registry.emitToBuffer()
+    }
+}
+
+/// This process's CPU time and resident memory, from /proc/self.
+struct ProcessUsage {
+    var cpuSeconds: Double
+    var residentBytes: UInt64
+
+    static func current() -> ProcessUsage {
+        var usage = rusage()
+        getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
+        let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+            + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+        return ProcessUsage(cpuSeconds: cpu, residentBytes: residentBytes())
+    }
+
+    /// VmRSS from /proc/self/status, in bytes.
+    private static func residentBytes() -> UInt64 {
+        for line in (SmallFile.text("/proc/self/status") ?? "").split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            let digits = line.filter(\.isNumber)
+            return (UInt64(digits) ?? 0) * 1024
+        }
+        return 0
+    }
+}

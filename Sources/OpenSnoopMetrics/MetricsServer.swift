@@ -1,0 +1,78 @@
+public import NIOCore
+internal import NIOHTTP1
+internal import NIOPosix
+
+/// The HTTP endpoint Prometheus scrapes: `GET /metrics` (text format 0.0.4) and `GET /healthz`
+/// (200 while tracing, 503 otherwise); 404 for anything else, 405 for other methods. Runs on
+/// one event-loop thread of its own; `close()` stops it.
+public final class MetricsServer: Sendable {
+    private let group: MultiThreadedEventLoopGroup
+    private let channel: any Channel
+
+    /// The address it listens on (the port filled in when 0 was asked for).
+    public var localAddress: SocketAddress? { channel.localAddress }
+
+    /// Listens on `host:port` (`host` nil: every interface).
+    public init(host: String?, port: Int, exporter: MetricsExporter) throws {
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        do {
+            channel = try ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 64)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { channel in
+                    channel.pipeline.configureHTTPServerPipeline().flatMap {
+                        channel.pipeline.addHandler(MetricsHandler(exporter: exporter))
+                    }
+                }
+                .bind(host: host ?? "0.0.0.0", port: port)
+                .wait()
+        } catch {
+            try? group.syncShutdownGracefully()
+            throw error
+        }
+    }
+
+    /// Stops listening and ends the server's thread.
+    public func close() {
+        try? channel.close().wait()
+        try? group.syncShutdownGracefully()
+    }
+}
+
+/// Answers one request at a time on a connection.
+private final class MetricsHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let exporter: MetricsExporter
+
+    init(exporter: MetricsExporter) { self.exporter = exporter }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .head(let request) = unwrapInboundIn(data) else { return }
+        let (status, contentType, body): (HTTPResponseStatus, String, [UInt8])
+        switch (request.method, request.uri.split(separator: "?").first ?? "") {
+        case (.GET, "/metrics"):
+            (status, contentType, body) = (.ok, "text/plain; version=0.0.4; charset=utf-8", exporter.render())
+        case (.GET, "/healthz"):
+            (status, contentType, body) = exporter.isHealthy
+                ? (.ok, "text/plain", Array("ok\n".utf8)) : (.serviceUnavailable, "text/plain", Array("not tracing\n".utf8))
+        case (.GET, _), (.HEAD, _):
+            (status, contentType, body) = (.notFound, "text/plain", Array("not found: try /metrics or /healthz\n".utf8))
+        default:
+            (status, contentType, body) = (.methodNotAllowed, "text/plain", Array("method not allowed\n".utf8))
+        }
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: contentType)
+        headers.add(name: "Content-Length", value: String(body.count))
+        let head = HTTPResponseHead(version: request.version, status: status, headers: headers)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        if request.method != .HEAD {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
+        }
+        let keepAlive = request.isKeepAlive
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+            if !keepAlive { context.close(promise: nil) }
+        }
+    }
+}

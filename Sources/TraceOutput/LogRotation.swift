@@ -1,0 +1,129 @@
+internal import CZlib
+internal import Glibc
+internal import Synchronization
+
+/// When and how an output file is rotated (`--rotate-size`, `--rotate-keep`, `--rotate-compress`).
+public struct RotationPolicy: Sendable, Equatable {
+    /// Rotate before the file would grow past this many bytes (whole lines only: a line longer
+    /// than this gets a file of its own).
+    public var maxBytes: Int
+    /// Old files kept: `path.1` (newest) to `path.N`.
+    public var keep: Int
+    /// gzip old files (`path.1.gz` …).
+    public var compress: Bool
+
+    public init(maxBytes: Int, keep: Int, compress: Bool) {
+        self.maxBytes = maxBytes
+        self.keep = keep
+        self.compress = compress
+    }
+}
+
+/// Rotates an output file by number: the full file is moved aside at once (a rename, on the
+/// writer's thread, so the next line goes to a new file), then in the background, one rotation
+/// after another, the numbered files move up (`path.1` → `path.2` …, the oldest past `keep`
+/// removed) and the moved file becomes `path.1` (gzip-compressed with `compress`).
+final class LogRotator: @unchecked Sendable {
+    let path: String
+    let policy: RotationPolicy
+    /// Rotations begun, and rotations whose background work is done (guarded by `state`).
+    private let state = Mutex<(started: Int, finished: Int)>((0, 0))
+
+    init(path: String, policy: RotationPolicy) {
+        self.path = path
+        self.policy = policy
+    }
+
+    /// Moves the current file aside and starts its numbering and compression in the background.
+    func rotateAway() throws(OutputSink.OutputError) {
+        let ticket = state.withLock { value -> Int in
+            value.started += 1
+            return value.started
+        }
+        let aside = "\(path).rotating-\(getpid())-\(ticket)"
+        guard rename(path, aside) == 0 else { throw .failed(errno) }
+        let job = Job(rotator: self, ticket: ticket, aside: aside)
+        var thread = pthread_t()
+        let context = Unmanaged.passRetained(job).toOpaque()
+        let created = pthread_create(&thread, nil, { context in
+            let job = Unmanaged<Job>.fromOpaque(context!).takeRetainedValue()
+            job.rotator.run(job)
+            return nil
+        }, context)
+        if created == 0 {
+            pthread_detach(thread)
+        } else {
+            Unmanaged<Job>.fromOpaque(context).release()
+            run(job)
+        }
+    }
+
+    /// Waits until every rotation's background work is done (before the process exits).
+    func finish() {
+        while state.withLock({ $0.finished < $0.started }) { usleep(10_000) }
+    }
+
+    private final class Job {
+        let rotator: LogRotator
+        let ticket: Int
+        let aside: String
+        init(rotator: LogRotator, ticket: Int, aside: String) {
+            self.rotator = rotator
+            self.ticket = ticket
+            self.aside = aside
+        }
+    }
+
+    /// Does one rotation's work, after the rotations begun before it.
+    private func run(_ job: Job) {
+        while state.withLock({ $0.finished < job.ticket - 1 }) { usleep(10_000) }
+        integrate(job.aside)
+        state.withLock { $0.finished = job.ticket }
+    }
+
+    private func numbered(_ index: Int) -> [String] { ["\(path).\(index)", "\(path).\(index).gz"] }
+
+    /// Makes the moved-aside file `path.1`: the others move up, the oldest go.
+    private func integrate(_ aside: String) {
+        guard policy.keep > 0 else {
+            unlink(aside)
+            return
+        }
+        for name in numbered(policy.keep) { unlink(name) }
+        if policy.keep > 1 {
+            for index in stride(from: policy.keep - 1, through: 1, by: -1) {
+                for (old, new) in zip(numbered(index), numbered(index + 1)) { rename(old, new) }
+            }
+        }
+        if policy.compress, Self.gzip(aside, to: "\(path).1.gz") {
+            unlink(aside)
+        } else {
+            rename(aside, "\(path).1")
+        }
+    }
+
+    /// Compresses `source` into `target` (written aside, then renamed); false on any error.
+    static func gzip(_ source: String, to target: String) -> Bool {
+        let input = open(source, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { return false }
+        defer { close(input) }
+        let temporary = target + ".tmp"
+        let output = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard output >= 0, let file = gzdopen(output, "wb6") else { return false }
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        var ok = true
+        while ok {
+            let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 {
+                ok = count == 0
+                break
+            }
+            ok = buffer.withUnsafeBytes { gzwrite(file, $0.baseAddress, UInt32(count)) } == Int32(count)
+        }
+        ok = gzclose(file) == Z_OK && ok
+        if ok { ok = rename(temporary, target) == 0 }
+        if !ok { unlink(temporary) }
+        return ok
+    }
+}

@@ -1,0 +1,119 @@
+// BPFKit's test object: one map of every kind BPFKit views, globals in every data section,
+// and one program of every attach kind. Programs act only for the thread in target_tid.
+#include "bpfkit.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct pair {
+	__u64 a;
+	__u32 b;
+};  /* 16 bytes in C (12 in Swift's size, 16 its stride) */
+
+struct triple {
+	__u32 x, y, z;
+};  /* 12 bytes: per-CPU stride 16 */
+
+const volatile __u32 target_tid = 0;
+const volatile bool enabled = false;
+const volatile char tag[16] = {};
+const volatile __u64 masks[4] = {};
+const volatile char rows[3][8] = {};
+
+__u64 hits = 0;  /* .bss */
+__u64 seed = 7;  /* .data */
+
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 64); __type(key, __u32); __type(value, __u64); } hash_u32 SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 64); __type(key, __u32); __type(value, struct pair); } hash_pair SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 8); __type(key, __u32); __type(value, __u64); } array_u64 SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, 4); __type(key, __u32); __type(value, __u64); } percpu_u64 SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, 2); __type(key, __u32); __type(value, struct triple); } percpu_triple SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_PERCPU_HASH); __uint(max_entries, 16); __type(key, __u64); __type(value, __u32); } percpu_hash SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_LRU_HASH); __uint(max_entries, 4); __type(key, __u32); __type(value, __u32); } lru SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 64 * 1024); } ring_a SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 64 * 1024); } ring_b SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY); __uint(key_size, sizeof(__u32)); __uint(value_size, sizeof(__u32)); } perf SEC(".maps");
+
+static bool is_target(void)
+{
+	return enabled && (__u32)bpf_get_current_pid_tgid() == target_tid;
+}
+
+static void count(__u32 slot)
+{
+	__u64 *value = bpf_map_lookup_elem(&array_u64, &slot);
+	if (value)
+		__sync_fetch_and_add(value, 1);
+}
+
+/* getppid(): counts in .bss and per CPU, sends hits to ring_a and perf, seed to ring_b. */
+SEC("tracepoint/syscalls/sys_enter_getppid")
+int on_getppid(void *ctx)
+{
+	if (!is_target())
+		return 0;
+	__u64 now = __sync_add_and_fetch(&hits, 1);
+	__u32 zero = 0;
+	__u64 *cpu_count = bpf_map_lookup_elem(&percpu_u64, &zero);
+	if (cpu_count)
+		*cpu_count += 1;
+	__u64 value = seed;
+	bpf_ringbuf_output(&ring_a, &now, sizeof(now), 0);
+	bpf_ringbuf_output(&ring_b, &value, sizeof(value), 0);
+	bpf_perf_event_output(ctx, &perf, BPF_F_CURRENT_CPU, &now, sizeof(now));
+	return 0;
+}
+
+SEC("raw_tracepoint/sys_enter")
+int on_raw_enter(void *ctx)
+{
+	if (is_target())
+		count(1);
+	return 0;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(on_btf_enter, struct pt_regs *regs, long id)
+{
+	if (is_target())
+		count(2);
+	return 0;
+}
+
+SEC("?uprobe")
+int on_uprobe(struct pt_regs *ctx)
+{
+	if (is_target())
+		count(3);
+	return 0;
+}
+
+SEC("iter/task")
+int dump_tasks(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	if (task && task->pid == task->tgid)
+		BPF_SEQ_PRINTF(ctx->meta->seq, "%d %s\n", task->tgid, task->comm);
+	return 0;
+}
+
+/* Kinds this kernel may lack: switched on by the tests that expect "not available". */
+SEC("?kprobe/do_sys_openat2")
+int on_kprobe(struct pt_regs *ctx)
+{
+	return 0;
+}
+
+SEC("?fentry/do_sys_openat2")
+int BPF_PROG(on_fentry)
+{
+	return 0;
+}
+
+/* Reads a hash map's value without checking for NULL: the verifier must refuse it. */
+SEC("?tracepoint/syscalls/sys_enter_getppid")
+int rejected(void *ctx)
+{
+	__u32 key = 1;
+	__u64 *value = bpf_map_lookup_elem(&hash_u32, &key);
+	return *value;
+}

@@ -1,0 +1,66 @@
+import BPFKit
+@testable import BPFSkeletonGenerator
+import Testing
+
+@Suite("Pure parts: sections, names, the generator, embedded bytes")
+struct PureTests {
+    @Test("Sections parse to typed attach points")
+    func attachPoints() {
+        #expect(BPFAttachPoint(section: "tracepoint/syscalls/sys_enter_openat") == .tracepoint(category: "syscalls", name: "sys_enter_openat"))
+        #expect(BPFAttachPoint(section: "tp/sched/sched_switch") == .tracepoint(category: "sched", name: "sched_switch"))
+        #expect(BPFAttachPoint(section: "tracepoint") == .other("tracepoint"))
+        #expect(BPFAttachPoint(section: "?tp_btf/io_uring_complete") == .btfTracepoint("io_uring_complete"))
+        #expect(BPFAttachPoint(section: "raw_tp/sys_enter") == .rawTracepoint("sys_enter"))
+        #expect(BPFAttachPoint(section: "kretprobe/do_unlinkat") == .kprobe(function: "do_unlinkat", isReturn: true))
+        #expect(BPFAttachPoint(section: "ksyscall/openat") == .ksyscall("openat", isReturn: false))
+        #expect(BPFAttachPoint(section: "uretprobe") == .uprobe(isReturn: true))
+        #expect(BPFAttachPoint(section: "fexit/vfs_read") == .fentry(function: "vfs_read", isReturn: true))
+        #expect(BPFAttachPoint(section: "iter/task") == .iterator("task"))
+        #expect(BPFAttachPoint(section: "xdp") == .other("xdp"))
+    }
+
+    @Test("C names become Swift names; keywords are escaped")
+    func names() {
+        #expect(identifier("exit_openat_regs") == "exitOpenatRegs")
+        #expect(identifier("default") == "`default`")
+        #expect(identifier("events") == "events")
+        #expect(upperCamel("open_snoop") == "OpenSnoop")
+        #expect(literal("a\"b\\c") == "\"a\\\"b\\\\c\"")
+    }
+
+    @Test("The generator writes typed members for programs, maps and globals")
+    func generator() {
+        let object = ObjectDescription(
+            name: "demo",
+            programs: [.init(name: "handle_exec", section: "tp/sched/sched_process_exec")],
+            maps: ["events"],
+            globals: [(.rodata, 24, [
+                .init(name: "min_us", offset: 0, shape: .integer(size: 8, signed: false)),
+                .init(name: "targ_comm", offset: 8, shape: .array(.integer(size: 1, signed: false), count: 16)),
+            ])])
+        let source = SkeletonGenerator(object: object, base64: "AAEC", sourceName: "demo.bpf.c").source()
+        #expect(source.contains("public struct DemoSkeleton {"))
+        #expect(source.contains("public let handleExec: BPFProgram"))
+        #expect(source.contains(".handleExec: .tracepoint(category: \"sched\", name: \"sched_process_exec\")"))
+        #expect(source.contains("public let events: BPFMap"))
+        #expect(source.contains("public var minUs: UInt64 {"))
+        #expect(source.contains("public var targComm: InlineArray<16, UInt8> {"))
+        #expect(source.contains("public func setTargComm(_ values: some Collection<UInt8>) throws(BPFError)"))
+        #expect(!source.contains("BssGlobals"))
+    }
+
+    @Test("Embedded bytes decode from base64")
+    func base64() {
+        #expect(BPFEmbeddedObject.bytes(base64: "AAEC/w==") == [0, 1, 2, 255])
+        #expect(BPFEmbeddedObject.bytes(base64: "") == [])
+    }
+
+    @Test("Errors read as context: reason")
+    func errors() {
+        let error = BPFError.system("attach x", errno: 1)
+        #expect(error.kind == .permissionDenied)
+        #expect(error.description == "attach x: Operation not permitted")
+        #expect(BPFError.system("a", errno: 524).kind == .notSupported)
+        #expect(BPFMapType.lruPerCPUHash.isPerCPU && !BPFMapType.hash.isPerCPU)
+    }
+}

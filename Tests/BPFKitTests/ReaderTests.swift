@@ -1,0 +1,130 @@
+import BPFKit
+import BPFKitTestPrograms
+import Glibc
+import Testing
+
+struct HandlerFailure: Error, Equatable {}
+
+@Suite("Ring buffers, perf event arrays and record streams", .tags(.kernel),
+       .enabled(if: isRoot, "loading BPF programs needs root"))
+struct ReaderTests {
+    @Test("A handler can stop consumption; the rest stay for the next poll")
+    func stop() throws {
+        let skeleton = try loadTestObject()
+        try skeleton.attach()
+        triggerGetppid(3)
+        var seen: [UInt64] = []
+        let ring = try RingBuffer(skeleton.maps.ringA) { record in
+            seen.append(record.loadUnaligned(as: UInt64.self))
+            if seen.count == 1 { throw BPFStopReading() }
+        }
+        #expect(try ring.consume() == 1)
+        #expect(seen == [1])
+        #expect(try ring.poll(timeoutMilliseconds: 10) == 2)
+        #expect(seen == [1, 2, 3])
+    }
+
+    @Test("A handler's error is rethrown by poll; reading goes on afterwards")
+    func handlerThrows() throws {
+        let skeleton = try loadTestObject()
+        try skeleton.attach()
+        triggerGetppid(2)
+        var calls = 0
+        let ring = try RingBuffer(skeleton.maps.ringA) { _ in
+            calls += 1
+            if calls == 1 { throw HandlerFailure() }
+        }
+        #expect(throws: HandlerFailure.self) { try ring.poll(timeoutMilliseconds: 10) }
+        #expect(try ring.consume() == 1)
+        #expect(calls == 2)
+    }
+
+    @Test("One consumer reads several maps, and its epoll descriptor wakes up")
+    func severalMaps() throws {
+        let skeleton = try loadTestObject()
+        skeleton.data.seed = 42
+        try skeleton.attach()
+        var fromA: [UInt64] = [], fromB: [UInt64] = []
+        let ring = try RingBuffer(skeleton.maps.ringA) { fromA.append($0.loadUnaligned(as: UInt64.self)) }
+        try ring.add(skeleton.maps.ringB.handle()) { fromB.append($0.loadUnaligned(as: UInt64.self)) }
+        triggerGetppid(2)
+        var event = pollfd(fd: ring.epollDescriptor, events: Int16(POLLIN), revents: 0)
+        #expect(Glibc.poll(&event, 1, 1000) == 1)
+        #expect(try ring.consume() == 4)
+        #expect(fromA == [1, 2])
+        #expect(fromB == [42, 42])
+    }
+
+    @Test("The perf event array reader gets every record with its CPU")
+    func perfEventArray() throws {
+        let skeleton = try loadTestObject()
+        try skeleton.attach()
+        var records: [(cpu: Int, value: UInt64)] = []
+        let reader = try PerfEventReader(skeleton.maps.perf, pagesPerCPU: 8) { cpu, record in
+            records.append((cpu, record.loadUnaligned(as: UInt64.self)))
+        }
+        triggerGetppid(3)
+        var total = 0
+        for _ in 0..<20 where total < 3 { total += try reader.poll(timeoutMilliseconds: 50) }
+        #expect(records.map(\.value) == [1, 2, 3])
+        #expect(records.allSatisfy { $0.cpu >= 0 && $0.cpu < BPFMapHandle.possibleCPUs })
+        #expect(reader.lostRecords == 0)
+        expectBPFError(.invalidArgument) { _ = try PerfEventReader(skeleton.maps.ringA) { _, _ in } }
+    }
+
+    @Test("A record stream yields copies in order and ends on finish()")
+    func stream() async throws {
+        let skeleton = try Self.loadAttachAndTrigger(3)
+        let stream = try BPFRecordStream(ringBuffers: [skeleton.maps.ringA.handle()], capacity: 16) {
+            $0.loadUnaligned(as: UInt64.self)
+        }
+        var values: [UInt64] = []
+        for try await value in stream {
+            values.append(value)
+            if values.count == 3 { stream.finish() }
+        }
+        #expect(values == [1, 2, 3])
+        #expect(stream.lostRecords == 0)
+    }
+
+    @Test("A full record stream drops and counts what it cannot hold")
+    func streamDrops() async throws {
+        let skeleton = try Self.loadAttachAndTrigger(10)
+        let stream = try BPFRecordStream(ringBuffers: [skeleton.maps.ringA.handle()], capacity: 2) {
+            $0.loadUnaligned(as: UInt64.self)
+        }
+        for _ in 0..<100 where stream.droppedRecords < 8 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(stream.droppedRecords == 8)
+        stream.finish()
+        var values: [UInt64] = []
+        for try await value in stream { values.append(value) }
+        #expect(values == [1, 2])
+    }
+
+    /// Loads, attaches and triggers on a new thread of its own: an async test changes threads,
+    /// and a thread it leaves may run other tests' getppid calls while this object lives.
+    static func loadAttachAndTrigger(_ times: Int) throws -> KittestSkeleton {
+        final class Outcome: @unchecked Sendable { var result: Result<KittestSkeleton, any Error>? }
+        let outcome = Outcome()
+        var thread = pthread_t()
+        let context = Unmanaged.passRetained(Box {
+            outcome.result = Result {
+                let skeleton = try loadTestObject()
+                try skeleton.attach()
+                triggerGetppid(times)
+                return skeleton
+            }
+        }).toOpaque()
+        pthread_create(&thread, nil, { context in
+            Unmanaged<Box>.fromOpaque(context!).takeRetainedValue().body()
+            return nil
+        }, context)
+        pthread_join(thread, nil)
+        return try outcome.result!.get()
+    }
+
+    final class Box {
+        let body: () -> Void
+        init(_ body: @escaping () -> Void) { self.body = body }
+    }
+}

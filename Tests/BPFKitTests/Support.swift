@@ -1,0 +1,57 @@
+import BPFKit
+import BPFKitTestPrograms
+import Glibc
+import Testing
+
+extension Tag {
+    /// Loads BPF programs into the running kernel: needs root (CI runs as root).
+    @Tag static var kernel: Self
+}
+
+/// Whether this process may load BPF programs.
+let isRoot = geteuid() == 0
+
+/// The calling thread's id, which the test object's programs filter on.
+func threadID() -> UInt32 {
+    var buffer = [CChar](repeating: 0, count: 64)
+    let count = readlink("/proc/thread-self", &buffer, buffer.count - 1)  // "PID/task/TID"
+    let text = String(decoding: buffer.prefix(max(count, 0)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    return text.split(separator: "/").last.flatMap { UInt32($0) } ?? 0
+}
+
+/// The test object, loaded for the calling thread, after `configure` (programs are opened
+/// with `enabled` set and `target_tid` this thread).
+func loadTestObject(_ configure: (borrowing KittestSkeleton.Open) throws -> Void = { _ in }) throws -> KittestSkeleton {
+    let open = try KittestSkeleton.open()
+    open.rodata.targetTid = threadID()
+    open.rodata.enabled = true
+    try configure(open)
+    return try open.load()
+}
+
+/// Makes the test programs' tracepoint fire `times` times on this thread.
+func triggerGetppid(_ times: Int = 1) {
+    for _ in 0..<times { _ = getppid() }
+}
+
+/// A path for a pin on the BPF file system, unique to this process and `name`.
+func pinPath(_ name: String) -> String { "/sys/fs/bpf/bpfkit_test_\(getpid())_\(name)" }
+
+/// Whether a file exists.
+func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+/// Expects `body` to throw a `BPFError` of `kind`; returns it.
+@discardableResult
+func expectBPFError(_ kind: BPFError.Kind, sourceLocation: SourceLocation = #_sourceLocation,
+                    _ body: () throws -> Void) -> BPFError? {
+    do {
+        try body()
+        Issue.record("expected a BPFError of kind \(kind), nothing was thrown", sourceLocation: sourceLocation)
+    } catch let error as BPFError {
+        #expect(error.kind == kind, "\(error)", sourceLocation: sourceLocation)
+        return error
+    } catch {
+        Issue.record("expected a BPFError, got \(error)", sourceLocation: sourceLocation)
+    }
+    return nil
+}

@@ -1,0 +1,211 @@
+import CgroupIdentity
+import Foundation
+import Testing
+
+/// A TCP port nobody listens on now (the kernel picks it).
+private func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    try withUnsafeMutablePointer(to: &address) { pointer in
+        try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            guard bind(fd, $0, length) == 0, getsockname(fd, $0, &length) == 0 else { throw POSIXError(.EADDRINUSE) }
+        }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// GETs `url`; (status, body).
+private func get(_ url: String) throws -> (Int, String) {
+    let (_, out, _) = try runToCompletion("/usr/bin/curl", ["-s", "-m", "5", "-w", "\n%{http_code}", url])
+    let lines = out.split(separator: "\n", omittingEmptySubsequences: false)
+    return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
+}
+
+@Suite("On every node: metrics a real Prometheus scrapes, rotated files, deploy files", .serialized, .tags(.kernel),
+       .enabled(if: isRoot, "loading BPF programs needs root"))
+struct FleetTests {
+    @Test("Prometheus, started here, scrapes opens_total equal to what a named command did")
+    func prometheusScrapes() throws {
+        let dir = try makeScratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        FileManager.default.createFile(atPath: dir + "/present", contents: nil)
+        let name = uniqueName("prom")
+        let metricsPort = try freePort()
+        let tracer = try TracerRun(["--metrics", "127.0.0.1:\(metricsPort)", "--no-events", "-n", name])
+        defer { tracer.stop() }
+        #expect(try get("http://127.0.0.1:\(metricsPort)/healthz").0 == 200)
+
+        let prometheusPort = try freePort()
+        try """
+            global:
+              scrape_interval: 1s
+            scrape_configs:
+              - job_name: opensnoop
+                static_configs:
+                  - targets: ["127.0.0.1:\(metricsPort)"]
+            """.write(toFile: dir + "/prometheus.yml", atomically: true, encoding: .utf8)
+        let prometheus = Process()
+        prometheus.executableURL = URL(fileURLWithPath: "/usr/bin/prometheus")
+        prometheus.arguments = ["--config.file=\(dir)/prometheus.yml", "--storage.tsdb.path=\(dir)/data",
+                                "--web.listen-address=127.0.0.1:\(prometheusPort)"]
+        prometheus.standardOutput = FileHandle.nullDevice
+        prometheus.standardError = FileHandle.nullDevice
+        try prometheus.run()
+        defer {
+            prometheus.terminate()
+            prometheus.waitUntilExit()
+        }
+
+        try runHelper(["--name", name, "loop", "37", dir + "/present", "openat", dir + "/missing", "openat", dir + "/missing"])
+        func query(_ expression: String) throws -> Int? {
+            let encoded = expression.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+            let (status, body) = try get("http://127.0.0.1:\(prometheusPort)/api/v1/query?query=\(encoded)")
+            guard status == 200, let object = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any],
+                  let data = object["data"] as? [String: Any], let result = data["result"] as? [[String: Any]],
+                  let value = result.first?["value"] as? [Any], let text = value.last as? String else { return nil }
+            return Int(Double(text) ?? -1)
+        }
+        let ok = "opensnoop_opens_total{comm=\"\(name)\",result=\"ok\"}"
+        let failed = "opensnoop_opens_total{comm=\"\(name)\",result=\"ENOENT\"}"
+        // The helper's own start-up opens also count: compare with what the kernel saw via a second count.
+        #expect(waitUntil(seconds: 30) { ((try? query(failed)) ?? nil) == 2 + startupFailures(name) }, "ENOENT")
+        let seenOK = try query(ok) ?? 0
+        #expect(seenOK >= 37 && seenOK == 37 + startupSuccesses(name), "ok: \(seenOK)")
+        #expect(try query("opensnoop_events_lost_total") == 0)
+        #expect(try query("up{job=\"opensnoop\"}") == 1)
+    }
+
+    @Test("Rotation under load loses nothing and splits no line; old files are gzipped, mode 0600")
+    func rotation() throws {
+        let dir = try makeScratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let name = uniqueName("rot")
+        let file = dir + "/events.jsonl"
+        let tracer = try TracerRun(["-j", "-o", file, "--rotate-size", "1", "--rotate-keep", "50", "--rotate-compress", "-n", name])
+        try runHelper(["--name", name, "loop", "12000", "/etc/hostname"])
+        #expect(tracer.stop(settle: 1) == 0)
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("events.jsonl") }
+        #expect(names.contains("events.jsonl.1.gz"), "\(names)")
+        #expect(!names.contains { $0.contains("rotating") || $0.hasSuffix(".tmp") }, "\(names)")
+        var events = 0
+        for entry in names {
+            let path = dir + "/" + entry
+            let (_, text, _) = entry.hasSuffix(".gz") ? try runToCompletion("/bin/gzip", ["-dc", path])
+                                                      : try runToCompletion("/bin/cat", [path])
+            for line in text.split(separator: "\n") {
+                let record = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(entry)")
+                if record["path"] as? String == "/etc/hostname" { events += 1 }
+            }
+            let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+            #expect(mode == 0o600, "\(entry)")
+            let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? 0
+            if !entry.hasSuffix(".gz") { #expect(size <= 1_000_000, "\(entry): \(size)") }
+        }
+        #expect(events == 12000)
+    }
+
+    @Test("The deploy files lint: the systemd unit, the Prometheus config, the DaemonSet's YAML")
+    func deployFiles() throws {
+        let deploy = TestPrograms.sources.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("deploy").path
+        let dir = try makeScratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // systemd-analyze checks that ExecStart exists: point it at the binary under test.
+        let unit = try String(contentsOfFile: deploy + "/opensnoop.service", encoding: .utf8)
+            .replacingOccurrences(of: "/usr/local/bin/opensnoop", with: Binaries.opensnoop)
+        try unit.write(toFile: dir + "/opensnoop.service", atomically: true, encoding: .utf8)
+        let (status, out, err) = try runToCompletion("/usr/bin/systemd-analyze", ["verify", dir + "/opensnoop.service"])
+        #expect(status == 0 && out.isEmpty && err.isEmpty, "\(out)\(err)")
+        let (promStatus, _, promErr) = try runToCompletion("/usr/bin/promtool", ["check", "config", deploy + "/prometheus.yml"])
+        #expect(promStatus == 0, "\(promErr)")
+        let (yamlStatus, yamlOut, yamlErr) = try runToCompletion("/usr/bin/python3", ["-c", """
+            import sys, yaml
+            d = yaml.safe_load(open(sys.argv[1]))
+            c = d["spec"]["template"]["spec"]["containers"][0]
+            assert d["kind"] == "DaemonSet" and d["spec"]["template"]["spec"]["hostPID"]
+            assert set(c["securityContext"]["capabilities"]["add"]) == {"BPF", "PERFMON", "DAC_READ_SEARCH"}
+            k = yaml.safe_load(open(sys.argv[2]))
+            assert k["scrape_configs"][0]["kubernetes_sd_configs"][0]["role"] == "pod"
+            print(" ".join(c["args"]))
+            """, deploy + "/daemonset.yaml", deploy + "/prometheus-kubernetes.yml"])
+        #expect(yamlStatus == 0, "\(yamlErr)")
+        // The arguments the unit and the DaemonSet give opensnoop are ones it takes.
+        let arguments = yamlOut.split(separator: " ").map(String.init).filter { !$0.isEmpty }
+            .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        let (help, _, helpErr) = try runToCompletion(Binaries.opensnoop, arguments.map { $0 == ":9473" ? "127.0.0.1:0" : $0 }
+            .map { $0 == "/var/log/opensnoop/opens.jsonl" ? dir + "/x.jsonl" : $0 } + ["-n", "nobody-here", "-d", "0.5"])
+        #expect(help == 0, "\(helpErr)")
+    }
+}
+
+/// Opens the helper makes while starting (its dynamic loader's), counted the way opensnoop sees
+/// them: measured by tracing a run of it that opens nothing itself.
+private func startupFailures(_ name: String) -> Int { startupOpens(name).failed }
+private func startupSuccesses(_ name: String) -> Int { startupOpens(name).ok }
+
+nonisolated(unsafe) private var measuredStartup: (ok: Int, failed: Int)? = nil
+
+private func startupOpens(_ name: String) -> (ok: Int, failed: Int) {
+    if let measuredStartup { return measuredStartup }
+    let probe = uniqueName("probe")
+    guard let tracer = try? TracerRun(["-j", "-n", probe]) else { return (0, 0) }
+    _ = try? runHelper(["--name", probe, "sleep", "1"])
+    tracer.stop()
+    let records = (try? tracer.records()) ?? []
+    let result = (records.filter { ($0["fd"] as? Int ?? -1) >= 0 }.count, records.filter { ($0["fd"] as? Int ?? 0) < 0 }.count)
+    measuredStartup = result
+    return result
+}
+
+@Suite("Container identity on the real kernel", .serialized, .tags(.kernel), .enabled(if: isRoot, "needs root"))
+struct ContainerIdentityKernelTests {
+    /// Makes cgroup `relative` under the cgroup2 mount; returns its absolute path.
+    private func makeCgroup(_ relative: String) throws -> String {
+        let mount = try #require(CgroupResolver.cgroup2MountPoint())
+        let path = mount + relative
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    @Test("A process in a containerd-style pod cgroup: resolved by id to its path, container id and pod UID; --container traces it alone")
+    func containerdPod() throws {
+        let id = String((UUID().uuidString + UUID().uuidString).lowercased().filter(\.isHexDigit).prefix(64))
+        let uid = UUID().uuidString.lowercased()
+        let podSlice = "/opensnoop-test-\(getpid()).slice/kubepods-besteffort-pod\(uid.replacingOccurrences(of: "-", with: "_")).slice"
+        let relative = podSlice + "/cri-containerd-\(id).scope"
+        let cgroup = try makeCgroup(relative)
+        defer {
+            rmdir(cgroup)
+            rmdir(try! CgroupResolver.cgroup2MountPoint()! + podSlice)
+            rmdir(try! CgroupResolver.cgroup2MountPoint()! + "/opensnoop-test-\(getpid()).slice")
+        }
+        let cgroupID = try #require(try FileManager.default.attributesOfItem(atPath: cgroup)[.systemFileNumber] as? UInt64)
+        let resolver = try #require(CgroupResolver())
+        let entry = try #require(resolver.entry(for: cgroupID))
+        #expect(entry.path == relative)
+        #expect(entry.identity == ContainerIdentity(containerID: id, podUID: uid))
+        #expect(resolver.entry(for: 0xFFFF_FFFF_FFFF) == nil)
+        #expect(resolver.directories(ofContainer: String(id.prefix(12))) == [cgroup])
+
+        let dir = try makeScratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        FileManager.default.createFile(atPath: dir + "/in", contents: nil)
+        FileManager.default.createFile(atPath: dir + "/out", contents: nil)
+        let inside = try WaitingHelper(["openat", dir + "/in"])
+        try "\(inside.pid)\n".write(toFile: cgroup + "/cgroup.procs", atomically: false, encoding: .utf8)
+        let outside = try WaitingHelper(["openat", dir + "/out"])
+        let tracer = try TracerRun(["-j", "--container", String(id.prefix(12))])
+        inside.go()
+        outside.go()
+        tracer.stop()
+        let paths = Set(try tracer.records().compactMap { $0["path"] as? String }.filter { $0.hasPrefix(dir) })
+        #expect(paths == [dir + "/in"])
+        let (status, _, err) = try runToCompletion(Binaries.opensnoop, ["--container", "deadbeefdeadbeef"])
+        #expect(status == 2)
+        #expect(err == "opensnoop: --container deadbeefdeadbeef: no container cgroup has such an id\n")
+    }
+}
