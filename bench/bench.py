@@ -62,6 +62,11 @@ OPEN_SETUPS = [
     ours(" -j > file", "-j", json=True),
     ours(" --no-compat > file", "--no-compat"),
     ours(" --no-compat, all filtered out", "--no-compat", "-n", "no-such-comm", output="null", shown=FILTERED),
+    ours(" --per-cpu-rings > file", "--per-cpu-rings"),
+    ours(" -L > file", "-L"),
+    ours(" --summary > file", "--summary", "1", shown="counted in the kernel"),
+    ours(" --metrics --no-events", "--metrics", f"127.0.0.1:{20000 + os.getpid() % 20000}", "--no-events",
+         output="null", shown="counted in the kernel"),
     theirs(" > file"),
     theirs(" > /dev/null", output="null"),
 ]
