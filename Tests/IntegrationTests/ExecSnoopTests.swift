@@ -125,7 +125,13 @@ struct ExecSnoopTests {
         let scene = try ExecScene()
         defer { scene.remove() }
         let path = succeeding ? scene.target : scene.dir + "/missing"
-        let long: [[UInt8]] = [Array(path.utf8)] + (0..<200).map { Array(repeating: UInt8(ascii: "0") + UInt8($0 % 10), count: 50) }
+        // 200 arguments of 50 bytes, the first one sized so that byte 4096 falls inside an
+        // argument whatever the scratch directory's path length.
+        func arguments(first: Int) -> [[UInt8]] {
+            [Array(path.utf8)] + (0..<200).map { Array(repeating: UInt8(ascii: "0") + UInt8($0 % 10), count: $0 == 0 ? first : 50) }
+        }
+        let first = (50...60).first { Array(arguments(first: $0).map { $0 + [0] }.joined()).prefix(4096).last != 0 } ?? 50
+        let long = arguments(first: first)
         let many: [[UInt8]] = [Array(path.utf8)] + Array(repeating: Array("y".utf8), count: 300)
         let text = try scene.tracer([])
         let json = try scene.tracer(["-j"])
