@@ -6,9 +6,10 @@ export TMPDIR := $(CURDIR)/.build/tmp
 SWIFT ?= swift
 BIN := .build/release/opensnoop
 ARGS ?=
-# The release binary: Swift runtime linked in, symbols and debug info stripped at link time
-# (for profiling with symbols, build without `-Xlinker --strip-all`).
-RELEASE_FLAGS := -c release --product opensnoop --static-swift-stdlib -Xlinker --strip-all
+# The release binaries: Swift runtime linked in, symbols and debug info stripped at link time
+# (for profiling with symbols, build without `-Xlinker --strip-all`). opensnoop-agent is opensnoop
+# with the metrics server (--metrics) linked in.
+RELEASE_FLAGS := -c release --static-swift-stdlib -Xlinker --strip-all
 
 .PHONY: deps build run test bench clean
 
@@ -17,7 +18,8 @@ deps:
 
 build: deps
 	mkdir -p $(TMPDIR)
-	$(SWIFT) build $(RELEASE_FLAGS)
+	$(SWIFT) build $(RELEASE_FLAGS) --product opensnoop
+	$(SWIFT) build $(RELEASE_FLAGS) --product opensnoop-agent
 
 run: build
 	$(BIN) $(ARGS)

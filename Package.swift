@@ -10,6 +10,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "opensnoop", targets: ["opensnoop"]),
+        .executable(name: "opensnoop-agent", targets: ["opensnoop-agent"]),
         .executable(name: "execsnoop", targets: ["execsnoop"]),
         .library(name: "BPFKit", targets: ["BPFKit"]),
         .library(name: "OpenSnoop", targets: ["OpenSnoop"]),
@@ -78,7 +79,7 @@ let package = Package(
         .target(
             name: "OpenSnoopMetrics",
             dependencies: [
-                "OpenSnoop", "TraceOutput",
+                "OpenSnoop", "OpenSnoopTool", "TraceOutput",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -92,14 +93,20 @@ let package = Package(
             dependencies: ["OpenSnoop", "TraceOutput"],
             swiftSettings: swiftSettings
         ),
-        .executableTarget(
-            name: "opensnoop",
+        // The opensnoop command (swift-argument-parser): parses and wires, for both binaries.
+        .target(
+            name: "OpenSnoopTool",
             dependencies: [
-                "OpenSnoop", "OpenSnoopCLI", "OpenSnoopMetrics", "TraceOutput", "CgroupIdentity",
+                "OpenSnoop", "OpenSnoopCLI", "TraceOutput", "CgroupIdentity", "BPFKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
         ),
+        // The plain tracer: no HTTP stack linked in.
+        .executableTarget(name: "opensnoop", dependencies: ["OpenSnoopTool"], swiftSettings: swiftSettings),
+        // The tracer with --metrics served in-process (SwiftNIO): what node agents run.
+        .executableTarget(name: "opensnoop-agent", dependencies: ["OpenSnoopTool", "OpenSnoopMetrics"],
+                          swiftSettings: swiftSettings),
         // execsnoop: the exec record shared by its BPF program and user space; the BPF program
         // (compiled and embedded by the plugin as `ExecsnoopSkeleton`); the command.
         .target(name: "ExecSnoopEvent"),
@@ -154,7 +161,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["OpenSnoop", "TraceOutput", "CgroupIdentity", "opensnoop", "opensnoop-testhelper", "execsnoop"],
+            dependencies: ["OpenSnoop", "TraceOutput", "CgroupIdentity", "opensnoop", "opensnoop-agent", "opensnoop-testhelper", "execsnoop"],
             swiftSettings: swiftSettings
         ),
     ]

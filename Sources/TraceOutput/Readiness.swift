@@ -16,6 +16,12 @@ public enum Readiness {
         unsetenv("NOTIFY_SOCKET")
     }
 
+    /// Puts the claimed variable back, for a program this process is about to become (`exec`).
+    public static func restoreForExec() {
+        guard let path = socketPath else { return }
+        setenv("NOTIFY_SOCKET", String(decoding: path, as: UTF8.self), 1)
+    }
+
     /// Sends `READY=1` to the claimed socket, if any.
     public static func notifyReady() {
         guard var path = socketPath else { return }

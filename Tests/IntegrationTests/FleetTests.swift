@@ -116,7 +116,7 @@ struct FleetTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // systemd-analyze checks that ExecStart exists: point it at the binary under test.
         let unit = try String(contentsOfFile: deploy + "/opensnoop.service", encoding: .utf8)
-            .replacingOccurrences(of: "/usr/local/bin/opensnoop", with: Binaries.opensnoop)
+            .replacingOccurrences(of: "/usr/local/bin/opensnoop-agent", with: Binaries.opensnoop + "-agent")
         try unit.write(toFile: dir + "/opensnoop.service", atomically: true, encoding: .utf8)
         let (status, out, err) = try runToCompletion("/usr/bin/systemd-analyze", ["verify", dir + "/opensnoop.service"])
         #expect(status == 0 && out.isEmpty && err.isEmpty, "\(out)\(err)")

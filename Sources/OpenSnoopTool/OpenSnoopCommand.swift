@@ -4,13 +4,26 @@ import Glibc
 import OpenSnoop
 import CgroupIdentity
 import OpenSnoopCLI
-import OpenSnoopMetrics
 import TraceOutput
 
+/// What `--metrics` needs from the metrics server: made by `opensnoop-agent`, the only binary
+/// that links the HTTP stack (so the plain `opensnoop` does not pay for it at start or in memory).
+public protocol MetricsEndpoint: AnyObject {
+    /// Adds one interval's kernel counts and the totals since load.
+    func record(_ snapshot: SummarySnapshot, lostTotal: UInt64, filteredTotal: UInt64,
+                ringUsedBytes: UInt64, ringSizeBytes: Int)
+    /// Whether `/healthz` answers 200.
+    var isHealthy: Bool { get set }
+    /// Stops serving.
+    func close()
+}
+
+/// Starts serving metrics on `host:port` (`host` nil: every interface).
+public typealias MetricsEndpointFactory = (_ host: String?, _ port: Int) throws -> any MetricsEndpoint
+
 /// `opensnoop`: parses the command line and wires the library together; nothing else.
-@main
-struct OpenSnoopCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct OpenSnoopCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "opensnoop",
         abstract: "Trace file opens across the system with eBPF.",
         discussion: """
@@ -247,12 +260,41 @@ struct OpenSnoopCommand: ParsableCommand {
         .init(long: "help", short: "h", takesValue: false, repeatable: true),
     ]
 
+    public init() {}
+
+    /// Made by the executable that links the metrics server (`opensnoop-agent`); nil in
+    /// `opensnoop`, which hands `--metrics` over to `opensnoop-agent` beside it.
+    nonisolated(unsafe) private static var metricsFactory: MetricsEndpointFactory? = nil
+
     /// Parses, checks and traces; every message is one line, exit codes as documented in the
     /// README (2 bad input, 1 cannot trace, 126/127 command cannot run, else the command's).
-    static func main() {
+    public static func main(metrics: MetricsEndpointFactory?) -> Never {
+        metricsFactory = metrics
         Diagnostics.guardStandardDescriptors()
         Readiness.claim()
         Glibc.exit(run(arguments: GetoptArguments.commandLineBytes))
+    }
+
+    /// `--metrics` in the plain `opensnoop`: the same command line, run by `opensnoop-agent`
+    /// from the same directory. Returns only if that fails (with the exit code).
+    private static func handOverToAgent(_ argv: [[UInt8]]) -> Int32 {
+        var directory = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let length = readlink("/proc/self/exe", &directory, Int(PATH_MAX))
+        guard length > 0 else { return fail("--metrics: cannot find this program's directory", code: 1) }
+        let self_ = String(decoding: directory[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let agent = String(self_[..<(self_.lastIndex(of: "/") ?? self_.startIndex)]) + "/opensnoop-agent"
+        Readiness.restoreForExec()
+        let arguments = [Array(agent.utf8)] + argv
+        var pointers = arguments.map { bytes in bytes.withUnsafeBufferPointer { buffer -> UnsafeMutablePointer<CChar>? in
+            let copy = UnsafeMutablePointer<CChar>.allocate(capacity: buffer.count + 1)
+            for (index, byte) in buffer.enumerated() { copy[index] = CChar(bitPattern: byte) }
+            copy[buffer.count] = 0
+            return copy
+        } }
+        pointers.append(nil)
+        execv(agent, pointers)
+        return fail("--metrics needs opensnoop-agent installed beside opensnoop (\(agent): \(String(cString: strerror(errno))))",
+                    code: 1)
     }
 
     private static func fail(_ message: String, code: Int32) -> Int32 {
@@ -285,6 +327,7 @@ struct OpenSnoopCommand: ParsableCommand {
             }
             return fail(message, code: 2)
         }
+        if command.metrics != nil && metricsFactory == nil { return handOverToAgent(argv) }
         if normalized.hasTerminator && command.command.isEmpty {
             return fail("-- must be followed by the command to trace", code: 2)
         }
@@ -388,21 +431,20 @@ struct OpenSnoopCommand: ParsableCommand {
                 try OutputSink(path: path, rotation: rotation, interrupted: { TerminationSignals.stopPending })
             } ?? OutputSink(fileDescriptor: STDOUT_FILENO, interrupted: { TerminationSignals.stopPending })
             defer { sink.finishRotations() }
-            let exporter = metrics.map { _ in MetricsExporter() }
-            let session = try TraceSession(options: options, formatter: formatter, output: sink,
-                                           summary: snapshots(options, sink: sink, exporter: exporter), report: report)
-            let server = try metrics.map { address in
+            let endpoint = try metrics.map { address in
                 do {
-                    return try MetricsServer(host: address.host, port: address.port, exporter: exporter!)
+                    return try Self.metricsFactory!(address.host, address.port)
                 } catch {
                     throw OpenSnoopError.unsupported("--metrics: cannot listen on \(address): \(error)")
                 }
             }
             defer {
-                exporter?.isHealthy = false
-                server?.close()
+                endpoint?.isHealthy = false
+                endpoint?.close()
             }
-            exporter?.isHealthy = true
+            let session = try TraceSession(options: options, formatter: formatter, output: sink,
+                                           summary: snapshots(options, sink: sink, endpoint: endpoint), report: report)
+            endpoint?.isHealthy = true
             if verbose { report(describe(session.program)) }
             warnAboutMissingProcesses(options)
             let child = command.isEmpty ? nil : try TracedCommand.spawn(command)
@@ -431,12 +473,12 @@ struct OpenSnoopCommand: ParsableCommand {
     /// `--summary`: each snapshot printed as a table (redrawn on a terminal) or a JSON object;
     /// `--metrics`: each second's counts added to the exported metrics.
     private func snapshots<F>(_ options: TraceOptions, sink: OutputSink,
-                              exporter: MetricsExporter?) -> TraceSession<F>.Snapshots? {
-        if let exporter {
+                              endpoint: (any MetricsEndpoint)?) -> TraceSession<F>.Snapshots? {
+        if let endpoint {
             return TraceSession<F>.Snapshots(intervalNanoseconds: 1_000_000_000) { snapshot, program, _ in
-                exporter.record(snapshot, lostTotal: try program.lostEvents(), filteredTotal: try program.filteredOpens(),
+                endpoint.record(snapshot, lostTotal: try program.lostEvents(), filteredTotal: try program.filteredOpens(),
                                 ringUsedBytes: try program.ringBufferUsedBytes(), ringSizeBytes: program.ringBufferCapacity)
-                exporter.isHealthy = program.isAttached
+                endpoint.isHealthy = program.isAttached
             }
         }
         guard let seconds = summary else { return nil }
