@@ -15,6 +15,7 @@ final class ConsumerState {
     var handled = 0
 
     /// Runs a handler; false means "stop now" (it threw `BPFStopReading` or another error).
+    @inline(__always)
     func handle(_ body: () throws -> Void) -> Bool {
         handled += 1
         do {
@@ -54,7 +55,8 @@ public final class RingBuffer {
 
     private final class Box {
         let handler: Handler
-        unowned let state: ConsumerState
+        /// The reader's state, which outlives every box (the reader holds both).
+        unowned(unsafe) let state: ConsumerState
         init(_ handler: @escaping Handler, _ state: ConsumerState) { self.handler = handler; self.state = state }
     }
 
@@ -63,10 +65,12 @@ public final class RingBuffer {
     private var boxes: [Box] = []
     private var maps: [BPFMapHandle] = []
 
+    /// The C callback: no reference counting per record (the reader keeps every box alive).
     private static let callback: ring_buffer_sample_fn = { context, data, size in
-        let box = Unmanaged<Box>.fromOpaque(context!).takeUnretainedValue()
-        let record = UnsafeRawBufferPointer(start: data, count: size)
-        return box.state.handle { try box.handler(record) } ? 0 : -ECANCELED
+        Unmanaged<Box>.fromOpaque(context!)._withUnsafeGuaranteedRef { box in
+            let record = UnsafeRawBufferPointer(start: data, count: size)
+            return box.state.handle { try box.handler(record) } ? 0 : -ECANCELED
+        }
     }
 
     private static func check(_ map: BPFMapHandle) throws(BPFError) {

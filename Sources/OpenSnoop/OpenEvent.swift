@@ -1,9 +1,10 @@
 public import OpenSnoopEvent
 
-/// One traced open, decoded from a ring-buffer record.
+/// One traced open: a view of a ring-buffer record, checked once when made.
 ///
-/// The header is copied; `pathBytes` and `fullPathBytes` point into the ring buffer and are
-/// valid only during the handler that received the event. Use `path` for an owned copy.
+/// Nothing is copied: every field is read from the record, so the event and its byte views
+/// (`pathBytes`, `fullPathBytes`) are valid only during the handler that received it. Use
+/// `path`, `comm` (or `OpenRecord`) for owned copies.
 public struct OpenEvent {
     /// How the file was opened.
     public enum Source: UInt8, Sendable, CaseIterable {
@@ -22,44 +23,70 @@ public struct OpenEvent {
         }
     }
 
-    /// The fixed-size part, as the kernel wrote it.
-    public let header: opensnoop_event
+    /// Offsets of `struct opensnoop_event`'s fields (checked against the C layout by a test).
+    public enum Offset {
+        public static let timestamp = 0, flags = 8, cgroupID = 16, latency = 24, pid = 32, tid = 36, uid = 40
+        public static let result = 44, mode = 48, directoryFD = 52, fixedSlot = 56, pathLength = 60
+        public static let fullLength = 62, rootLength = 64, eventFlags = 66, source = 68, comm = 72
+        public static let headerSize = 88
+    }
+
+    private let base: UnsafeRawPointer
+    private let pathLength: Int
+    private let fullLength: Int
+    private let rootLength: Int
+    private let eventFlags: UInt16
     public let source: Source
-    /// The path as the process passed it (no NUL; empty for `open_by_handle_at`).
-    public let pathBytes: UnsafeRawBufferPointer
-    /// The resolved path as the mount tree has it (the host's view), when resolved; `/` for the
-    /// root itself.
-    public let hostPathBytes: UnsafeRawBufferPointer?
-    /// The resolved path as the process sees it (below its root directory, after chroot), when
-    /// resolved; `/` when the file is the root itself.
-    public let fullPathBytes: UnsafeRawBufferPointer?
 
     /// Decodes a record; nil if it is shorter than its header says or carries an unknown
     /// source (never reads past it).
+    @inline(__always)
     public init?(record: UnsafeRawBufferPointer) {
-        let headerSize = MemoryLayout<opensnoop_event>.size
-        guard record.count >= headerSize else { return nil }
-        let header = record.loadUnaligned(as: opensnoop_event.self)
-        let pathLength = Int(header.path_len)
-        let hasFull = header.event_flags & UInt16(OPENSNOOP_EV_FULL_PATH.rawValue) != 0
-        let fullLength = hasFull ? Int(header.full_len) : 0
-        let rootLength = hasFull ? Int(header.root_len) : 0
-        guard record.count >= headerSize + pathLength + fullLength, rootLength <= fullLength,
-              let source = Source(rawValue: header.source)
+        guard record.count >= Offset.headerSize, let base = record.baseAddress,
+              let source = Source(rawValue: base.load(fromByteOffset: Offset.source, as: UInt8.self))
         else { return nil }
-        self.header = header
+        let flags = base.loadUnaligned(fromByteOffset: Offset.eventFlags, as: UInt16.self)
+        let pathLength = Int(base.loadUnaligned(fromByteOffset: Offset.pathLength, as: UInt16.self))
+        let hasFull = flags & UInt16(OPENSNOOP_EV_FULL_PATH.rawValue) != 0
+        let fullLength = hasFull ? Int(base.loadUnaligned(fromByteOffset: Offset.fullLength, as: UInt16.self)) : 0
+        let rootLength = hasFull ? Int(base.loadUnaligned(fromByteOffset: Offset.rootLength, as: UInt16.self)) : 0
+        guard record.count >= Offset.headerSize + pathLength + fullLength, rootLength <= fullLength else { return nil }
+        self.base = base
         self.source = source
-        self.pathBytes = UnsafeRawBufferPointer(rebasing: record[headerSize..<(headerSize + pathLength)])
-        let fullStart = headerSize + pathLength
-        if hasFull {
-            let host = UnsafeRawBufferPointer(rebasing: record[fullStart..<(fullStart + fullLength)])
-            let view = UnsafeRawBufferPointer(rebasing: host[rootLength...])
-            hostPathBytes = host.isEmpty ? Self.rootPath : host
-            fullPathBytes = view.isEmpty ? Self.rootPath : view
-        } else {
-            hostPathBytes = nil
-            fullPathBytes = nil
-        }
+        self.eventFlags = flags
+        self.pathLength = pathLength
+        self.fullLength = fullLength
+        self.rootLength = rootLength
+    }
+
+    @inline(__always)
+    private func field<T: BitwiseCopyable>(_ offset: Int, _ type: T.Type) -> T {
+        base.loadUnaligned(fromByteOffset: offset, as: T.self)
+    }
+
+    /// The fixed-size part, as the kernel wrote it (a copy).
+    public var header: opensnoop_event { base.loadUnaligned(as: opensnoop_event.self) }
+
+    /// The path as the process passed it (no NUL; empty for `open_by_handle_at`).
+    public var pathBytes: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: base + Offset.headerSize, count: pathLength)
+    }
+
+    /// The resolved path as the mount tree has it (the host's view), when resolved; `/` for the
+    /// root itself.
+    public var hostPathBytes: UnsafeRawBufferPointer? {
+        guard has(OPENSNOOP_EV_FULL_PATH) else { return nil }
+        if fullLength == 0 { return Self.rootPath }
+        return UnsafeRawBufferPointer(start: base + Offset.headerSize + pathLength, count: fullLength)
+    }
+
+    /// The resolved path as the process sees it (below its root directory, after chroot), when
+    /// resolved; `/` when the file is the root itself.
+    public var fullPathBytes: UnsafeRawBufferPointer? {
+        guard has(OPENSNOOP_EV_FULL_PATH) else { return nil }
+        if fullLength == rootLength { return Self.rootPath }
+        return UnsafeRawBufferPointer(start: base + Offset.headerSize + pathLength + rootLength,
+                                      count: fullLength - rootLength)
     }
 
     /// "/" (static storage, valid for ever).
@@ -68,39 +95,40 @@ public struct OpenEvent {
         return UnsafeRawBufferPointer(start: slash.utf8Start, count: 1)
     }
 
+    @inline(__always)
     private func has(_ flag: opensnoop_event_flag) -> Bool {
-        header.event_flags & UInt16(flag.rawValue) != 0
+        eventFlags & UInt16(flag.rawValue) != 0
     }
 
     /// Kernel monotonic time when the open ended (`bpf_ktime_get_ns`).
-    public var timestampNanoseconds: UInt64 { header.ts_ns }
+    public var timestampNanoseconds: UInt64 { field(Offset.timestamp, UInt64.self) }
     /// The process (thread-group) id, as the initial pid namespace numbers it.
-    public var pid: Int32 { Int32(bitPattern: header.pid) }
+    public var pid: Int32 { field(Offset.pid, Int32.self) }
     /// The thread id.
-    public var tid: Int32 { Int32(bitPattern: header.tid) }
-    public var uid: UInt32 { header.uid }
+    public var tid: Int32 { field(Offset.tid, Int32.self) }
+    public var uid: UInt32 { field(Offset.uid, UInt32.self) }
     /// The syscall's result: an fd (a fixed-file slot's result for io_uring direct opens), or `-errno`.
-    public var result: Int32 { header.ret }
+    public var result: Int32 { field(Offset.result, Int32.self) }
     /// The fd opened, or -1 on failure (opensnoop's FD column); -1 too for an io_uring open into
     /// a fixed-file slot, which makes no fd (see `fixedSlot`).
-    public var fileDescriptor: Int32 { header.ret >= 0 && !has(OPENSNOOP_EV_FIXED_SLOT) ? header.ret : -1 }
+    public var fileDescriptor: Int32 { result >= 0 && !has(OPENSNOOP_EV_FIXED_SLOT) ? result : -1 }
     /// The errno of a failed open, 0 on success (opensnoop's ERR column).
-    public var errorNumber: Int32 { header.ret >= 0 ? 0 : -header.ret }
-    public var flags: OpenFlags { OpenFlags(rawValue: header.flags) }
-    public var mode: UInt32 { header.mode }
+    public var errorNumber: Int32 { result >= 0 ? 0 : -result }
+    public var flags: OpenFlags { OpenFlags(rawValue: field(Offset.flags, UInt64.self)) }
+    public var mode: UInt32 { field(Offset.mode, UInt32.self) }
     /// The directory fd the path is relative to (`AT_FDCWD` is -100); the mount fd for
     /// `open_by_handle_at`.
-    public var directoryFD: Int32 { header.dirfd }
+    public var directoryFD: Int32 { field(Offset.directoryFD, Int32.self) }
     /// The io_uring fixed-file slot the open was asked to fill (the one filled, once it
     /// succeeded), or nil for an open that returns an fd.
-    public var fixedSlot: UInt32? { has(OPENSNOOP_EV_FIXED_SLOT) ? header.fixed_slot : nil }
+    public var fixedSlot: UInt32? { has(OPENSNOOP_EV_FIXED_SLOT) ? field(Offset.fixedSlot, UInt32.self) : nil }
     /// A 32-bit (ia32 or x32) system call.
     public var isCompat: Bool { has(OPENSNOOP_EV_COMPAT) }
     /// How long the open took (with latency measured; nil when unknown: the syscall began
     /// before tracing did).
-    public var latencyNanoseconds: UInt64? { has(OPENSNOOP_EV_LATENCY) ? header.latency_ns : nil }
+    public var latencyNanoseconds: UInt64? { has(OPENSNOOP_EV_LATENCY) ? field(Offset.latency, UInt64.self) : nil }
     /// The cgroup v2 id of the task (when recorded; 0 otherwise).
-    public var cgroupID: UInt64 { header.cgroup_id }
+    public var cgroupID: UInt64 { field(Offset.cgroupID, UInt64.self) }
     /// The path was longer than PATH_MAX and was cut.
     public var pathTruncated: Bool { has(OPENSNOOP_EV_PATH_TRUNCATED) }
     /// The path could not be read from the process (a bad pointer).
@@ -124,19 +152,23 @@ public struct OpenEvent {
     /// The resolved path is the kernel's name of a pseudo file (`pipe:[N]`, `mnt:[N]`).
     public var fullPathIsPseudo: Bool { has(OPENSNOOP_EV_FULL_PSEUDO) }
     /// The process's root is not the mount tree's (chroot): the two views of the path differ.
-    public var isChrooted: Bool { header.root_len > 0 }
+    public var isChrooted: Bool { rootLength > 0 }
 
     /// The bytes to show as the path when no name was passed (open_by_handle_at): the resolved one.
     public var displayPathBytes: UnsafeRawBufferPointer {
         source == .openByHandleAt ? (fullPathBytes ?? pathBytes) : pathBytes
     }
 
+    /// The command name's 16 bytes as the kernel wrote them (NUL-padded).
+    public var commField: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: base + Offset.comm, count: Int(OPENSNOOP_COMM_LEN))
+    }
+
     /// The command name's bytes (up to 15, no NUL), valid during `body`.
     public func withCommBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        try withUnsafeBytes(of: header.comm) { raw in
-            let length = raw.firstIndex(of: 0) ?? raw.count
-            return try body(UnsafeRawBufferPointer(rebasing: raw[0..<length]))
-        }
+        let raw = commField
+        let length = raw.firstIndex(of: 0) ?? raw.count
+        return try body(UnsafeRawBufferPointer(rebasing: raw[0..<length]))
     }
 
     /// The command name (invalid UTF-8 replaced).

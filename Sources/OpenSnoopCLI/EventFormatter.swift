@@ -68,6 +68,7 @@ struct RepeatedRun {
 extension OpenEvent {
     /// The command name's 16 bytes as two words (part of a `RepeatedRun.Key`).
     var commWords: (UInt64, UInt64) {
-        withUnsafeBytes(of: header.comm) { ($0.loadUnaligned(as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) }
+        let raw = commField
+        return (raw.loadUnaligned(as: UInt64.self), raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
     }
 }

@@ -39,7 +39,7 @@ public struct TextFormatter: EventFormatter {
             }
             out.appendDecimal(Int64(event.pid), width: 6, leftAligned: true)
             out.append(UInt8(ascii: " "))
-            withUnsafeBytes(of: event.header.comm) { SafeText.appendTerminalSafeField($0, paddedTo: 16, into: &out) }
+            SafeText.appendTerminalSafeField(event.commField, paddedTo: 16, into: &out)
             out.append(UInt8(ascii: " "))
         }
         if let slot = event.fixedSlot {

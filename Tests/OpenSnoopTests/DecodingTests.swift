@@ -12,6 +12,20 @@ struct DecodingTests {
         #expect(MemoryLayout<opensnoop_event>.offset(of: \.path_len) == 60)
         #expect(MemoryLayout<opensnoop_event>.offset(of: \.source) == 68)
         #expect(MemoryLayout<opensnoop_event>.offset(of: \.comm) == 72)
+        // The offsets OpenEvent reads the record at.
+        let layout = MemoryLayout<opensnoop_event>.self
+        let offsets: [(Int, Int?)] = [
+            (OpenEvent.Offset.timestamp, layout.offset(of: \.ts_ns)), (OpenEvent.Offset.flags, layout.offset(of: \.flags)),
+            (OpenEvent.Offset.cgroupID, layout.offset(of: \.cgroup_id)), (OpenEvent.Offset.latency, layout.offset(of: \.latency_ns)),
+            (OpenEvent.Offset.pid, layout.offset(of: \.pid)), (OpenEvent.Offset.tid, layout.offset(of: \.tid)),
+            (OpenEvent.Offset.uid, layout.offset(of: \.uid)), (OpenEvent.Offset.result, layout.offset(of: \.ret)),
+            (OpenEvent.Offset.mode, layout.offset(of: \.mode)), (OpenEvent.Offset.directoryFD, layout.offset(of: \.dirfd)),
+            (OpenEvent.Offset.fixedSlot, layout.offset(of: \.fixed_slot)), (OpenEvent.Offset.pathLength, layout.offset(of: \.path_len)),
+            (OpenEvent.Offset.fullLength, layout.offset(of: \.full_len)), (OpenEvent.Offset.rootLength, layout.offset(of: \.root_len)),
+            (OpenEvent.Offset.eventFlags, layout.offset(of: \.event_flags)), (OpenEvent.Offset.source, layout.offset(of: \.source)),
+            (OpenEvent.Offset.comm, layout.offset(of: \.comm)), (OpenEvent.Offset.headerSize, layout.size),
+        ]
+        for (ours, c) in offsets { #expect(ours == c) }
     }
 
     @Test("A record decodes to its fields")

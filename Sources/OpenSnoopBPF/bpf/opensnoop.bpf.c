@@ -964,19 +964,17 @@ static __always_inline bool take_latency(struct scratch *s, long nr, __u64 now)
 
 /* Last step of an open once its name is in s: resolves what needs resolving, applies the
  * path filter, counts it, and sends it. */
-/*
- * A global function: the verifier checks it once for all its callers, with nothing known of
- * the event but its memory (every input is read back from s), instead of once for each way
- * of getting there (each syscall, ABI and io_uring path). That is most of the load time.
- */
-__noinline int finish_open(struct scratch *s)
+/* Last step of an open once its name is in s: resolves what needs resolving, applies the
+ * path filter, counts it, and sends it. `handles`: the open may be an open_by_handle_at (whose
+ * path is always resolved). */
+static __always_inline int finish(struct scratch *s, bool handles)
 {
 	if (!s)
 		return 0;
 	int dirfd = s->ev.dirfd;
 	long ret = s->ev.ret;
 	bool has_fd = ret >= 0 && !(s->ev.event_flags & OPENSNOOP_EV_FIXED_SLOT);
-	bool handle = s->ev.source == OPENSNOOP_SRC_OPEN_BY_HANDLE_AT;
+	bool handle = handles && s->ev.source == OPENSNOOP_SRC_OPEN_BY_HANDLE_AT;
 	if (full_path || n_prefixes || handle)
 		resolve_path(s, dirfd, ret, has_fd);
 	if (!event_path_allowed(s)) {
@@ -996,6 +994,23 @@ __noinline int finish_open(struct scratch *s)
 	}
 	submit(s);
 	return 0;
+}
+
+/*
+ * Global functions: the verifier checks each once for all its callers, with nothing known of
+ * the event but its memory (every input is read back from s), instead of once for each way of
+ * getting there (each syscall, ABI and io_uring path). That is most of the load time. An
+ * io_uring open is never an open_by_handle_at: its programs use finish_named, in which path
+ * resolution is dead code unless -F or --path ask for it.
+ */
+__noinline int finish_open(struct scratch *s)
+{
+	return finish(s, true);
+}
+
+__noinline int finish_named(struct scratch *s)
+{
+	return finish(s, false);
 }
 
 /* ---- system calls: one decoder, one trace_open ---- */
@@ -1276,7 +1291,7 @@ int BPF_PROG(uring_complete, struct io_ring_ctx *ring, void *req, struct io_urin
 	bool fixed = s->ev.event_flags & OPENSNOOP_EV_FIXED_SLOT;
 	if (fixed && ret >= 0 && s->ev.fixed_slot == IORING_FILE_INDEX_ALLOC)
 		s->ev.fixed_slot = ret; /* the slot the kernel chose */
-	finish_open(s);
+	finish_named(s);
 	return 0;
 }
 
@@ -1310,7 +1325,7 @@ int BPF_PROG(uring_req_failed, const struct io_uring_sqe *sqe, struct io_kiocb *
 	s->ev.dirfd = sqe->fd;
 	s->ev.source = OPENSNOOP_SRC_IO_URING;
 	read_path(s, (const char *)sqe->addr, true);
-	finish_open(s);
+	finish_named(s);
 	return 0;
 }
 
