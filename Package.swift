@@ -90,7 +90,7 @@ let package = Package(
         // The opensnoop tool's formats, session loop and command launcher.
         .target(
             name: "OpenSnoopCLI",
-            dependencies: ["OpenSnoop", "TraceOutput"],
+            dependencies: ["OpenSnoop", "TraceOutput", "CgroupIdentity"],
             swiftSettings: swiftSettings
         ),
         // The opensnoop command (swift-argument-parser): parses and wires, for both binaries.

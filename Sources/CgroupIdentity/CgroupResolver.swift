@@ -9,9 +9,19 @@ internal import Glibc
 public final class CgroupResolver {
     /// What is known of one cgroup.
     public struct Entry: Sendable, Equatable {
-        /// The path below the cgroup2 mount, e.g. `/system.slice/ssh.service`.
-        public let path: String
+        /// The exact bytes of the path below the cgroup2 mount, e.g. `/system.slice/ssh.service`
+        /// (a delegated subtree's owner names its cgroups: any bytes but `/` and NUL).
+        public let pathBytes: [UInt8]
         public let identity: ContainerIdentity
+
+        /// `pathBytes` as text (bytes that are not UTF-8 become U+FFFD).
+        public var path: String { String(decoding: pathBytes, as: UTF8.self) }
+
+        /// The cgroup at `pathBytes`, its identity read from the path.
+        public init(pathBytes: [UInt8]) {
+            self.pathBytes = pathBytes
+            self.identity = ContainerIdentity(cgroupPath: String(decoding: pathBytes, as: UTF8.self))
+        }
     }
 
     /// Where cgroup2 is mounted.
@@ -76,7 +86,7 @@ public final class CgroupResolver {
     /// The cgroup with v2 id `id`, or nil (no such cgroup now, or no permission).
     public func entry(for id: UInt64) -> Entry? {
         if let known = cache[id] { return known }
-        let entry = resolve(id).map { Entry(path: $0, identity: ContainerIdentity(cgroupPath: $0)) }
+        let entry = resolve(id).map(Entry.init(pathBytes:))
         if cache.count >= Self.cacheLimit { cache.removeAll(keepingCapacity: true) }
         cache[id] = entry
         return entry
@@ -92,7 +102,7 @@ public final class CgroupResolver {
     /// FILEID_KERNFS: a handle holding the 64-bit kernfs node id.
     private static let kernfsHandleType: Int32 = 0xFE
 
-    private func resolve(_ id: UInt64) -> String? {
+    private func resolve(_ id: UInt64) -> [UInt8]? {
         let headerSize = MemoryLayout<UInt32>.size + MemoryLayout<Int32>.size
         var storage = [UInt8](repeating: 0, count: headerSize + 8)
         storage.withUnsafeMutableBytes { raw in
@@ -109,10 +119,11 @@ public final class CgroupResolver {
         var target = [CChar](repeating: 0, count: 4096)
         let length = readlink("/proc/self/fd/\(fd)", &target, target.count - 1)
         guard length > 0 else { return nil }
-        let full = String(decoding: target[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        guard full.hasPrefix(mountPoint) else { return full }
-        let relative = String(full.dropFirst(mountPoint.count))
-        return relative.isEmpty ? "/" : relative
+        let full = target[0..<length].map { UInt8(bitPattern: $0) }
+        let mount = Array(mountPoint.utf8)
+        guard mount != [UInt8(ascii: "/")], full.starts(with: mount) else { return full }
+        let relative = Array(full.dropFirst(mount.count))
+        return relative.isEmpty ? [UInt8(ascii: "/")] : relative
     }
 
     /// The cgroup directories (absolute paths) whose container id starts with `prefix`.

@@ -11,18 +11,19 @@ public struct OutputColumns: Sendable, Equatable {
     public var flags = false
     /// `-F`: the resolved absolute path instead of the path as passed.
     public var fullPath = false
-    /// The task's cgroup v2 id (JSON `cgroup_id`).
-    public var cgroupID = false
+    /// The task's cgroup: its id, path, container id and pod UID in JSON; `--cgroup-column`'s
+    /// `CGROUP` in text.
+    public var cgroup = false
     /// `-L`: how long the open took (`LAT(us)`, JSON `latency_ns`).
     public var latency = false
 
     public init(timestamp: Bool = false, uid: Bool = false, flags: Bool = false, fullPath: Bool = false,
-                cgroupID: Bool = false, latency: Bool = false) {
+                cgroup: Bool = false, latency: Bool = false) {
         self.timestamp = timestamp
         self.uid = uid
         self.flags = flags
         self.fullPath = fullPath
-        self.cgroupID = cgroupID
+        self.cgroup = cgroup
         self.latency = latency
     }
 }

@@ -6,7 +6,8 @@ public import TraceOutput
 /// Strings: `comm`, `path` and `full_path` are the bytes as UTF-8 JSON strings. A name that is
 /// not valid UTF-8 has each bad byte replaced by U+FFFD there, and its exact bytes are given in
 /// base64 in `comm_base64` / `path_base64` / `full_path_base64` (present only then), so the
-/// encoding is lossless. Lost events are records too: `{"lost":N,"lost_total":M,...}`.
+/// encoding is lossless. With `columns.cgroup`: `cgroup_id`, `cgroup` (the path below the cgroup2
+/// mount, or null), and `container_id` / `pod_uid` where the path shows them. Lost events are records too: `{"lost":N,"lost_total":M,...}`.
 public struct JSONFormatter: EventFormatter {
     public let columns: OutputColumns
     private var clock: WallClock
@@ -16,10 +17,14 @@ public struct JSONFormatter: EventFormatter {
     private var identity = RepeatedRun()
     /// `,"flags":…` to `,"compat":…`, kept while the way of opening repeats.
     private var opening = RepeatedRun()
+    /// Names the cgroup fields (with `columns.cgroup`).
+    private let cgroups: CgroupFields?
 
-    public init(columns: OutputColumns, clock: WallClock = WallClock()) {
+    /// `cgroups` names cgroups when `columns.cgroup` is set (by default, from the cgroup2 mount).
+    public init(columns: OutputColumns, clock: WallClock = WallClock(), cgroups: CgroupFields? = nil) {
         self.columns = columns
         self.clock = clock
+        self.cgroups = columns.cgroup ? cgroups ?? CgroupFields() : nil
     }
 
     public mutating func appendHeader(into out: inout OutputBuffer) {}
@@ -138,7 +143,7 @@ public struct JSONFormatter: EventFormatter {
                 out.append(",\"latency_ns\":null")
             }
         }
-        if columns.cgroupID { Self.appendUnsigned(",\"cgroup_id\":", event.cgroupID, into: &out) }
+        cgroups?.appendJSON(event.cgroupID, into: &out)
         if event.source == .openByHandleAt, let resolved = event.fullPathBytes {
             Self.appendBytesField(",\"path\":", ",\"path_base64\":", resolved, into: &out)
         } else {

@@ -1,7 +1,8 @@
 public import OpenSnoop
 public import TraceOutput
 
-/// libbpf-tools opensnoop's columns (`[TIME] [UID] PID COMM FD ERR [FLAGS] PATH`), with the
+/// libbpf-tools opensnoop's columns (`[TIME] [UID] PID COMM FD ERR [FLAGS] PATH`, and ours:
+/// `[LAT(us)] [CGROUP]` before the path), with the
 /// same widths, and untrusted bytes escaped so that no name can forge a line or reach the
 /// terminal as a control sequence.
 public struct TextFormatter: EventFormatter {
@@ -9,10 +10,14 @@ public struct TextFormatter: EventFormatter {
     private var clock: WallClock
     /// `[UID ]PID COMM `, kept while the process repeats.
     private var identity = RepeatedRun()
+    /// Names the `CGROUP` column (with `columns.cgroup`).
+    private let cgroups: CgroupFields?
 
-    public init(columns: OutputColumns, clock: WallClock = WallClock()) {
+    /// `cgroups` names cgroups when `columns.cgroup` is set (by default, from the cgroup2 mount).
+    public init(columns: OutputColumns, clock: WallClock = WallClock(), cgroups: CgroupFields? = nil) {
         self.columns = columns
         self.clock = clock
+        self.cgroups = columns.cgroup ? cgroups ?? CgroupFields() : nil
     }
 
     public mutating func appendHeader(into out: inout OutputBuffer) {
@@ -21,6 +26,7 @@ public struct TextFormatter: EventFormatter {
         out.append("PID    COMM              FD ERR ")
         if columns.flags { out.append("FLAGS    ") }
         if columns.latency { out.append("  LAT(us) ") }
+        if columns.cgroup { out.append("CGROUP                   ") }
         out.append("PATH\n")
     }
 
@@ -70,6 +76,7 @@ public struct TextFormatter: EventFormatter {
             }
             out.append(UInt8(ascii: " "))
         }
+        cgroups?.appendText(event.cgroupID, into: &out)
         if (columns.fullPath || event.source == .openByHandleAt), let full = event.fullPathBytes {
             if event.fullPathCutAtRoot { out.append("[truncated]...") }
             if event.fullPathDeleted, event.fullPathJoined, let split = event.joinedDirectoryLength {

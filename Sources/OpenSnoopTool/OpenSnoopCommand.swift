@@ -201,6 +201,10 @@ public struct OpenSnoopCommand: ParsableCommand {
                                valueName: "ID"))
     var container: [String] = []
 
+    @Flag(name: .customLong("cgroup-column"),
+          help: "Print a CGROUP column: the container's short id, else the cgroup's path (JSON always has the cgroup fields).")
+    var cgroupColumn = false
+
     @Flag(name: .customLong("per-cpu-rings"),
           help: "One events ring per CPU (-b shared among them): for many CPUs opening at once; events of different CPUs may come up to 10 ms out of order.")
     var perCPURings = false
@@ -252,6 +256,7 @@ public struct OpenSnoopCommand: ParsableCommand {
         .init(long: "rotate-keep", takesValue: true),
         .init(long: "rotate-compress", takesValue: false, repeatable: true),
         .init(long: "container", takesValue: true, repeatable: true),
+        .init(long: "cgroup-column", takesValue: false, repeatable: true),
         .init(long: "per-cpu-rings", takesValue: false, repeatable: true),
         .init(long: "no-compat", takesValue: false, repeatable: true),
         .init(long: "verbose", short: "v", takesValue: false, repeatable: true),
@@ -378,6 +383,7 @@ public struct OpenSnoopCommand: ParsableCommand {
         options.perCPURings = perCPURings
         options.attachMode = attachMode
         options.fullPath = fullPath
+        options.recordCgroup = json || cgroupColumn
         options.compat = !noCompat
         options.followCommand = !command.isEmpty
         if summary != nil {
@@ -415,7 +421,7 @@ public struct OpenSnoopCommand: ParsableCommand {
         if verbose { BPFLog.printToStandardError(upTo: .debug, prefix: "") }
         TerminationSignals.install()
         let columns = OutputColumns(timestamp: timestamp, uid: printUID, flags: extendedFields, fullPath: fullPath,
-                                    latency: options.measuresLatency)
+                                    cgroup: options.recordCgroup, latency: options.measuresLatency)
         return json
             ? trace(options, formatter: JSONFormatter(columns: columns))
             : trace(options, formatter: TextFormatter(columns: columns))

@@ -161,33 +161,53 @@ private func startupOpens(_ name: String) -> (ok: Int, failed: Int) {
     return result
 }
 
+/// A container runtime's way of naming cgroups, for a container `id` in pod `uid`.
+struct CgroupScheme: Sendable, CustomTestStringConvertible {
+    let runtime: String
+    /// The cgroup's path below the test's own top-level cgroup.
+    let path: @Sendable (_ id: String, _ uid: String) -> String
+    let inPod: Bool
+    var testDescription: String { runtime }
+
+    static let all: [CgroupScheme] = [
+        .init(runtime: "containerd (systemd driver)", path: { id, uid in
+            "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod\(uid.replacingOccurrences(of: "-", with: "_")).slice/cri-containerd-\(id).scope"
+        }, inPod: true),
+        .init(runtime: "CRI-O (systemd driver)", path: { id, uid in
+            "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod\(uid.replacingOccurrences(of: "-", with: "_")).slice/crio-\(id).scope"
+        }, inPod: true),
+        .init(runtime: "Kubernetes (cgroupfs driver)", path: { id, uid in "/kubepods/besteffort/pod\(uid)/\(id)" }, inPod: true),
+        .init(runtime: "Docker (systemd driver)", path: { id, _ in "/system.slice/docker-\(id).scope" }, inPod: false),
+        .init(runtime: "Docker (cgroupfs driver)", path: { id, _ in "/docker/\(id)" }, inPod: false),
+        .init(runtime: "Podman", path: { id, _ in "/machine.slice/libpod-\(id).scope" }, inPod: false),
+    ]
+}
+
 @Suite("Container identity on the real kernel", .serialized, .tags(.kernel), .enabled(if: isRoot, "needs root"))
 struct ContainerIdentityKernelTests {
-    /// Makes cgroup `relative` under the cgroup2 mount; returns its absolute path.
-    private func makeCgroup(_ relative: String) throws -> String {
+    @Test("A process moved into a container's cgroup: its opens carry the cgroup path, container id and pod UID (JSON and --cgroup-column); --container traces it alone",
+          arguments: CgroupScheme.all)
+    func namedContainer(_ scheme: CgroupScheme) throws {
         let mount = try #require(CgroupResolver.cgroup2MountPoint())
-        let path = mount + relative
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
-
-    @Test("A process in a containerd-style pod cgroup: resolved by id to its path, container id and pod UID; --container traces it alone")
-    func containerdPod() throws {
         let id = String((UUID().uuidString + UUID().uuidString).lowercased().filter(\.isHexDigit).prefix(64))
         let uid = UUID().uuidString.lowercased()
-        let podSlice = "/opensnoop-test-\(getpid()).slice/kubepods-besteffort-pod\(uid.replacingOccurrences(of: "-", with: "_")).slice"
-        let relative = podSlice + "/cri-containerd-\(id).scope"
-        let cgroup = try makeCgroup(relative)
+        let top = "/opensnoop-test-\(getpid())"
+        let relative = top + scheme.path(id, uid)
+        let cgroup = mount + relative
+        try FileManager.default.createDirectory(atPath: cgroup, withIntermediateDirectories: true)
         defer {
-            rmdir(cgroup)
-            rmdir(try! CgroupResolver.cgroup2MountPoint()! + podSlice)
-            rmdir(try! CgroupResolver.cgroup2MountPoint()! + "/opensnoop-test-\(getpid()).slice")
+            // Bottom up: a cgroup is removed with rmdir once it has no children and no tasks.
+            var level = relative
+            while level.count >= top.count {
+                rmdir(mount + level)
+                level = String(level[..<(level.lastIndex(of: "/") ?? level.startIndex)])
+            }
         }
         let cgroupID = try #require(try FileManager.default.attributesOfItem(atPath: cgroup)[.systemFileNumber] as? UInt64)
         let resolver = try #require(CgroupResolver())
         let entry = try #require(resolver.entry(for: cgroupID))
         #expect(entry.path == relative)
-        #expect(entry.identity == ContainerIdentity(containerID: id, podUID: uid))
+        #expect(entry.identity == ContainerIdentity(containerID: id, podUID: scheme.inPod ? uid : nil))
         #expect(resolver.entry(for: 0xFFFF_FFFF_FFFF) == nil)
         #expect(resolver.directories(ofContainer: String(id.prefix(12))) == [cgroup])
 
@@ -198,12 +218,48 @@ struct ContainerIdentityKernelTests {
         let inside = try WaitingHelper(["openat", dir + "/in"])
         try "\(inside.pid)\n".write(toFile: cgroup + "/cgroup.procs", atomically: false, encoding: .utf8)
         let outside = try WaitingHelper(["openat", dir + "/out"])
-        let tracer = try TracerRun(["-j", "--container", String(id.prefix(12))])
+        let json = try TracerRun(["-j", "--path", dir])
+        let text = try TracerRun(["--cgroup-column", "--path", dir])
+        let filtered = try TracerRun(["-j", "--container", String(id.prefix(12))])
         inside.go()
         outside.go()
-        tracer.stop()
-        let paths = Set(try tracer.records().compactMap { $0["path"] as? String }.filter { $0.hasPrefix(dir) })
+        json.stop()
+        text.stop()
+        filtered.stop()
+
+        // JSON: the container's fields on its open only.
+        let records = try json.records()
+        let opened = try #require(records.first { $0["path"] as? String == dir + "/in" })
+        #expect(opened["cgroup_id"] as? UInt64 == cgroupID)
+        #expect(opened["cgroup"] as? String == relative)
+        #expect(opened["container_id"] as? String == id)
+        #expect(opened["pod_uid"] as? String == (scheme.inPod ? uid : nil))
+        let own = try #require(records.first { $0["path"] as? String == dir + "/out" })
+        let ownPath = try String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)
+            .split(separator: "\n").first { $0.hasPrefix("0::") }.map { String($0.dropFirst(3)) }
+        #expect(own["cgroup"] as? String == ownPath)
+        #expect(own["container_id"] == nil && own["pod_uid"] == nil)
+
+        // Text: CGROUP before PATH, aligned with the header; the short id for the container.
+        let lines = text.output.split(separator: "\n").map(String.init)
+        let header = try #require(lines.first)
+        #expect(header.hasPrefix("PID    COMM              FD ERR CGROUP                   PATH"))
+        let pathColumn = try #require(header.range(of: "PATH")).lowerBound.utf16Offset(in: header)
+        let inLine = try #require(lines.first { $0.hasSuffix(dir + "/in") })
+        let cells = inLine.split(separator: " ", omittingEmptySubsequences: true)
+        #expect(cells.count == 6 && cells[4] == id.prefix(12))
+        #expect(inLine.utf16.count - (dir + "/in").utf16.count == pathColumn)
+        let outLine = try #require(lines.first { $0.hasSuffix(dir + "/out") })
+        #expect(!outLine.contains(String(id.prefix(12))))
+        #expect(outLine.utf16.count - (dir + "/out").utf16.count == pathColumn)
+
+        // --container ID: its opens, nothing else.
+        let paths = Set(try filtered.records().compactMap { $0["path"] as? String }.filter { $0.hasPrefix(dir) })
         #expect(paths == [dir + "/in"])
+    }
+
+    @Test("--container with no such container is a one-line error")
+    func unknownContainer() throws {
         let (status, _, err) = try runToCompletion(Binaries.opensnoop, ["--container", "deadbeefdeadbeef"])
         #expect(status == 2)
         #expect(err == "opensnoop: --container deadbeefdeadbeef: no container cgroup has such an id\n")

@@ -9,8 +9,9 @@ enum EventFixture {
                        flags: UInt64 = 0o2000000, mode: UInt32 = 0, comm: [UInt8] = Array("cat".utf8),
                        path: [UInt8] = Array("/etc/hosts".utf8), fullPath: [UInt8]? = nil, rootLength: UInt16 = 0,
                        eventFlags: UInt16 = 0, source: UInt8 = 2, ts: UInt64 = 1_000_000_000,
-                       fixedSlot: UInt32 = 0) -> [UInt8] {
+                       fixedSlot: UInt32 = 0, cgroupID: UInt64 = 0) -> [UInt8] {
         var header = opensnoop_event()
+        header.cgroup_id = cgroupID
         header.ts_ns = ts
         header.pid = pid
         header.tid = tid

@@ -171,3 +171,63 @@ struct JSONFormattingTests {
         #expect(json["lost_total"] as? Int == 10)
     }
 }
+
+@Suite("Cgroup fields")
+struct CgroupFieldsTests {
+    static let id = String(repeating: "0123456789abcdef", count: 4)
+    static let uid = "1a2b3c4d-0000-4000-8000-00000000abcd"
+    /// Cgroups 7 (a containerd container in a pod), 8 (a long service path), 9 (hostile bytes);
+    /// every other id is gone.
+    static func fields() -> CgroupFields {
+        CgroupFields { cgroup in
+            switch cgroup {
+            case 7: return .init(pathBytes: Array("/kubepods/besteffort/pod\(uid)/\(id)".utf8))
+            case 8: return .init(pathBytes: Array("/system.slice/very-long-service-name-here.service".utf8))
+            case 9: return .init(pathBytes: Array("/user.slice/a\nb".utf8) + [0xFF])
+            default: return nil
+            }
+        }
+    }
+
+    @Test("JSON: cgroup_id, cgroup, container_id and pod_uid where the path shows them; null for a cgroup gone")
+    func json() throws {
+        var formatter = JSONFormatter(columns: OutputColumns(cgroup: true), cgroups: Self.fields())
+        func object(_ cgroup: UInt64) throws -> [String: Any] {
+            let line = EventFixture.format(EventFixture.record(cgroupID: cgroup), with: &formatter)
+            return try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        }
+        let pod = try object(7)
+        #expect(pod["cgroup_id"] as? Int == 7)
+        #expect(pod["cgroup"] as? String == "/kubepods/besteffort/pod\(Self.uid)/\(Self.id)")
+        #expect(pod["container_id"] as? String == Self.id && pod["pod_uid"] as? String == Self.uid)
+        let again = try object(7)  // the kept rendering
+        #expect(again["container_id"] as? String == Self.id)
+        let service = try object(8)
+        #expect(service["cgroup"] as? String == "/system.slice/very-long-service-name-here.service")
+        #expect(service["container_id"] == nil && service["pod_uid"] == nil)
+        let hostile = try object(9)
+        #expect(hostile["cgroup"] as? String == "/user.slice/a\nb\u{FFFD}")
+        #expect(hostile["cgroup_base64"] as? String == Data(Array("/user.slice/a\nb".utf8) + [0xFF]).base64EncodedString())
+        let gone = try object(12345)
+        #expect(gone["cgroup_id"] as? Int == 12345 && gone["cgroup"] is NSNull)
+        #expect(!EventFixture.format(EventFixture.record(), with: &formatter).isEmpty)
+        var plain = JSONFormatter(columns: OutputColumns())
+        let line = EventFixture.format(EventFixture.record(cgroupID: 7), with: &plain)
+        #expect(!line.contains("cgroup"))
+    }
+
+    @Test("Text: a CGROUP column of 25 before PATH: short container id, path end, escaped bytes, - when gone")
+    func text() {
+        var formatter = TextFormatter(columns: OutputColumns(cgroup: true), cgroups: Self.fields())
+        var header = OutputBuffer()
+        formatter.appendHeader(into: &header)
+        #expect(String(decoding: header.bytes, as: UTF8.self) == "PID    COMM              FD ERR CGROUP                   PATH\n")
+        func line(_ cgroup: UInt64) -> String {
+            EventFixture.format(EventFixture.record(pid: 5, cgroupID: cgroup), with: &formatter)
+        }
+        #expect(line(7) == "5      cat                3   0 0123456789ab             /etc/hosts\n")
+        #expect(line(8) == "5      cat                3   0 ...ice-name-here.service /etc/hosts\n")
+        #expect(line(9) == "5      cat                3   0 /user.slice/a\\nb\\xff     /etc/hosts\n")
+        #expect(line(1) == "5      cat                3   0 -                        /etc/hosts\n")
+    }
+}

@@ -1,0 +1,93 @@
+public import CgroupIdentity
+import TraceOutput
+
+/// The cgroup fields of events: each cgroup v2 id the kernel recorded, named by a
+/// `CgroupResolver` (its path, container id and pod UID) and rendered once per id, so a run of
+/// events from one cgroup costs a compare and a copy. A cgroup that is gone by the time its
+/// first event is read (or that cannot be opened) has no name: `"cgroup":null`, `-` in text.
+public final class CgroupFields {
+    private let names: (UInt64) -> CgroupResolver.Entry?
+    private var jsonRun = RepeatedRun()
+    private var textRun = RepeatedRun()
+
+    /// The width of the text column (`CGROUP`), a space included.
+    public static let textWidth = 25
+
+    /// Names cgroups with `resolver`; nil (no cgroup2 mount) leaves every cgroup unnamed.
+    public convenience init(resolver: CgroupResolver? = CgroupResolver()) {
+        self.init { id in resolver?.entry(for: id) }
+    }
+
+    /// Names cgroups with `names` (nil: unnamed), asked once per run of one id.
+    public init(names: @escaping (UInt64) -> CgroupResolver.Entry?) {
+        self.names = names
+    }
+
+    /// `,"cgroup_id":N,"cgroup":"PATH"` (or `null`), then `,"container_id":"ID"` and
+    /// `,"pod_uid":"UID"` when the path shows them.
+    func appendJSON(_ id: UInt64, into out: inout OutputBuffer) {
+        let names = self.names
+        jsonRun.append(RepeatedRun.Key(a: id, b: 0, c: 0, d: 0), into: &out) { out in
+            out.append(",\"cgroup_id\":")
+            out.appendUnsigned(id)
+            out.append(",\"cgroup\":")
+            guard let found = names(id) else {
+                out.append("null")
+                return
+            }
+            found.pathBytes.withUnsafeBytes { path in
+                if !SafeText.appendJSONString(path, into: &out) {
+                    out.append(",\"cgroup_base64\":")
+                    SafeText.appendBase64(path, into: &out)
+                }
+            }
+            if let container = found.identity.containerID {
+                out.append(",\"container_id\":\"")
+                out.append(container)
+                out.append(UInt8(ascii: "\""))
+            }
+            if let pod = found.identity.podUID {
+                out.append(",\"pod_uid\":\"")
+                out.append(pod)
+                out.append(UInt8(ascii: "\""))
+            }
+        }
+    }
+
+    /// The `CGROUP` cell, left-aligned in `textWidth`: a container's short id (12 digits, as
+    /// `docker ps` shows it), else the cgroup's path, its end kept (`...` before it) when it
+    /// is too long; `-` for an unnamed cgroup.
+    func appendText(_ id: UInt64, into out: inout OutputBuffer) {
+        let names = self.names
+        textRun.append(RepeatedRun.Key(a: id, b: 0, c: 0, d: 0), into: &out) { out in
+            let start = out.count
+            if let found = names(id) {
+                if let container = found.identity.containerID {
+                    out.append(String(container.prefix(12)))
+                } else {
+                    Self.appendTail(found.pathBytes, width: Self.textWidth - 1, into: &out)
+                }
+            } else {
+                out.append(UInt8(ascii: "-"))
+            }
+            out.pad(from: start, toWidth: Self.textWidth)
+        }
+    }
+
+    /// Appends `path` escaped for a terminal; if that is wider than `width`, `...` and as much
+    /// of its end as fits (cut before a character, never inside one).
+    static func appendTail(_ path: [UInt8], width: Int, into out: inout OutputBuffer) {
+        var escaped = OutputBuffer(capacity: path.count * 4 + 16)
+        path.withUnsafeBytes { SafeText.appendTerminalSafe($0, into: &escaped) }
+        escaped.withUnsafeBytes { text in
+            guard text.count > width else {
+                out.append(contentsOf: text)
+                return
+            }
+            var from = text.count - (width - 3)
+            while from < text.count && text[from] & 0xC0 == 0x80 { from += 1 }
+            out.append("...")
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: text[from...]))
+        }
+    }
+}
