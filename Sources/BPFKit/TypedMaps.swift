@@ -56,6 +56,16 @@ extension CheckedMapView {
     }
 }
 
+extension CheckedMapView where Key == UInt32 {
+    /// `index` as an array key, or `.invalidArgument` naming the map when it is out of range.
+    func checkIndex(_ index: Int, _ context: String) throws(BPFError) -> UInt32 {
+        guard index >= 0, index < map.maxEntries else {
+            throw BPFError(.invalidArgument, "\(context) BPF map \(map.name)", details: "index \(index) is not in 0..<\(map.maxEntries)")
+        }
+        return UInt32(index)
+    }
+}
+
 // MARK: - Hash maps
 
 /// A typed view of a hash or LRU hash map. Key and value sizes are checked when the view is
@@ -173,13 +183,6 @@ public struct BPFArrayMap<Value: BitwiseCopyable>: CheckedMapView, Sendable {
     /// The number of elements.
     public var count: Int { map.maxEntries }
 
-    private func checkIndex(_ index: Int, _ context: String) throws(BPFError) -> UInt32 {
-        guard index >= 0, index < count else {
-            throw BPFError(.invalidArgument, "\(context) BPF map \(map.name)", details: "index \(index) is not in 0..<\(count)")
-        }
-        return UInt32(index)
-    }
-
     /// The element at `index`.
     public func lookup(_ index: Int) throws(BPFError) -> Value {
         let key = try checkIndex(index, "read")
@@ -226,20 +229,15 @@ public struct BPFPerCPUArray<Value: BitwiseCopyable>: CheckedMapView, Sendable {
 
     /// The values at `index`, one per possible CPU.
     public func lookup(_ index: Int) throws(BPFError) -> [Value] {
-        guard index >= 0, index < count else {
-            throw BPFError(.invalidArgument, "read BPF map \(map.name)", details: "index \(index) is not in 0..<\(count)")
-        }
-        guard let bytes = try rawLookup(UInt32(index)) else { throw BPFError(.notFound, "read BPF map \(map.name)[\(index)]") }
+        guard let bytes = try rawLookup(try checkIndex(index, "read")) else { throw BPFError(.notFound, "read BPF map \(map.name)[\(index)]") }
         return perCPUValues(bytes, Value.self, map: map)
     }
 
     /// Stores one value per possible CPU at `index` (`values.count` must be `possibleCPUs`).
     public func update(_ index: Int, _ values: [Value]) throws(BPFError) {
-        guard index >= 0, index < count else {
-            throw BPFError(.invalidArgument, "update BPF map \(map.name)", details: "index \(index) is not in 0..<\(count)")
-        }
+        let key = try checkIndex(index, "update")
         let bytes = try perCPUBytes(values, map: map)
-        try withKey(UInt32(index)) { pointer throws(BPFError) in try map.update(pointer, bytes, flags: .any) }
+        try withKey(key) { pointer throws(BPFError) in try map.update(pointer, bytes, flags: .any) }
     }
 }
 

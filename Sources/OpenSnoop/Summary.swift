@@ -1,4 +1,4 @@
-public import BPFKit
+internal import BPFKit
 internal import OpenSnoopEvent
 
 /// A log2 histogram of open latencies, as the kernel counted them: bucket `i` holds opens that

@@ -13,7 +13,7 @@ internal import Synchronization
 /// - `opensnoop_events_lost_total`: events that never reached opensnoop (ring full, hooks the
 ///   kernel skipped, io_uring opens never completed).
 /// - `opensnoop_opens_filtered_total`: opens the filters dropped in the kernel.
-/// - `opensnoop_summary_other_total`: opens counted while the kernel's table was full (they are
+/// - `opensnoop_opens_overflow_total`: opens counted while the kernel's table was full (they are
 ///   in `opensnoop_opens_total{comm="other"}`).
 /// - `opensnoop_ring_buffer_used_bytes` / `opensnoop_ring_buffer_size_bytes`: the events ring.
 /// - `process_cpu_seconds_total`, `process_resident_memory_bytes`: opensnoop's own cost.
@@ -27,19 +27,24 @@ public final class MetricsExporter: Sendable {
     private let commands = Mutex<Set<[UInt8]>>([])
     private let totals = Mutex<(lost: UInt64, filtered: UInt64)>((0, 0))
     private let healthy = Atomic<Bool>(false)
-    private let lost, filtered, other: Counter
-    private let ringUsed, ringSize, cpu, memory: Gauge
+    private let lost, filtered, other, cpu: Counter
+    private let ringUsed, ringSize, memory: Gauge
+    /// The CPU seconds already added to `cpu`.
+    private let cpuCounted = Mutex<Double>(0)
 
     public init() {
-        lost = registry.makeCounter(name: "opensnoop_events_lost_total",
-                                    help: "Events that never reached opensnoop: ring buffer full, hooks the kernel skipped, io_uring opens never completed.")
-        filtered = registry.makeCounter(name: "opensnoop_opens_filtered_total", help: "Opens the filters dropped in the kernel.")
-        other = registry.makeCounter(name: "opensnoop_summary_other_total",
-                                     help: "Opens counted while the kernel's count table was full (in comm=\"other\").")
-        ringUsed = registry.makeGauge(name: "opensnoop_ring_buffer_used_bytes", help: "Bytes waiting in the events ring buffer.")
-        ringSize = registry.makeGauge(name: "opensnoop_ring_buffer_size_bytes", help: "Size of the events ring buffer.")
-        cpu = registry.makeGauge(name: "process_cpu_seconds_total", help: "User and system CPU time opensnoop used.")
-        memory = registry.makeGauge(name: "process_resident_memory_bytes", help: "opensnoop's resident memory.")
+        func name(_ namespace: String, _ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+            MetricNameDescriptor(namespace: namespace, metricName: metric, unitName: unit, helpText: help)
+        }
+        lost = registry.makeCounter(descriptor: name("opensnoop", "events_lost", "total",
+            "Events that never reached opensnoop: ring buffer full, hooks the kernel skipped, io_uring opens never completed."))
+        filtered = registry.makeCounter(descriptor: name("opensnoop", "opens_filtered", "total", "Opens the filters dropped in the kernel."))
+        other = registry.makeCounter(descriptor: name("opensnoop", "opens_overflow", "total",
+            "Opens counted while the kernel's count table was full (in comm=\"other\")."))
+        ringUsed = registry.makeGauge(descriptor: name("opensnoop", "ring_buffer_used", "bytes", "Bytes waiting in the events ring buffer."))
+        ringSize = registry.makeGauge(descriptor: name("opensnoop", "ring_buffer_size", "bytes", "Size of the events ring buffer."))
+        cpu = registry.makeCounter(descriptor: name("process", "cpu_seconds", "total", "User and system CPU time opensnoop used."))
+        memory = registry.makeGauge(descriptor: name("process", "resident_memory", "bytes", "opensnoop's resident memory."))
     }
 
     /// Whether `/healthz` answers 200: set while the BPF programs are attached.
@@ -81,8 +86,9 @@ public final class MetricsExporter: Sendable {
     }
 
     private func opens(_ comm: String, _ result: String) -> Counter {
-        registry.makeCounter(name: "opensnoop_opens_total", labels: [("comm", comm), ("result", result)],
-                             help: "Opens seen, by command name and result (ok or the errno's name).")
+        registry.makeCounter(descriptor: MetricNameDescriptor(namespace: "opensnoop", metricName: "opens", unitName: "total",
+                                                              helpText: "Opens seen, by command name and result (ok or the errno's name)."),
+                             labels: [("comm", comm), ("result", result)])
     }
 
     /// The label for a command: its own while fewer than `commandLimit` have one, else `other`.
@@ -100,7 +106,12 @@ public final class MetricsExporter: Sendable {
     /// The exposition (text format 0.0.4), with opensnoop's own CPU and memory read now.
     public func render() -> [UInt8] {
         let usage = ProcessUsage.current()
-        cpu.set(usage.cpuSeconds)
+        let added = cpuCounted.withLock { counted -> Double in
+            let delta = usage.cpuSeconds - counted
+            counted = max(counted, usage.cpuSeconds)
+            return delta
+        }
+        if added > 0 { cpu.increment(by: added) }
         memory.set(Int64(usage.residentBytes))
         return registry.emitToBuffer()
     }

@@ -51,15 +51,16 @@ private final class MetricsHandler: ChannelInboundHandler, Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard case .head(let request) = unwrapInboundIn(data) else { return }
         let (status, contentType, body): (HTTPResponseStatus, String, [UInt8])
-        switch (request.method, request.uri.split(separator: "?").first ?? "") {
-        case (.GET, "/metrics"):
+        let readOnly = request.method == .GET || request.method == .HEAD
+        switch (readOnly, request.uri.split(separator: "?").first ?? "") {
+        case (true, "/metrics"):
             (status, contentType, body) = (.ok, "text/plain; version=0.0.4; charset=utf-8", exporter.render())
-        case (.GET, "/healthz"):
+        case (true, "/healthz"):
             (status, contentType, body) = exporter.isHealthy
                 ? (.ok, "text/plain", Array("ok\n".utf8)) : (.serviceUnavailable, "text/plain", Array("not tracing\n".utf8))
-        case (.GET, _), (.HEAD, _):
+        case (true, _):
             (status, contentType, body) = (.notFound, "text/plain", Array("not found: try /metrics or /healthz\n".utf8))
-        default:
+        case (false, _):
             (status, contentType, body) = (.methodNotAllowed, "text/plain", Array("method not allowed\n".utf8))
         }
         var headers = HTTPHeaders()
@@ -71,8 +72,9 @@ private final class MetricsHandler: ChannelInboundHandler, Sendable {
             context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
         }
         let keepAlive = request.isKeepAlive
+        let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
-            if !keepAlive { context.close(promise: nil) }
+            if !keepAlive { channel.close(promise: nil) }
         }
     }
 }

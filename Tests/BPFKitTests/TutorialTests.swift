@@ -23,7 +23,7 @@ struct ScratchDirectory {
     func remove() { try? FileManager.default.removeItem(at: url) }
     func file(_ name: String) throws -> String {
         let path = url.appendingPathComponent(name).path
-        FileManager.default.createFile(atPath: path, contents: Data())
+        _ = FileManager.default.createFile(atPath: path, contents: Data())
         return path
     }
 }
@@ -37,7 +37,7 @@ final class TracerProcess {
 
     init(_ executable: String, _ arguments: [String], scratch: ScratchDirectory) throws {
         output = scratch.url.appendingPathComponent("tracer-\(UUID().uuidString).out")
-        FileManager.default.createFile(atPath: output.path, contents: Data())
+        _ = FileManager.default.createFile(atPath: output.path, contents: Data())
         process.executableURL = URL(fileURLWithPath: "/usr/bin/stdbuf")
         process.arguments = ["-oL", executable] + arguments
         process.standardOutput = try FileHandle(forWritingTo: output)

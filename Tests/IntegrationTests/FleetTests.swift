@@ -78,6 +78,25 @@ struct FleetTests {
         #expect(seenOK >= 37 && seenOK == 37 + startupSuccesses(name), "ok: \(seenOK)")
         #expect(try query("opensnoop_events_lost_total") == 0)
         #expect(try query("up{job=\"opensnoop\"}") == 1)
+        #expect(try query("opensnoop_ring_buffer_size_bytes") ?? 0 > 0)
+
+        // The exposition itself: types right, and what promtool's linter accepts.
+        let (status, body) = try get("http://127.0.0.1:\(metricsPort)/metrics")
+        #expect(status == 200)
+        for line in ["# TYPE opensnoop_opens_total counter", "# TYPE opensnoop_events_lost_total counter",
+                     "# TYPE opensnoop_opens_filtered_total counter", "# TYPE opensnoop_opens_overflow_total counter",
+                     "# TYPE process_cpu_seconds_total counter",
+                     "# TYPE process_resident_memory_bytes gauge", "# TYPE opensnoop_ring_buffer_used_bytes gauge"] {
+            #expect(body.contains(line + "\n"), "\(line)")
+        }
+        let exposition = dir + "/metrics.txt"
+        try (body + "\n").write(toFile: exposition, atomically: true, encoding: .utf8)
+        let (lint, lintOut, lintErr) = try runToCompletion("/bin/sh", ["-c", "promtool check metrics < \(exposition)"])
+        #expect(lint == 0, "\(lintOut)\(lintErr)")
+        let (_, headCode, _) = try runToCompletion("/usr/bin/curl", ["-s", "-I", "-o", "/dev/null", "-w", "%{http_code}",
+                                                                    "http://127.0.0.1:\(metricsPort)/metrics"])
+        #expect(headCode == "200")
+        #expect(try get("http://127.0.0.1:\(metricsPort)/nothing").0 == 404)
     }
 
     @Test("Rotation under load loses nothing and splits no line; old files are gzipped, mode 0600")
