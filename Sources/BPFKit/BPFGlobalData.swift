@@ -77,8 +77,11 @@ public final class BPFGlobalData {
         return variable
     }
 
+    /// Whether writes land: `.rodata` before load, `.data` and `.bss` after.
+    var acceptsStores: Bool { writable && !(section == .rodata && object.isLoaded) }
+
     private func writableVariable(_ name: String, _ context: String) throws(BPFError) -> BTFInfo.Variable {
-        guard writable, !(section == .rodata && object.isLoaded) else {
+        guard acceptsStores else {
             throw BPFError(.invalidArgument, context, details: object.isLoaded
                 ? "\(section.rawValue) is read-only after load" : "\(section.rawValue) is writable only after load")
         }

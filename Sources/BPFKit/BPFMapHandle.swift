@@ -77,7 +77,7 @@ public final class BPFMapHandle: Sendable {
         if probe == -EINVAL {
             throw BPFError(.invalidArgument, context, details: "not a pinned BPF map (a pinned program or link)")
         } else if probe == -EACCES {
-            throw BPFError(.invalidArgument, context, details: "not a pinned BPF map")
+            throw BPFError.system(context, errno: EACCES, details: "the pinned file's mode does not let this user read it")
         } else if probe >= 0 {
             close(probe)
         }

@@ -151,6 +151,7 @@ public final class BPFObject {
     // MARK: Links
 
     func keep(_ link: BPFLink) -> BPFLink {
+        links.removeAll { !$0.isAttached }
         links.append(link)
         return link
     }
@@ -163,14 +164,15 @@ public final class BPFObject {
     }
 
     /// Attaches every loaded program whose section names its attach point (libbpf's auto-attach);
-    /// programs of kinds that need an explicit target (uprobe, iterator) are skipped.
+    /// programs of kinds that need an explicit target (uprobe, iterator, sections BPFKit does not
+    /// know) are skipped.
     /// Returns the new links; the object keeps them.
     @discardableResult
     public func attachAll() throws(BPFError) -> [BPFLink] {
         var attached: [BPFLink] = []
         for program in programs where program.autoload {
             switch program.attachPoint {
-            case .uprobe, .iterator: continue
+            case .uprobe, .iterator, .other: continue
             default: attached.append(try program.attach())
             }
         }

@@ -95,6 +95,9 @@ public struct BPFProgram {
     public func attach() throws(BPFError) -> BPFLink {
         switch attachPoint {
         case .kprobe, .ksyscall: try requireKprobes("attach \(name) (\(section))")
+        case .other(let kind):
+            throw BPFError(.unimplemented, "attach \(name) (\(section))",
+                           details: "BPFKit attaches no '\(kind)' program by its section: use an explicit attach call")
         default: break
         }
         return try attaching(section) { bpf_program__attach(pointer) }

@@ -64,7 +64,7 @@ public enum KernelSupport {
     /// Whether fentry/fexit programs (BPF trampolines) load: some kernels refuse them (cached).
     public static var hasFentry: Bool {
         cached(.fentry) {
-            let target = libbpf_find_vmlinux_btf_id("do_sys_openat2", BPF_TRACE_FENTRY)
+            let target = libbpf_find_vmlinux_btf_id("bpf_fentry_test1", BPF_TRACE_FENTRY)
             guard target > 0 else { return false }
             var options = bpf_prog_load_opts()
             options.sz = MemoryLayout<bpf_prog_load_opts>.size

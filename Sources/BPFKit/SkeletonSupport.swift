@@ -21,16 +21,21 @@ extension BPFGlobalData {
         return storage.loadUnaligned(fromByteOffset: offset, as: T.self)
     }
 
-    /// Stores `value` at byte `offset`; ignored if it lies outside the section (never after `checkLayout`).
+    /// Stores `value` at byte `offset`; ignored if it lies outside the section (never after
+    /// `checkLayout`), and for `.rodata` once the object is loaded (the kernel froze it, and
+    /// libbpf maps it read-only: a kept `RodataSettings` cannot write there).
     public func skeletonStore<T: BitwiseCopyable>(_ value: T, at offset: Int) {
-        guard offset >= 0, offset + MemoryLayout<T>.size <= storage.count else { return }
+        guard acceptsStores, offset >= 0, offset + MemoryLayout<T>.size <= storage.count else { return }
         storage.storeBytes(of: value, toByteOffset: offset, as: T.self)
     }
 
     /// Stores up to `capacity` elements at `offset` and zeroes the rest of the array `name`;
-    /// more elements than it holds is an error.
+    /// more elements than it holds is an error, and so is `.rodata` once the object is loaded.
     public func skeletonStoreElements<E: BitwiseCopyable>(_ values: some Collection<E>, at offset: Int,
                                                            capacity: Int, name: String) throws(BPFError) {
+        guard acceptsStores else {
+            throw BPFError(.invalidArgument, "set BPF global \(name)", details: "\(section.rawValue) is read-only after load")
+        }
         guard values.count <= capacity else {
             throw BPFError(.invalidArgument, "set BPF global \(name)",
                            details: "\(values.count) elements given, it holds \(capacity)")

@@ -46,7 +46,9 @@ package struct ObjectDescription {
         var globals: [(section: BPFDataSection, size: Int, variables: [Global])] = []
         for section in [BPFDataSection.rodata, .data, .bss] {
             guard let btf, let map = try? object.dataSectionMap(section) else { continue }
-            let variables = btf.variables(inSection: section.rawValue).map {
+            // A static inside a function (`func.name`, e.g. BPF_SEQ_PRINTF's `___fmt`) is the
+            // compiler's, not a global of the program's: no accessor for it.
+            let variables = btf.variables(inSection: section.rawValue).filter { !$0.name.contains(".") }.map {
                 Global(name: $0.name, offset: $0.offset, shape: btf.shape(of: $0.type))
             }
             if !variables.isEmpty { globals.append((section, map.valueSize, variables)) }

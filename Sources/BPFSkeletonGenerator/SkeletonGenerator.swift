@@ -115,7 +115,7 @@ package struct SkeletonGenerator {
         out += "    }\n"
         out += programsSource() + mapsSource()
         if let rodata = global(.rodata) {
-            out += globalsType("RodataSettings", doc: "The `const volatile` globals before load: every setter writes the object's initial data.",
+            out += globalsType("RodataSettings", doc: "The `const volatile` globals before load: every setter writes the object's initial data (after `load()` the setters write nothing: read `rodata` of the loaded skeleton).",
                                variables: rodata.variables, writable: true)
             out += globalsType("RodataGlobals", doc: "The `const volatile` globals as loaded (frozen: read-only).",
                                variables: rodata.variables, writable: false)

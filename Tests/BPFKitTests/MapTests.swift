@@ -133,6 +133,10 @@ struct MapTests {
         #expect(skeleton.rodata.masks[1] == 2 && skeleton.rodata.masks[2] == 0)
         #expect(skeleton.rodata.tag[0] == UInt8(ascii: "h") && skeleton.rodata.tag[5] == 0)
         #expect(skeleton.rodata.rows[1][7] == UInt8(ascii: "j"))
+        // The settings kept past load write nothing (the kernel froze .rodata; libbpf maps it read-only).
+        settings.enabled = false
+        expectBPFError(.invalidArgument) { try settings.setTag(Array("late".utf8)) }
+        #expect(skeleton.rodata.enabled && skeleton.rodata.tag[0] == UInt8(ascii: "h"))
         #expect(skeleton.data.seed == 7)
         try skeleton.programs.onGetppid.attach()
         triggerGetppid(3)

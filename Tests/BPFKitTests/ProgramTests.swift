@@ -36,15 +36,18 @@ struct ProgramTests {
         triggerGetppid()
         #expect(try hits?.read("hits", as: UInt64.self) == 1)
 
-        var counts: BPFGlobalData? = nil
+        // The object itself: a map handle has its own descriptor (the map outlives the object),
+        // nothing else of the object is kept; once it is released, its links are gone.
+        let perCPU: BPFPerCPUArray<UInt64>
         do {
             let skeleton = try loadTestObject()
-            counts = try skeleton.object.globals(.bss)
+            perCPU = try BPFPerCPUArray<UInt64>(skeleton.maps.percpuU64)
             try skeleton.attach()
             triggerGetppid()
+            #expect(try perCPU.sum(0) == 1)
         }
-        #expect(try counts?.read("hits", as: UInt64.self) == 1)
-        counts = nil
+        triggerGetppid(3)
+        #expect(try perCPU.sum(0) == 1)
     }
 
     @Test("Explicit attach calls: tracepoint, raw tracepoint, tp_btf, uprobe")
