@@ -18,8 +18,9 @@ public struct LatencyHistogram: Sendable, Equatable {
     /// Opens counted.
     public var count: UInt64 { buckets.reduce(0, +) }
 
-    /// The upper bound (exclusive, in ns) of the bucket holding the `fraction` quantile, e.g.
-    /// 0.99; within a factor of two of the true value. Nil when empty.
+    /// An upper bound (in ns) of the `fraction` quantile, e.g. 0.99: the end of the log2 bucket
+    /// holding it (within a factor of two of the true value), or the exact maximum when that is
+    /// smaller. Nil when empty.
     public func quantileUpperBound(_ fraction: Double) -> UInt64? {
         let total = count
         guard total > 0 else { return nil }
@@ -27,7 +28,10 @@ public struct LatencyHistogram: Sendable, Equatable {
         var seen: UInt64 = 0
         for (index, bucket) in buckets.enumerated() {
             seen += bucket
-            if seen >= rank { return index + 1 >= 64 ? UInt64.max : 1 << UInt64(index + 1) }
+            if seen >= rank {
+                let bucketEnd = index + 1 >= 64 ? UInt64.max : 1 << UInt64(index + 1)
+                return maxNanoseconds > 0 ? min(bucketEnd, maxNanoseconds) : bucketEnd
+            }
         }
         return maxNanoseconds
     }

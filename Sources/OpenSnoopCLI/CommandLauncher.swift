@@ -1,5 +1,6 @@
 internal import OpenSnoop
 internal import Glibc
+import TraceOutput
 
 /// The command that `opensnoop -- COMMAND` runs and traces.
 ///
@@ -20,41 +21,58 @@ public final class TracedCommand {
     }
 
     /// Finds `name` as `execvp` would (in PATH unless it has a slash); throws the shell's error
-    /// (127 not found, 126 not executable) if it cannot be run.
-    public static func check(_ name: String) throws(LaunchError) {
-        if name.contains("/") {
-            try checkFile(name, display: name)
+    /// (127 not found, 126 not executable) if it cannot be run. `name` is the argument's exact
+    /// bytes (a file name need not be UTF-8).
+    public static func check(_ name: [UInt8]) throws(LaunchError) {
+        let display = String(decoding: name, as: UTF8.self)
+        if name.contains(UInt8(ascii: "/")) {
+            try checkFile(name, display: display)
             return
         }
-        let path = getenv("PATH").map { String(cString: $0) } ?? "/usr/local/bin:/usr/bin:/bin"
+        let path = getenv("PATH").map { Array(UnsafeRawBufferPointer(start: $0, count: strlen($0))) }
+            ?? Array("/usr/local/bin:/usr/bin:/bin".utf8)
         var denied = false
-        for directory in path.split(separator: ":", omittingEmptySubsequences: false) {
-            let candidate = (directory.isEmpty ? "." : String(directory)) + "/" + name
-            var info = stat()
-            guard stat(candidate, &info) == 0, info.st_mode & S_IFMT != S_IFDIR else { continue }
-            if access(candidate, X_OK) == 0 { return }
-            denied = true
+        for directory in path.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false) {
+            let candidate = (directory.isEmpty ? Array(".".utf8) : Array(directory)) + [UInt8(ascii: "/")] + name
+            let (found, executable) = withCString(candidate) { path in
+                var info = stat()
+                guard stat(path, &info) == 0, info.st_mode & S_IFMT != S_IFDIR else { return (false, false) }
+                return (true, access(path, X_OK) == 0)
+            }
+            if executable { return }
+            denied = denied || found
         }
-        if denied { throw LaunchError(description: "\(name): Permission denied", exitCode: 126) }
-        throw LaunchError(description: "\(name): command not found", exitCode: 127)
+        if denied { throw LaunchError(description: "\(display): Permission denied", exitCode: 126) }
+        throw LaunchError(description: "\(display): command not found", exitCode: 127)
     }
 
-    private static func checkFile(_ path: String, display: String) throws(LaunchError) {
-        var info = stat()
-        guard stat(path, &info) == 0 else {
-            throw LaunchError(description: "\(display): \(String(cString: strerror(errno)))", exitCode: 127)
+    private static func checkFile(_ path: [UInt8], display: String) throws(LaunchError) {
+        let failure: LaunchError? = withCString(path) { path in
+            var info = stat()
+            guard stat(path, &info) == 0 else {
+                return LaunchError(description: "\(display): \(String(cString: strerror(errno)))", exitCode: 127)
+            }
+            if info.st_mode & S_IFMT == S_IFDIR {
+                return LaunchError(description: "\(display): Is a directory", exitCode: 126)
+            }
+            if access(path, X_OK) != 0 {
+                return LaunchError(description: "\(display): Permission denied", exitCode: 126)
+            }
+            return nil
         }
-        if info.st_mode & S_IFMT == S_IFDIR {
-            throw LaunchError(description: "\(display): Is a directory", exitCode: 126)
-        }
-        if access(path, X_OK) != 0 {
-            throw LaunchError(description: "\(display): Permission denied", exitCode: 126)
+        if let failure { throw failure }
+    }
+
+    /// Runs `body` with `bytes` as a NUL-terminated C string.
+    private static func withCString<R>(_ bytes: [UInt8], _ body: (UnsafePointer<CChar>) -> R) -> R {
+        (bytes + [0]).withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { body($0.baseAddress!) }
         }
     }
 
     /// Starts `arguments[0]` (searched in PATH) with default dispositions for the signals we
-    /// handle and an empty signal mask.
-    public static func spawn(_ arguments: [String]) throws(LaunchError) -> TracedCommand {
+    /// handle and an empty signal mask. The arguments are passed as their exact bytes.
+    public static func spawn(_ arguments: [[UInt8]]) throws(LaunchError) -> TracedCommand {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -67,13 +85,12 @@ public final class TracedCommand {
         posix_spawnattr_setsigmask(&attributes, &empty)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
 
-        let argv = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
-        let result = posix_spawnp(&pid, arguments[0], nil, &attributes, argv, environ)
+        let result = withCArguments(arguments) { argv in posix_spawnp(&pid, argv[0]!, nil, &attributes, argv, environ) }
         guard result == 0 else {
             let code: Int32 = result == ENOENT ? 127 : 126
-            throw LaunchError(description: "\(arguments[0]): \(String(cString: strerror(result)))", exitCode: code)
+            throw LaunchError(description: "\(String(decoding: arguments[0], as: UTF8.self)): \(String(cString: strerror(result)))",
+                              exitCode: code)
         }
         return TracedCommand(pid: pid)
     }

@@ -1,5 +1,6 @@
 public import OpenSnoop
 public import TraceOutput
+internal import CgroupIdentity
 
 /// Renders summary snapshots (`--summary`): a table per interval, most opens first, headed by
 /// its time; or, with latency counted by command alone, a log2 histogram per command as BCC's
@@ -13,14 +14,18 @@ public struct SummaryFormatter {
     /// Redraw in place (a terminal): clear the screen before each snapshot.
     public let redraw: Bool
     private var clock: WallClock
+    /// Names the cgroups of rows counted by cgroup (path, container id, pod UID).
+    private let cgroups: CgroupFields
 
-    public init(keys: SummaryKeys, latency: Bool, json: Bool, top: Int?, redraw: Bool, clock: WallClock = WallClock()) {
+    public init(keys: SummaryKeys, latency: Bool, json: Bool, top: Int?, redraw: Bool, clock: WallClock = WallClock(),
+                cgroups: CgroupFields? = nil) {
         self.keys = keys
         self.latency = latency
         self.json = json
         self.top = top
         self.redraw = redraw
         self.clock = clock
+        self.cgroups = cgroups ?? CgroupFields(resolver: keys.contains(.cgroup) ? CgroupResolver() : nil)
     }
 
     /// Whether snapshots print as latency histograms per command.
@@ -77,7 +82,11 @@ public struct SummaryFormatter {
         out.append(keys.contains(.errno) ? "ERRNO        " : "TOP ERRNO    ")
         if latency { out.append("P50(us)  P99(us)  MAX(us) ") }
         if keys.contains(.pid) { out.append("PID     ") }
-        if keys.contains(.cgroup) { out.append("CGROUP               ") }
+        if keys.contains(.cgroup) {
+            let start = out.count
+            out.append("CGROUP")
+            out.pad(from: start, toWidth: CgroupFields.textWidth)
+        }
         if keys.contains(.comm) { out.append("COMM             ") }
         if keys.contains(.path) { out.append("PATH") }
         out.append("\n")
@@ -119,10 +128,7 @@ public struct SummaryFormatter {
             out.appendDecimal(Int64(pid), width: 7, leftAligned: true)
             out.append(UInt8(ascii: " "))
         }
-        if let cgroup = row.cgroupID {
-            out.appendUnsigned(cgroup)
-            out.append(UInt8(ascii: " "))
-        }
+        if let cgroup = row.cgroupID { cgroups.appendText(cgroup, into: &out) }
         if let comm = row.comm {
             let commStart = out.count
             comm.withUnsafeBytes { SafeText.appendTerminalSafe($0, into: &out) }
@@ -256,10 +262,7 @@ public struct SummaryFormatter {
             out.append(",\"errno\":")
             out.appendDecimal(Int64(code))
         }
-        if let cgroup = row.cgroupID {
-            out.append(",\"cgroup_id\":")
-            out.appendUnsigned(cgroup)
-        }
+        if let cgroup = row.cgroupID { cgroups.appendJSON(cgroup, into: &out) }
         if let latency = row.latency {
             out.append(",\"latency\":{\"p50_ns_below\":")
             appendOptional(latency.quantileUpperBound(0.5), into: &out)

@@ -109,8 +109,11 @@ public final class TraceSession<Formatter: EventFormatter> {
         do {
             ending = try loop(deadline: deadline, command: command)
         } catch OutputSink.OutputError.interrupted {
-            // A stop came while a write was blocked: stop, and give the reader a last chance.
-            ending = .signalled(TerminationSignals.take() ?? SIGTERM)
+            // A stop came while a write was blocked: pass it on to the command (as the loop
+            // would), stop, and give the reader a last chance.
+            let signal = TerminationSignals.take() ?? SIGTERM
+            command?.forward(signal)
+            ending = .signalled(signal)
         } catch OutputSink.OutputError.closed {
             return try finishCommand(command, after: .outputClosed)
         } catch {
@@ -184,7 +187,9 @@ public final class TraceSession<Formatter: EventFormatter> {
                 lastExpiry = now
                 try? reader.program.expireStaleIoUringOpens()
             }
-            if let interval = summary?.intervalNanoseconds, now >= nextSummary {
+            // (Not when the deadline is about to end the run: its final table covers this.)
+            if let interval = summary?.intervalNanoseconds, now >= nextSummary,
+               deadlineSeen || deadline.map({ $0 > now &+ 100_000_000 }) ?? true {
                 nextSummary = now &+ interval
                 try appendSummary()
                 try output.flush()
@@ -195,11 +200,12 @@ public final class TraceSession<Formatter: EventFormatter> {
     /// How long the last write may wait for a stalled reader once a signal asked us to stop.
     static var finalFlushNanoseconds: UInt64 { 2_000_000_000 }
 
-    /// Output can go no further: ends a command still running (SIGTERM, passing on any further
-    /// signal) and waits for it, so that it is not left behind untraced.
+    /// Output can go no further: ends a command still running (SIGTERM, unless the signal that
+    /// stopped us was passed on to it already; any further signal is passed on) and waits for
+    /// it, so that it is not left behind untraced.
     private func finishCommand(_ command: TracedCommand?, after ending: Ending) throws -> Ending {
         guard let command else { return ending }
-        command.forward(SIGTERM)
+        if case .signalled = ending {} else { command.forward(SIGTERM) }
         while command.isRunning {
             if let signal = TerminationSignals.take() { command.forward(signal) }
             try command.pollExit(block: true)

@@ -1,6 +1,7 @@
 public import NIOCore
 internal import NIOHTTP1
 internal import NIOPosix
+internal import Glibc
 
 /// The HTTP endpoint Prometheus scrapes: `GET /metrics` (text format 0.0.4) and `GET /healthz`
 /// (200 while tracing, 503 otherwise); 404 for anything else, 405 for other methods. Runs on
@@ -12,23 +13,46 @@ public final class MetricsServer: Sendable {
     /// The address it listens on (the port filled in when 0 was asked for).
     public var localAddress: SocketAddress? { channel.localAddress }
 
-    /// Listens on `host:port` (`host` nil: every interface).
-    public init(host: String?, port: Int, exporter: MetricsExporter) throws {
-        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        do {
-            channel = try ServerBootstrap(group: group)
+    /// A socket that could not listen: the system's reason.
+    public struct BindError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Listens on `host:port` (`host` nil: every interface, IPv6 and IPv4 on one socket; IPv4
+    /// only where the kernel has no IPv6).
+    public init(host: String?, port: Int, exporter: MetricsExporter) throws(BindError) {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        self.group = group
+        func bind(_ host: String, dualStack: Bool = false) throws -> any Channel {
+            var bootstrap = ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 64)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            if dualStack { bootstrap = bootstrap.serverChannelOption(ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_v6only), value: 0) }
+            return try bootstrap
                 .childChannelInitializer { channel in
                     channel.pipeline.configureHTTPServerPipeline().flatMap {
                         channel.pipeline.addHandler(MetricsHandler(exporter: exporter))
                     }
                 }
-                .bind(host: host ?? "0.0.0.0", port: port)
+                .bind(host: host, port: port)
                 .wait()
+        }
+        do {
+            if let host {
+                channel = try bind(host)
+            } else {
+                do {
+                    channel = try bind("::", dualStack: true)  // whatever net.ipv6.bindv6only says
+                } catch let error as IOError where [EAFNOSUPPORT, EADDRNOTAVAIL].contains(error.errnoCode) {
+                    channel = try bind("0.0.0.0")
+                }
+            }
         } catch {
             try? group.syncShutdownGracefully()
-            throw error
+            if let error = error as? IOError {
+                throw BindError(description: String(cString: strerror(error.errnoCode)))
+            }
+            throw BindError(description: "\(error)")
         }
     }
 

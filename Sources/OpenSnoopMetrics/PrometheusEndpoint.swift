@@ -1,5 +1,6 @@
 public import OpenSnoop
 public import OpenSnoopTool
+internal import NIOCore
 
 /// `--metrics`: the Prometheus exporter served over HTTP, as the command's metrics endpoint.
 public final class PrometheusEndpoint: MetricsEndpoint {
@@ -20,6 +21,12 @@ public final class PrometheusEndpoint: MetricsEndpoint {
     public var isHealthy: Bool {
         get { exporter.isHealthy }
         set { exporter.isHealthy = newValue }
+    }
+
+    public var address: String {
+        guard let local = server.localAddress, let port = local.port else { return "?" }
+        let host = local.ipAddress ?? "?"
+        return (host.contains(":") ? "[\(host)]" : host) + ":\(port)"
     }
 
     public func close() { server.close() }

@@ -28,7 +28,9 @@ enum ArgumentValue {
 
     /// A positive number of `unit`, at most 10^9.
     private static func positive(_ text: String, _ unit: String, limit: String) throws -> Double {
-        guard let value = Double(text), value.isFinite, value > 0 else {
+        // Decimal only: Double(_:) also reads hexadecimal ("0x10" would be 16).
+        guard text.allSatisfy({ $0.isASCII && ($0.isNumber || ".eE+-".contains($0)) }),
+              let value = Double(text), value.isFinite, value > 0 else {
             throw ValidationError("expected a positive number of \(unit), got '\(text)'")
         }
         guard value <= 1e9 else {

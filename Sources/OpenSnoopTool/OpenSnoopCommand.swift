@@ -14,6 +14,8 @@ public protocol MetricsEndpoint: AnyObject {
                 ringUsedBytes: UInt64, ringSizeBytes: Int)
     /// Whether `/healthz` answers 200.
     var isHealthy: Bool { get set }
+    /// Where it listens (`[::]:9473`), the port filled in when 0 was asked for.
+    var address: String { get }
     /// Stops serving.
     func close()
 }
@@ -161,7 +163,7 @@ public struct OpenSnoopCommand: ParsableCommand {
             help: ArgumentHelp("Rows of the in-kernel summary table (default 4096; two tables of up to 256 bytes a row). Opens past it count under (other).",
                                valueName: "ROWS"),
             transform: ArgumentValue.count)
-    var summaryCapacity: Int = TraceOptions().summaryCapacity
+    var summaryCapacity: Int?
 
     @Flag(name: [.customShort("L"), .customLong("latency")],
           help: "Measure how long each open takes (a LAT(us) column; latency percentiles in --summary).")
@@ -174,7 +176,7 @@ public struct OpenSnoopCommand: ParsableCommand {
     var slower: Double?
 
     @Option(name: .customLong("metrics"), parsing: .unconditional,
-            help: ArgumentHelp("Serve Prometheus metrics (/metrics, /healthz) on [ADDR]:PORT while tracing (ADDR default: every interface).",
+            help: ArgumentHelp("Serve Prometheus metrics (/metrics, /healthz) on [ADDR]:PORT while tracing (ADDR default: every interface, IPv6 and IPv4; port 0: a free one, printed).",
                                valueName: "[ADDR]:PORT"),
             transform: ArgumentValue.listenAddress)
     var metrics: ListenAddress?
@@ -286,19 +288,11 @@ public struct OpenSnoopCommand: ParsableCommand {
         var directory = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let length = readlink("/proc/self/exe", &directory, Int(PATH_MAX))
         guard length > 0 else { return fail("--metrics: cannot find this program's directory", code: 1) }
-        let self_ = String(decoding: directory[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let agent = String(self_[..<(self_.lastIndex(of: "/") ?? self_.startIndex)]) + "/opensnoop-agent"
+        let executable = directory[0..<length].map { UInt8(bitPattern: $0) }
+        let agent = Array(executable[..<(executable.lastIndex(of: UInt8(ascii: "/")) ?? 0)]) + Array("/opensnoop-agent".utf8)
         Readiness.restoreForExec()
-        let arguments = [Array(agent.utf8)] + argv
-        var pointers = arguments.map { bytes in bytes.withUnsafeBufferPointer { buffer -> UnsafeMutablePointer<CChar>? in
-            let copy = UnsafeMutablePointer<CChar>.allocate(capacity: buffer.count + 1)
-            for (index, byte) in buffer.enumerated() { copy[index] = CChar(bitPattern: byte) }
-            copy[buffer.count] = 0
-            return copy
-        } }
-        pointers.append(nil)
-        execv(agent, pointers)
-        return fail("--metrics needs opensnoop-agent installed beside opensnoop (\(agent): \(String(cString: strerror(errno))))",
+        _ = withCArguments([agent] + argv) { execv($0[0]!, $0) }
+        return fail("--metrics needs opensnoop-agent installed beside opensnoop (\(String(decoding: agent, as: UTF8.self)): \(String(cString: strerror(errno))))",
                     code: 1)
     }
 
@@ -341,13 +335,16 @@ public struct OpenSnoopCommand: ParsableCommand {
             options = try command.traceOptions(raw: normalized.rawValues)
             try command.checkCombinations()
             try options.validate()
-            if let name = command.command.first { try TracedCommand.check(name) }
+            if let name = normalized.trailing.first { try TracedCommand.check(name) }
         } catch let error as TracedCommand.LaunchError {
             return fail(error.description, code: error.exitCode)
         } catch {
             return fail("\(error)", code: 2)
         }
-        return command.trace(options)
+        if Diagnostics.standardOutputWasClosed && command.output == nil && (options.emitEvents || command.summary != nil) {
+            return fail("standard output is closed: nothing to write to (use -o FILE)", code: 1)
+        }
+        return command.trace(options, commandBytes: normalized.trailing)
     }
 
     /// Options that only make sense together, or not together.
@@ -360,6 +357,14 @@ public struct OpenSnoopCommand: ParsableCommand {
         }
         if metrics != nil && summary != nil {
             throw OpenSnoopError.invalidArgument("--metrics and --summary both use the kernel's count table: choose one")
+        }
+        if summary == nil {
+            if summaryBy != nil || top != nil {
+                throw OpenSnoopError.invalidArgument("--summary-by and --top shape the tables of --summary: add --summary")
+            }
+            if summaryCapacity != nil && metrics == nil {
+                throw OpenSnoopError.invalidArgument("--summary-capacity sizes the count table of --summary or --metrics: add one")
+            }
         }
         if noEvents && metrics == nil && summary == nil {
             throw OpenSnoopError.invalidArgument("--no-events leaves nothing to show: add --metrics")
@@ -395,7 +400,7 @@ public struct OpenSnoopCommand: ParsableCommand {
             options.countFiltered = true
         }
         if noEvents { options.emitEvents = false }
-        options.summaryCapacity = summaryCapacity
+        if let summaryCapacity { options.summaryCapacity = summaryCapacity }
         options.latency = latency
         options.slowerThanNanoseconds = slower.map { UInt64(($0 * 1_000_000).rounded(.up)) }
         return options
@@ -417,17 +422,17 @@ public struct OpenSnoopCommand: ParsableCommand {
     }
 
     /// Loads, runs the command if any, traces until the end; returns the exit code.
-    private func trace(_ options: TraceOptions) -> Int32 {
+    private func trace(_ options: TraceOptions, commandBytes: [[UInt8]]) -> Int32 {
         if verbose { BPFLog.printToStandardError(upTo: .debug, prefix: "") }
         TerminationSignals.install()
         let columns = OutputColumns(timestamp: timestamp, uid: printUID, flags: extendedFields, fullPath: fullPath,
                                     cgroup: options.recordCgroup, latency: options.measuresLatency)
         return json
-            ? trace(options, formatter: JSONFormatter(columns: columns))
-            : trace(options, formatter: TextFormatter(columns: columns))
+            ? trace(options, formatter: JSONFormatter(columns: columns), commandBytes: commandBytes)
+            : trace(options, formatter: TextFormatter(columns: columns), commandBytes: commandBytes)
     }
 
-    private func trace<F: EventFormatter>(_ options: TraceOptions, formatter: F) -> Int32 {
+    private func trace<F: EventFormatter>(_ options: TraceOptions, formatter: F, commandBytes: [[UInt8]]) -> Int32 {
         let report = { (message: String) in Diagnostics.report(message, tool: "opensnoop") }
         do {
             let rotation = rotateSize.map {
@@ -444,6 +449,9 @@ public struct OpenSnoopCommand: ParsableCommand {
                     throw OpenSnoopError.unsupported("--metrics: cannot listen on \(address): \(error)")
                 }
             }
+            if let endpoint, verbose || metrics?.port == 0 {
+                report("serving metrics on http://\(endpoint.address)/metrics")
+            }
             defer {
                 endpoint?.isHealthy = false
                 endpoint?.close()
@@ -453,7 +461,7 @@ public struct OpenSnoopCommand: ParsableCommand {
             endpoint?.isHealthy = true
             if verbose { report(describe(session.program)) }
             warnAboutMissingProcesses(options)
-            let child = command.isEmpty ? nil : try TracedCommand.spawn(command)
+            let child = command.isEmpty ? nil : try TracedCommand.spawn(commandBytes)
             do { try session.start() } catch OutputSink.OutputError.closed { if child == nil { return 0 } }
             Readiness.notifyReady()
             let deadline = duration.map { Monotonic.nanoseconds() &+ UInt64($0 * 1e9) }
@@ -518,7 +526,7 @@ public struct OpenSnoopCommand: ParsableCommand {
         let listed = missing.prefix(8).map(String.init).joined(separator: ", ")
         let more = missing.count > 8 ? " and \(missing.count - 8) more" : ""
         let noun = missing.count == 1 ? "process or thread" : "processes or threads"
-        Diagnostics.report("warning: no \(noun) \(listed)\(more) exists now; tracing \(missing.count == 1 ? "it" : "them") if \(missing.count == 1 ? "it appears" : "they appear")", tool: "opensnoop")
+        Diagnostics.report("warning: no \(noun) \(listed)\(more) \(missing.count == 1 ? "exists" : "exist") now; tracing \(missing.count == 1 ? "it" : "them") if \(missing.count == 1 ? "it appears" : "they appear")", tool: "opensnoop")
     }
 }
 

@@ -10,3 +10,16 @@ extension GetoptArguments {
         }
     }
 }
+
+/// Runs `body` with `arguments` as a NUL-terminated C `argv` (exact bytes), for `execv` and
+/// `posix_spawn`; the copies live until `body` returns.
+public func withCArguments<R>(_ arguments: [[UInt8]], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
+    let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { bytes in
+        let copy = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count + 1)
+        for (index, byte) in bytes.enumerated() { copy[index] = CChar(bitPattern: byte) }
+        copy[bytes.count] = 0
+        return copy
+    } + [nil]
+    defer { argv.forEach { $0?.deallocate() } }
+    return body(argv)
+}

@@ -47,6 +47,8 @@ public struct GetoptArguments: Sendable, Equatable {
     public let rawValues: [String: [[UInt8]]]
     /// Whether a `--` was given (everything after it is the command).
     public let hasTerminator: Bool
+    /// The exact bytes of the arguments after `--` (the parser sees them with U+FFFD).
+    public let trailing: [[UInt8]]
 
     /// Normalizes `argv` (without the program name) for `options`.
     public init(_ argv: [[UInt8]], options: [Option], rawOptions: Set<String> = []) throws(Failure) {
@@ -54,6 +56,7 @@ public struct GetoptArguments: Sendable, Equatable {
         var raw: [String: [[UInt8]]] = [:]
         var seen: [String: Int] = [:]
         var terminator = false
+        var trailing: [[UInt8]] = []
         var index = 0
         func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
         func emit(_ option: Option, _ value: [UInt8]?) throws(Failure) {
@@ -65,6 +68,10 @@ public struct GetoptArguments: Sendable, Equatable {
                 out.append("--" + option.long)
                 return
             }
+            // The parser would take the next argument for an empty value (`-o "" -d 1`).
+            guard !value.isEmpty else {
+                throw Failure(description: "--\(option.long)\(option.short.map { " (-\($0))" } ?? "") was given an empty value")
+            }
             if rawOptions.contains(option.long) { raw[option.long, default: []].append(value) }
             out.append("--\(option.long)=" + text(value))
         }
@@ -74,7 +81,8 @@ public struct GetoptArguments: Sendable, Equatable {
             if argument == Array("--".utf8) {
                 terminator = true
                 out.append("--")
-                out += argv[index...].map(text)
+                trailing = Array(argv[index...])
+                out += trailing.map(text)
                 break
             }
             if argument.starts(with: Array("--".utf8)) {
@@ -137,5 +145,6 @@ public struct GetoptArguments: Sendable, Equatable {
         arguments = out
         rawValues = raw
         hasTerminator = terminator
+        self.trailing = trailing
     }
 }

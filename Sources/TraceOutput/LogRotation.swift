@@ -85,11 +85,11 @@ final class LogRotator: @unchecked Sendable {
 
     /// Makes the moved-aside file `path.1`: the others move up, the oldest go.
     private func integrate(_ aside: String) {
+        removeNumbered(from: max(policy.keep, 1))
         guard policy.keep > 0 else {
             unlink(aside)
             return
         }
-        for name in numbered(policy.keep) { unlink(name) }
         if policy.keep > 1 {
             for index in stride(from: policy.keep - 1, through: 1, by: -1) {
                 for (old, new) in zip(numbered(index), numbered(index + 1)) { rename(old, new) }
@@ -100,6 +100,27 @@ final class LogRotator: @unchecked Sendable {
         } else {
             rename(aside, "\(path).1")
         }
+    }
+
+    /// Removes `path.N` and `path.N.gz` for every N ≥ `first`: also those a run with a larger
+    /// `--rotate-keep` left, so that lowering it frees the disk.
+    private func removeNumbered(from first: Int) {
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        let prefix = Array((slash.map { String(path[path.index(after: $0)...]) } ?? path).utf8) + [UInt8(ascii: ".")]
+        guard let stream = opendir(directory) else { return }
+        defer { closedir(stream) }
+        var doomed: [String] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+            guard name.starts(with: prefix) else { continue }
+            var number = name[prefix.count...]
+            if number.reversed().starts(with: Array(".gz".utf8).reversed()) { number = number.dropLast(3) }
+            guard !number.isEmpty, number.count < 10, number.allSatisfy({ (0x30...0x39).contains($0) }),
+                  let index = Int(String(decoding: number, as: UTF8.self)), index >= first else { continue }
+            doomed.append(directory + "/" + String(decoding: name, as: UTF8.self))
+        }
+        for name in doomed { unlink(name) }
     }
 
     /// Compresses `source` into `target` (written aside, then renamed); false on any error.

@@ -173,9 +173,29 @@ public final class OutputSink {
             case EPIPE:
                 throw .closed
             case let code:
+                offset = cutPartialLine(written: offset)
                 throw .failed(code)
             }
         }
+    }
+
+    /// After a failed write (a full disk) to a regular file: takes back the start of a line the
+    /// file got only part of, so that it ends with a whole line. Returns how much of the buffer
+    /// is in the file now.
+    private func cutPartialLine(written: Int) -> Int {
+        guard written > 0 else { return 0 }
+        var info = stat()
+        guard fstat(fileDescriptor, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return written }
+        let partial = buffer.withUnsafeBytes { raw in
+            var end = written
+            while end > 0 && raw[end - 1] != UInt8(ascii: "\n") { end -= 1 }
+            return written - end
+        }
+        guard partial > 0, partial <= Int(info.st_size), ftruncate(fileDescriptor, info.st_size - off_t(partial)) == 0 else {
+            return written
+        }
+        fileBytes -= partial
+        return written - partial
     }
 
     /// The length of the longest run of whole lines at `offset` within `limit` bytes (`limit`
@@ -255,10 +275,15 @@ public enum Diagnostics {
         }
     }
 
+    /// Whether standard output was closed when the process started (found by
+    /// `guardStandardDescriptors`): output meant for it would go nowhere.
+    nonisolated(unsafe) public private(set) static var standardOutputWasClosed = false
+
     /// Makes sure descriptors 0, 1 and 2 are open (on /dev/null if they were closed), so that no
     /// file this process opens later takes their place and receives its output.
     public static func guardStandardDescriptors() {
         for fd: Int32 in 0...2 where fcntl(fd, F_GETFD) < 0 && errno == EBADF {
+            if fd == STDOUT_FILENO { standardOutputWasClosed = true }
             let null = open("/dev/null", O_RDWR)
             if null >= 0 && null != fd {
                 dup2(null, fd)

@@ -55,6 +55,7 @@ struct ExecSnoopCommand: ParsableCommand {
     /// returns the exit code and the error to report.
     private func trace(name: [UInt8]?) -> (Int32, String?) {
         if let name, name.isEmpty || name.count > 15 { return (2, "-n NAME must have 1 to 15 bytes") }
+        if Diagnostics.standardOutputWasClosed { return (1, "standard output is closed: nothing to write to") }
         guard KernelSupport.hasTracingPrivileges, KernelSupport.hasKernelBTF else {
             return (1, "tracing needs root (or CAP_BPF and CAP_PERFMON) and kernel BTF (/sys/kernel/btf/vmlinux)")
         }

@@ -92,6 +92,40 @@ struct CommandTracingTests {
         #expect(kill(child, 0) != 0, "the command was left running")
     }
 
+    @Test("The command gets its arguments byte for byte, invalid UTF-8 included")
+    func exactArguments() throws {
+        let dir = try makeScratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (status, _, err) = try runToCompletion("/usr/bin/python3", ["-c", """
+            import os, sys
+            name = b"\(dir)/a\\xfeb"
+            open(name, "wb").close()
+            sys.exit(os.spawnv(os.P_WAIT, "\(Binaries.opensnoop)",
+                               [b"opensnoop", b"-o", b"/dev/null", b"--", b"/bin/cat", name]))
+            """])
+        #expect(status == 0, "\(err)")
+    }
+
+    @Test("SIGINT while the output's reader has stalled reaches the command as SIGINT")
+    func interruptWithStalledReader() throws {
+        let process = Process()
+        let output = Pipe()  // never read: the events fill it
+        let ready = try ReadinessSocket()
+        process.executableURL = URL(fileURLWithPath: Binaries.opensnoop)
+        process.arguments = ["--", "/bin/sh", "-c",
+                             "trap 'exit 5' INT; trap 'exit 6' TERM; \(Binaries.helper) loop 5000 /etc/hostname >/dev/null; while :; do sleep 0.1; done"]
+        process.standardOutput = output
+        process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": ready.name]) { $1 }
+        try process.run()
+        #expect(ready.wait(seconds: 10) { !process.isRunning })
+        usleep(1_000_000)
+        kill(process.processIdentifier, SIGINT)
+        #expect(waitUntil(seconds: 10) { !process.isRunning })
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 5)
+    }
+
     @Test("A command that ignores SIGINT keeps being traced until it exits")
     func commandIgnoresInterrupt() throws {
         let dir = try makeScratchDirectory()

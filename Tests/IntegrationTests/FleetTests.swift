@@ -99,6 +99,21 @@ struct FleetTests {
         #expect(try get("http://127.0.0.1:\(metricsPort)/nothing").0 == 404)
     }
 
+    @Test("--metrics :0 listens on IPv6 and IPv4 and says on which port; a port in use is one plain line, exit 1")
+    func metricsAddress() throws {
+        let tracer = try TracerRun(["--metrics", ":0", "--no-events", "-n", uniqueName("any")])
+        #expect(waitUntil(seconds: 5) { tracer.errors.contains("\n") })
+        let line = tracer.errors.split(separator: "\n").first.map(String.init) ?? ""
+        let port = try #require(line.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) }, "\(tracer.errors)")
+        #expect(line.hasPrefix("opensnoop: serving metrics on http://[::]:"), "\(line)")
+        #expect(try get("http://127.0.0.1:\(port)/healthz").0 == 200)
+        #expect(try get("http://[::1]:\(port)/healthz").0 == 200)
+        let (status, out, err) = try runToCompletion(Binaries.opensnoop + "-agent", ["--metrics", "127.0.0.1:\(port)", "--no-events"])
+        tracer.stop()
+        #expect(status == 1 && out.isEmpty)
+        #expect(err == "opensnoop: --metrics: cannot listen on 127.0.0.1:\(port): Address already in use\n", "\(err)")
+    }
+
     @Test("Rotation under load loses nothing and splits no line; old files are gzipped, mode 0600")
     func rotation() throws {
         let dir = try makeScratchDirectory()
@@ -126,6 +141,22 @@ struct FleetTests {
             if !entry.hasSuffix(".gz") { #expect(size <= 1_000_000, "\(entry): \(size)") }
         }
         #expect(events == 12000)
+    }
+
+    @Test("--rotate-keep N leaves N old files, also when an earlier run kept more")
+    func rotationPrunes() throws {
+        let dir = try makeScratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = dir + "/ev.log"
+        for index in 1...5 { FileManager.default.createFile(atPath: "\(file).\(index)", contents: Data("old\(index)\n".utf8)) }
+        FileManager.default.createFile(atPath: file + ".7.gz", contents: Data())
+        FileManager.default.createFile(atPath: file + ".x", contents: Data())  // not ours: stays
+        let name = uniqueName("prune")
+        let tracer = try TracerRun(["-j", "-o", file, "--rotate-size", "1", "--rotate-keep", "2", "-n", name])
+        try runHelper(["--name", name, "loop", "8000", "/etc/hostname"])  // more than 2 MB: rotates twice
+        #expect(tracer.stop(settle: 1) == 0)
+        let names = Set(try FileManager.default.contentsOfDirectory(atPath: dir))
+        #expect(names == ["ev.log", "ev.log.1", "ev.log.2", "ev.log.x"], "\(names)")
     }
 
     @Test("The deploy files lint: the systemd unit, the Prometheus config, the DaemonSet's YAML")

@@ -17,6 +17,13 @@ struct RobustnessTests {
         #expect(code == status)
     }
 
+    @Test("With standard output closed and no -o, one line and exit 1 (not events thrown away)")
+    func closedStandardOutput() throws {
+        let (code, out, err) = try opensnoopShell("-d 0.5 >&-")
+        #expect(code == 1 && out.isEmpty)
+        #expect(err == "opensnoop: standard output is closed: nothing to write to (use -o FILE)\n", "\(err)")
+    }
+
     @Test("opensnoop never reports its own opens")
     func selfExcluded() throws {
         // Serving /metrics makes it open /proc/self/status while tracing its own command name.
@@ -55,6 +62,27 @@ struct RobustnessTests {
             """)
         #expect(status == 1)
         #expect(err == "opensnoop: cannot write /dev/full: No space left on device\n")
+    }
+
+    @Test("A file system that fills up keeps whole lines only: the last, cut line is taken back")
+    func fullFileSystem() throws {
+        let dir = try makeScratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (mounted, _, mountErr) = try runToCompletion("/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", dir])
+        try #require(mounted == 0, "\(mountErr)")
+        defer { _ = try? runToCompletion("/bin/umount", [dir]) }
+        let name = uniqueName("fill")
+        let (status, _, err) = try runShell("""
+            \(Binaries.opensnoop) -j -o \(dir)/ev.jsonl -n \(name) & pid=$!; sleep 1.5
+            \(Binaries.helper) --name \(name) loop 2000 /etc/hostname >/dev/null; wait $pid
+            """)
+        #expect(status == 1)
+        #expect(err.hasSuffix("No space left on device\n"), "\(err)")
+        let text = try String(contentsOfFile: dir + "/ev.jsonl", encoding: .utf8)
+        #expect(text.count > 30_000 && text.hasSuffix("\n"), "\(text.suffix(80))")
+        for line in text.split(separator: "\n") {
+            #expect((try? JSONSerialization.jsonObject(with: Data(line.utf8))) != nil, "\(line)")
+        }
     }
 
     @Test("SIGHUP without -o writes what is buffered and ends; with -o it reopens the file")
@@ -204,7 +232,9 @@ struct ParsingTests {
 
     @Test("Bad or repeated values: one line saying what is wrong, exit 2",
           arguments: [("-b -1", "expected a power of two"), ("-d 2e9", "at most 1000000000 seconds"),
-                      ("-d 1 -d 2", "--duration may be given only once"),
+                      ("-d 1 -d 2", "--duration may be given only once"), ("-d 0x10", "expected a positive number of seconds"),
+                      ("-o '' -d 1", "--output (-o) was given an empty value"), ("--top 3", "add --summary"),
+                      ("--summary-capacity 5", "add one"),
                       ("ls", "to trace a command, put it after --"), ("-p", "missing value for -p")])
     func badValues(arguments: String, message: String) throws {
         let (status, out, err) = try opensnoopShell(arguments)

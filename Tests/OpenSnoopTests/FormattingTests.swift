@@ -230,4 +230,25 @@ struct CgroupFieldsTests {
         #expect(line(9) == "5      cat                3   0 /user.slice/a\\nb\\xff     /etc/hosts\n")
         #expect(line(1) == "5      cat                3   0 -                        /etc/hosts\n")
     }
+
+    @Test("Summaries by cgroup name it as events do: the CGROUP column in text, the cgroup fields in JSON")
+    func summary() throws {
+        var row = SummaryRow()
+        row.cgroupID = 7
+        row.count = 3
+        let snapshot = SummarySnapshot(rows: [row], otherCount: 0, otherFailed: 0, namesLost: 0,
+                                       intervalNanoseconds: 1_000_000_000, capacity: 4)
+        var text = SummaryFormatter(keys: [.cgroup], latency: false, json: false, top: nil, redraw: false, cgroups: Self.fields())
+        var out = OutputBuffer()
+        text.append(snapshot, at: 1, screenRows: nil, into: &out)
+        let lines = String(decoding: out.bytes, as: UTF8.self).split(separator: "\n")
+        #expect(lines[1] == "   COUNT  FAILED TOP ERRNO    CGROUP                   ")
+        #expect(lines[2] == "       3       0              0123456789ab             ")
+        var json = SummaryFormatter(keys: [.cgroup], latency: false, json: true, top: nil, redraw: false, cgroups: Self.fields())
+        out = OutputBuffer()
+        json.append(snapshot, at: 1, screenRows: nil, into: &out)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(out.bytes)) as? [String: Any])
+        let first = try #require((object["rows"] as? [[String: Any]])?.first)
+        #expect(first["cgroup_id"] as? Int == 7 && first["container_id"] as? String == Self.id && first["pod_uid"] as? String == Self.uid)
+    }
 }

@@ -41,6 +41,10 @@ struct GetoptTests {
     func missing() {
         #expect(throws: GetoptArguments.Failure.self) { try normalize(["-p"]) }
         #expect(throws: GetoptArguments.Failure.self) { try normalize(["--json=1"]) }
+        // An empty value is an error, not a reason to take the next argument as the value.
+        let empty = #expect(throws: GetoptArguments.Failure.self) { try normalize(["-n", "", "-d", "1"]) }
+        #expect(empty?.description == "--name (-n) was given an empty value")
+        #expect(throws: GetoptArguments.Failure.self) { try normalize(["--duration="]) }
     }
 
     @Test("Everything after -- is left alone; unknown options pass through for the parser to report")
@@ -50,6 +54,9 @@ struct GetoptTests {
         #expect(result.hasTerminator)
         #expect(try normalize(["--bogus", "-q"]).arguments == ["--bogus", "-q"])
         #expect(try normalize(["-x"]).hasTerminator == false)
+        // The command's exact bytes, invalid UTF-8 included.
+        let command: [[UInt8]] = [Array("cat".utf8), [0x61, 0xFF]]
+        #expect(try GetoptArguments([Array("--".utf8)] + command, options: options).trailing == command)
     }
 
     @Test("An option whose value may be left out takes the next argument only if it is a number")
