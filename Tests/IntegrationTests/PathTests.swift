@@ -70,7 +70,7 @@ struct PathTests {
     @Test("-F resolved paths of 4095, 4096 and 4097 bytes: the last is cut at its root end and marked")
     func resolvedPathsAtPathMax() throws {
         let dir = try makeScratchDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        defer { removeTree(dir) }
         // Directories of 200-byte names until the path is near 4096 bytes, then one sized to land
         // the file "f" at exactly the length wanted.
         var results: [(Int, [String: Any])] = []

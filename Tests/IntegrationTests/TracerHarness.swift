@@ -148,16 +148,36 @@ final class WaitingHelper {
     }
 }
 
-/// Where this test process keeps its scratch directories; removed when the process exits.
+/// Where this test process keeps its scratch directories; removed when the process exits (and,
+/// should a run be killed, by the next run: those of processes that are gone).
 private let scratchRoot: String = {
-    let root = NSTemporaryDirectory() + "opensnoop-tests-\(getpid())"
-    try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-    atexit {
-        let root = NSTemporaryDirectory() + "opensnoop-tests-\(getpid())"
-        try? FileManager.default.removeItem(atPath: root)
+    let temporary = NSTemporaryDirectory()
+    for entry in (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? []
+    where entry.hasPrefix("opensnoop-tests-") {
+        if let pid = Int32(entry.dropFirst("opensnoop-tests-".count)), kill(pid, 0) != 0 && errno == ESRCH {
+            removeTree(temporary + entry)
+        }
     }
+    let root = scratchRootPath
+    try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    atexit { removeTree(scratchRootPath) }
     return root
 }()
+
+/// Removes `path` and everything under it, also trees deeper than PATH_MAX (which
+/// `FileManager.removeItem` cannot remove): `rm -rf` walks them relative to each directory.
+func removeTree(_ path: String) {
+    let words: [String] = ["/bin/rm", "-rf", "--", path]
+    let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    guard posix_spawn(&pid, "/bin/rm", nil, nil, argv, environ) == 0 else { return }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+}
+
+/// `scratchRoot`'s path, fixed when first made (the exit handler cannot capture it).
+private let scratchRootPath = NSTemporaryDirectory() + "opensnoop-tests-\(getpid())"
 
 /// A fresh directory for one test's files (removed with all others when the tests end).
 func makeScratchDirectory() throws -> String {
