@@ -38,15 +38,19 @@ public struct BPFError: Error, CustomStringConvertible, Sendable {
     public let details: String?
     /// The verifier's whole log, for `.verifierRejected`.
     public let verifierLog: String?
+    /// Whether `verifierLog` filled the buffer BPFKit gave it (1 MiB), so that its start is
+    /// missing (the kernel keeps a long log's end, where the reason is, since Linux 6.4).
+    public let verifierLogTruncated: Bool
 
     /// An error of `kind` while doing `context`.
     public init(_ kind: Kind, _ context: String, errno: Int32? = nil, details: String? = nil,
-                verifierLog: String? = nil) {
+                verifierLog: String? = nil, verifierLogTruncated: Bool = false) {
         self.kind = kind
         self.context = context
         self.errno = errno
         self.details = details
         self.verifierLog = verifierLog
+        self.verifierLogTruncated = verifierLogTruncated
     }
 
     /// An error from an errno value, classified by it.

@@ -22,8 +22,15 @@ public final class BPFLink: Sendable {
     /// Whether the link is still attached (by this handle).
     public var isAttached: Bool { state.withLock { $0 != 0 } }
 
-    /// The link's file descriptor, or -1 once detached. Owned by the link.
+    /// The link's file descriptor, or -1 once detached. Owned by the link, and closed by
+    /// `detach()`: when another thread may detach it, use `withFileDescriptor(_:)`.
     public var fileDescriptor: Int32 { state.withLock { OpaquePointer(bitPattern: $0).map { bpf_link__fd($0) } ?? -1 } }
+
+    /// Runs `body` with the link's file descriptor, which no `detach()` can close meanwhile;
+    /// throws if the link is detached.
+    public func withFileDescriptor<T>(_ body: (Int32) throws(BPFError) -> T) throws(BPFError) -> T {
+        try withLink("use link of \(programName)") { link throws(BPFError) in try body(bpf_link__fd(link)) }
+    }
 
     /// Detaches now (idempotent). A pinned link stays in the kernel until unpinned.
     public func detach() {
@@ -69,9 +76,7 @@ public struct BPFIterator: Sendable {
     /// Runs the iterator once and returns its whole output.
     public func read() throws(BPFError) -> [UInt8] {
         let context = "run iterator \(link.programName)"
-        let linkFD = link.fileDescriptor
-        guard linkFD >= 0 else { throw BPFError(.invalidArgument, context, details: "the link is detached") }
-        let fd = try libbpfCall(context) { bpf_iter_create(linkFD) }
+        let fd = try link.withFileDescriptor { linkFD throws(BPFError) in try libbpfCall(context) { bpf_iter_create(linkFD) } }
         defer { close(fd) }
         return try readAll(fd, context: context)
     }

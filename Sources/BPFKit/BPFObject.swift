@@ -113,7 +113,8 @@ public final class BPFObject {
         let all = log.split(separator: "\n", omittingEmptySubsequences: true)
         let tail = all.suffix(lines).joined(separator: "\n")
         return BPFError(.verifierRejected, "load BPF program \(program)", errno: code,
-                        details: "the verifier rejected it:\n" + tail, verifierLog: log)
+                        details: "the verifier rejected it:\n" + tail, verifierLog: log,
+                        verifierLogTruncated: log.utf8.count >= verifierLogSize - 1)
     }
 
     // MARK: Global variables

@@ -43,28 +43,71 @@ extension OpenEventReader {
     /// Traces with `options` and yields each open as it arrives, from a dedicated thread.
     /// Loading errors are thrown by the stream's first `next()`. Tracing stops (programs
     /// detached, maps freed) when the consumer stops iterating or the task is cancelled.
+    /// At most `capacity` opens wait for the consumer; past that they are dropped and counted
+    /// (`OpenEventStream.droppedRecords`), so a slow consumer costs bounded memory.
     ///
     /// ```swift
     /// for try await open in OpenEventReader.events(options: TraceOptions()) {
     ///     print(open.pid, open.commString, open.pathString)
     /// }
     /// ```
-    public static func events(options: TraceOptions) -> AsyncThrowingStream<OpenRecord, any Error> {
-        AsyncThrowingStream(bufferingPolicy: .unbounded) { continuation in
-            let stop = StopFlag()
-            continuation.onTermination = { _ in stop.set() }
-            let thread = PollingThread {
-                do {
-                    let reader = try OpenEventReader(options: options) { continuation.yield(OpenRecord($0)) }
-                    while !stop.isSet { try reader.poll(timeoutMilliseconds: 50) }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
-                }
-            }
-            thread.start()
-        }
+    public static func events(options: TraceOptions, capacity: Int = 65_536) -> OpenEventStream {
+        OpenEventStream(options: options, capacity: max(capacity, 1))
     }
+}
+
+/// The opens `OpenEventReader.events(options:capacity:)` yields, with what could not be
+/// delivered: one iteration per stream. `Sendable`.
+public final class OpenEventStream: AsyncSequence, Sendable {
+    public typealias Element = OpenRecord
+    public typealias AsyncIterator = AsyncThrowingStream<OpenRecord, any Error>.Iterator
+
+    private let stream: AsyncThrowingStream<OpenRecord, any Error>
+    /// Shared with the reader thread (which must not keep the stream itself alive: dropping the
+    /// stream is what stops an unconsumed trace).
+    private final class Counters: Sendable {
+        let dropped = Atomic<UInt64>(0)
+        let lost = Atomic<UInt64>(0)
+    }
+    private let counters = Counters()
+
+    /// Opens dropped because the consumer was `capacity` opens behind.
+    public var droppedRecords: UInt64 { counters.dropped.load(ordering: .relaxed) }
+    /// Opens the kernel could not deliver (ring buffer full), as last read (every 100 ms).
+    public var lostRecords: UInt64 { counters.lost.load(ordering: .relaxed) }
+
+    init(options: TraceOptions, capacity: Int) {
+        let (stream, continuation) = AsyncThrowingStream.makeStream(of: OpenRecord.self, throwing: (any Error).self,
+                                                                    bufferingPolicy: .bufferingOldest(capacity))
+        self.stream = stream
+        let stop = StopFlag()
+        continuation.onTermination = { _ in stop.set() }
+        let counters = self.counters
+        let thread = PollingThread {
+            do {
+                let reader = try OpenEventReader(options: options) { event in
+                    if case .dropped = continuation.yield(OpenRecord(event)) { counters.dropped.add(1, ordering: .relaxed) }
+                }
+                var lastCount: UInt64 = 0
+                while !stop.isSet {
+                    try reader.poll(timeoutMilliseconds: 50)
+                    var now = timespec()
+                    clock_gettime(CLOCK_MONOTONIC, &now)
+                    let nanoseconds = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+                    if nanoseconds &- lastCount >= 100_000_000 {
+                        lastCount = nanoseconds
+                        counters.lost.store(try reader.lostEvents(), ordering: .relaxed)
+                    }
+                }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        thread.start()
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { stream.makeAsyncIterator() }
 }
 
 /// A flag set from one thread and read from another.

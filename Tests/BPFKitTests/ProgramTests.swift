@@ -91,6 +91,7 @@ struct ProgramTests {
         #expect(error?.context == "load BPF program rejected")
         #expect(error?.details?.contains("invalid mem access") == true, "\(String(describing: error))")
         #expect(error?.verifierLog?.isEmpty == false)
+        #expect(error?.verifierLogTruncated == false)
     }
 
     @Test("An iterator's output can be read, once per read()")
@@ -101,6 +102,9 @@ struct ProgramTests {
         #expect(lines.contains { $0.hasPrefix("\(getpid()) ") })
         #expect(lines.count > 2)
         #expect(try !iterator.read().isEmpty)
+        iterator.link.detach()
+        let error = #expect(throws: BPFError.self) { try iterator.read() }
+        #expect(error?.description.contains("the link is detached") == true, "\(String(describing: error))")
     }
 
     @Test("Pinning a link and a map works, is checked on reuse, and is cleaned up")

@@ -1,4 +1,4 @@
-import BPFKit
+@testable import BPFKit
 @testable import BPFSkeletonGenerator
 import Testing
 
@@ -62,5 +62,16 @@ struct PureTests {
         #expect(error.description == "attach x: Operation not permitted")
         #expect(BPFError.system("a", errno: 524).kind == .notSupported)
         #expect(BPFMapType.lruPerCPUHash.isPerCPU && !BPFMapType.hash.isPerCPU)
+    }
+
+    @Test("A verifier error keeps the log's last lines as its reason and says when the log filled its buffer")
+    func verifierErrors() {
+        let short = BPFObject.verifierError(program: "p", code: 13, log: "0: R1=ctx\nR2 invalid mem access 'scalar'\n")
+        #expect(short.kind == .verifierRejected && !short.verifierLogTruncated)
+        #expect(short.details == "the verifier rejected it:\n0: R1=ctx\nR2 invalid mem access 'scalar'")
+        let long = String(repeating: "x\n", count: BPFObject.verifierLogSize / 2) + "last line"
+        let cut = BPFObject.verifierError(program: "p", code: 13, log: long)
+        #expect(cut.verifierLogTruncated)
+        #expect(cut.details?.hasSuffix("x\nlast line") == true)
     }
 }

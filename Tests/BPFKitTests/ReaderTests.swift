@@ -72,6 +72,30 @@ struct ReaderTests {
         expectBPFError(.invalidArgument) { _ = try PerfEventReader(skeleton.maps.ringA) { _, _ in } }
     }
 
+    @Test("A perf event array handler can stop the reader or fail; no record is lost or repeated")
+    func perfEventArrayStopAndThrow() throws {
+        let skeleton = try loadTestObject()
+        try skeleton.attach()
+        var seen: [UInt64] = []
+        var failOnce = true
+        let reader = try PerfEventReader(skeleton.maps.perf, pagesPerCPU: 8) { _, record in
+            let value = record.loadUnaligned(as: UInt64.self)
+            seen.append(value)
+            if value == 1 { throw BPFStopReading() }
+            if value == 2 && failOnce {
+                failOnce = false
+                throw HandlerFailure()
+            }
+        }
+        triggerGetppid(3)
+        #expect(try reader.consume() >= 0)
+        #expect(seen == [1])
+        #expect(throws: HandlerFailure.self) { try reader.consume() }
+        #expect(seen == [1, 2])
+        for _ in 0..<20 where seen.count < 3 { try reader.poll(timeoutMilliseconds: 20) }
+        #expect(seen == [1, 2, 3])
+    }
+
     @Test("A record stream yields copies in order and ends on finish()")
     func stream() async throws {
         let skeleton = try Self.loadAttachAndTrigger(3)

@@ -175,6 +175,31 @@ struct LibraryTests {
         #expect(try reader.lostEvents() == 1)
     }
 
+    @Test("A consumer of OpenEventReader.events that falls behind holds at most `capacity` opens; the rest are counted")
+    func asyncEventsBounded() async throws {
+        let dir = try makeScratchDirectory()
+        FileManager.default.createFile(atPath: dir + "/bounded", contents: nil)
+        var options = TraceOptions()
+        options.pathPrefixes = [Array((dir + "/").utf8)]
+        let stream = OpenEventReader.events(options: options, capacity: 10)
+        var iterator = stream.makeAsyncIterator()
+        let opener = Task.detached {
+            for _ in 0..<200 {  // until the reader has attached and seen one
+                try runHelper(["openat", dir + "/bounded"])
+                try await Task.sleep(for: .milliseconds(20))
+                if Task.isCancelled { break }
+            }
+        }
+        _ = try #require(try await iterator.next())
+        opener.cancel()
+        _ = await opener.result
+        try runHelper(["loop", "300", dir + "/bounded"])
+        try await Task.sleep(for: .milliseconds(500))
+        for _ in 0..<10 { _ = try #require(try await iterator.next()) }
+        #expect(stream.droppedRecords >= 290, "\(stream.droppedRecords)")
+        #expect(stream.lostRecords == 0)
+    }
+
     @Test("OpenEventReader.events yields opens as an AsyncSequence and stops when the consumer does")
     func asyncEvents() async throws {
         let dir = try makeScratchDirectory()
