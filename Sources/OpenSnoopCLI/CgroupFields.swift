@@ -74,20 +74,27 @@ public final class CgroupFields {
         }
     }
 
-    /// Appends `path` escaped for a terminal; if that is wider than `width`, `...` and as much
-    /// of its end as fits (cut before a character, never inside one).
+    /// Appends `path` escaped for a terminal; if that is wider than `width`, `...` and the
+    /// escaped form of the longest end of the path that fits (cut before a character, never
+    /// inside one or inside an escape such as `\x1b`). Rendered once per cgroup.
     static func appendTail(_ path: [UInt8], width: Int, into out: inout OutputBuffer) {
-        var escaped = OutputBuffer(capacity: path.count * 4 + 16)
-        path.withUnsafeBytes { SafeText.appendTerminalSafe($0, into: &escaped) }
-        escaped.withUnsafeBytes { text in
-            guard text.count > width else {
-                out.append(contentsOf: text)
+        func escaped(_ bytes: ArraySlice<UInt8>) -> OutputBuffer {
+            var text = OutputBuffer(capacity: bytes.count * 4 + 16)
+            bytes.withUnsafeBytes { SafeText.appendTerminalSafe($0, into: &text) }
+            return text
+        }
+        let whole = escaped(path[...])
+        guard whole.count > width else {
+            whole.withUnsafeBytes { out.append(contentsOf: $0) }
+            return
+        }
+        out.append("...")
+        for start in path.indices where path[start] & 0xC0 != 0x80 {
+            let tail = escaped(path[start...])
+            if tail.count <= width - 3 {
+                tail.withUnsafeBytes { out.append(contentsOf: $0) }
                 return
             }
-            var from = text.count - (width - 3)
-            while from < text.count && text[from] & 0xC0 == 0x80 { from += 1 }
-            out.append("...")
-            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: text[from...]))
         }
     }
 }

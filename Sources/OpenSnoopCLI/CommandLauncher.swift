@@ -24,7 +24,7 @@ public final class TracedCommand {
     /// (127 not found, 126 not executable) if it cannot be run. `name` is the argument's exact
     /// bytes (a file name need not be UTF-8).
     public static func check(_ name: [UInt8]) throws(LaunchError) {
-        let display = String(decoding: name, as: UTF8.self)
+        let display = SafeText.terminalSafe(name)
         if name.contains(UInt8(ascii: "/")) {
             try checkFile(name, display: display)
             return
@@ -85,11 +85,16 @@ public final class TracedCommand {
         posix_spawnattr_setsigmask(&attributes, &empty)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
 
+        // Standard descriptors that were closed when we started are closed for the command too.
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for fd in Diagnostics.closedStandardDescriptors { posix_spawn_file_actions_addclose(&actions, fd) }
         var pid: pid_t = 0
-        let result = withCArguments(arguments) { argv in posix_spawnp(&pid, argv[0]!, nil, &attributes, argv, environ) }
+        let result = withCArguments(arguments) { argv in posix_spawnp(&pid, argv[0]!, &actions, &attributes, argv, environ) }
         guard result == 0 else {
             let code: Int32 = result == ENOENT ? 127 : 126
-            throw LaunchError(description: "\(String(decoding: arguments[0], as: UTF8.self)): \(String(cString: strerror(result)))",
+            throw LaunchError(description: "\(SafeText.terminalSafe(arguments[0])): \(String(cString: strerror(result)))",
                               exitCode: code)
         }
         return TracedCommand(pid: pid)

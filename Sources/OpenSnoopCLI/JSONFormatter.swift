@@ -12,11 +12,13 @@ public struct JSONFormatter: EventFormatter {
     public let columns: OutputColumns
     private var clock: WallClock
     /// `errno_name` by errno (no entry where there is none).
-    private let errnoNames = QuotedNames((0..<ErrnoName.limit).map { ErrnoName.of($0) ?? "" })
+    private static let errnoNames = QuotedNames((0..<ErrnoName.limit).map { ErrnoName.of($0) ?? "" })
     /// `,"pid":…,"tid":…,"uid":…,"comm":…`, kept while the thread repeats.
     private var identity = RepeatedRun()
     /// `,"flags":…` to `,"compat":…`, kept while the way of opening repeats.
     private var opening = RepeatedRun()
+    /// `,"fd":…` to `,"errno_name":…`, kept while the result repeats.
+    private var outcome = RepeatedRun()
     /// Names the cgroup fields (with `columns.cgroup`).
     private let cgroups: CgroupFields?
 
@@ -109,20 +111,24 @@ public struct JSONFormatter: EventFormatter {
             Self.appendInt(",\"uid\":", Int64(event.uid), into: &out)
             event.withCommName { Self.appendBytesField(",\"comm\":", ",\"comm_base64\":", $0, into: &out) }
         }
-        if let slot = event.fixedSlot {
-            out.append(",\"fd\":null")
-            Self.appendUnsigned(",\"fixed_slot\":", UInt64(slot), into: &out)
-        } else {
-            Self.appendInt(",\"fd\":", Int64(event.fileDescriptor), into: &out)
-        }
-        Self.appendInt(",\"ret\":", Int64(event.result), into: &out)
-        let errorNumber = event.errorNumber
-        Self.appendInt(",\"errno\":", Int64(errorNumber), into: &out)
-        out.append(",\"errno_name\":")
-        if errorNumber != 0 && errnoNames.has(Int(errorNumber)) {
-            errnoNames.append(Int(errorNumber), into: &out)
-        } else {
-            out.append("null")
+        let slot = event.fixedSlot
+        let result = RepeatedRun.Key(a: UInt64(UInt32(bitPattern: event.result)), b: slot.map { UInt64($0) + 1 } ?? 0, c: 0, d: 0)
+        outcome.append(result, into: &out) { out in
+            if let slot {
+                out.append(",\"fd\":null")
+                Self.appendUnsigned(",\"fixed_slot\":", UInt64(slot), into: &out)
+            } else {
+                Self.appendInt(",\"fd\":", Int64(event.fileDescriptor), into: &out)
+            }
+            Self.appendInt(",\"ret\":", Int64(event.result), into: &out)
+            let errorNumber = event.errorNumber
+            Self.appendInt(",\"errno\":", Int64(errorNumber), into: &out)
+            out.append(",\"errno_name\":")
+            if errorNumber != 0 && Self.errnoNames.has(Int(errorNumber)) {
+                Self.errnoNames.append(Int(errorNumber), into: &out)
+            } else {
+                out.append("null")
+            }
         }
         let how = RepeatedRun.Key(a: event.flags.rawValue, b: UInt64(event.mode) << 32 | UInt64(UInt32(bitPattern: event.directoryFD)),
                                   c: UInt64(event.source.rawValue) | (event.isCompat ? 1 << 8 : 0), d: 0)
@@ -149,8 +155,12 @@ public struct JSONFormatter: EventFormatter {
         } else {
             Self.appendBytesField(",\"path\":", ",\"path_base64\":", event.pathBytes, into: &out)
         }
-        Self.appendBool(",\"path_truncated\":", event.pathTruncated, into: &out)
-        Self.appendBool(",\"path_unreadable\":", event.pathUnreadable, into: &out)
+        switch (event.pathTruncated, event.pathUnreadable) {
+        case (false, false): out.append(",\"path_truncated\":false,\"path_unreadable\":false")
+        case (true, false): out.append(",\"path_truncated\":true,\"path_unreadable\":false")
+        case (false, true): out.append(",\"path_truncated\":false,\"path_unreadable\":true")
+        case (true, true): out.append(",\"path_truncated\":true,\"path_unreadable\":true")
+        }
         if columns.fullPath {
             if let full = event.fullPathBytes {
                 Self.appendBytesField(",\"full_path\":", ",\"full_path_base64\":", full, into: &out)

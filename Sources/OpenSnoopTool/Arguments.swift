@@ -107,5 +107,8 @@ extension TraceOptions.AttachMode: ExpressibleByArgument {}
 struct ListenAddress: CustomStringConvertible {
     let host: String?
     let port: Int
-    var description: String { "\(host ?? "*"):\(port)" }
+    var description: String {
+        guard let host else { return "*:\(port)" }
+        return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
 }

@@ -291,6 +291,7 @@ public struct OpenSnoopCommand: ParsableCommand {
         let executable = directory[0..<length].map { UInt8(bitPattern: $0) }
         let agent = Array(executable[..<(executable.lastIndex(of: UInt8(ascii: "/")) ?? 0)]) + Array("/opensnoop-agent".utf8)
         Readiness.restoreForExec()
+        for fd in Diagnostics.closedStandardDescriptors { close(fd) }  // as they were given to us
         _ = withCArguments([agent] + argv) { execv($0[0]!, $0) }
         return fail("--metrics needs opensnoop-agent installed beside opensnoop (\(String(decoding: agent, as: UTF8.self)): \(String(cString: strerror(errno))))",
                     code: 1)
@@ -440,7 +441,7 @@ public struct OpenSnoopCommand: ParsableCommand {
             }
             let sink = try output.map { path throws(OutputSink.OutputError) in
                 try OutputSink(path: path, rotation: rotation, interrupted: { TerminationSignals.stopPending })
-            } ?? OutputSink(fileDescriptor: STDOUT_FILENO, interrupted: { TerminationSignals.stopPending })
+            } ?? OutputSink(fileDescriptor: STDOUT_FILENO, interrupted: { TerminationSignals.endPending })
             defer { sink.finishRotations() }
             let endpoint = try metrics.map { address in
                 do {

@@ -68,6 +68,20 @@ public final class OutputSink {
         self.fileDescriptor = try Self.open(path)
         self.isTerminal = isatty(fileDescriptor) == 1
         self.fileBytes = Self.size(of: fileDescriptor)
+        startOnNewLine()
+    }
+
+    /// A file that ends inside a line (a run killed while writing) gets a newline first, so
+    /// that our lines stay whole.
+    private func startOnNewLine() {
+        guard fileBytes > 0, let path else { return }
+        let reader = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard reader >= 0 else { return }
+        defer { close(reader) }
+        var last: UInt8 = 0
+        if pread(reader, &last, 1, off_t(fileBytes - 1)) == 1, last != UInt8(ascii: "\n") {
+            buffer.append(UInt8(ascii: "\n"))
+        }
     }
 
     deinit {
@@ -133,6 +147,7 @@ public final class OutputSink {
         fileDescriptor = fd
         isTerminal = isatty(fd) == 1
         fileBytes = Self.size(of: fd)
+        startOnNewLine()
     }
 
     /// Writes everything buffered. On error the buffer is kept (nothing is discarded unseen).
@@ -275,15 +290,20 @@ public enum Diagnostics {
         }
     }
 
-    /// Whether standard output was closed when the process started (found by
-    /// `guardStandardDescriptors`): output meant for it would go nowhere.
-    nonisolated(unsafe) public private(set) static var standardOutputWasClosed = false
+    /// The standard descriptors (0, 1, 2) that were closed when the process started, found by
+    /// `guardStandardDescriptors`, which put /dev/null there: a program this process runs gets
+    /// them closed again, as it would have.
+    nonisolated(unsafe) public private(set) static var closedStandardDescriptors: [Int32] = []
+
+    /// Whether standard output was closed when the process started: output meant for it
+    /// would go nowhere.
+    public static var standardOutputWasClosed: Bool { closedStandardDescriptors.contains(STDOUT_FILENO) }
 
     /// Makes sure descriptors 0, 1 and 2 are open (on /dev/null if they were closed), so that no
     /// file this process opens later takes their place and receives its output.
     public static func guardStandardDescriptors() {
         for fd: Int32 in 0...2 where fcntl(fd, F_GETFD) < 0 && errno == EBADF {
-            if fd == STDOUT_FILENO { standardOutputWasClosed = true }
+            closedStandardDescriptors.append(fd)
             let null = open("/dev/null", O_RDWR)
             if null >= 0 && null != fd {
                 dup2(null, fd)

@@ -108,6 +108,13 @@ public enum SafeText {
         return i
     }
 
+    /// `bytes` escaped as `appendTerminalSafe` does, as a string (for messages).
+    public static func terminalSafe(_ bytes: [UInt8]) -> String {
+        var out = OutputBuffer(capacity: bytes.count * 4 + 16)
+        bytes.withUnsafeBytes { appendTerminalSafe($0, into: &out) }
+        return String(decoding: out.bytes, as: UTF8.self)
+    }
+
     /// Appends `b` for a terminal: printable ASCII and valid UTF-8 as is; `\\`, `\n`, `\t`,
     /// `\r` escaped; every other control byte (C0, DEL, C1) and every byte of invalid UTF-8 as
     /// `\xNN`. No file name can end a line or send an escape sequence, and the mapping is

@@ -41,6 +41,12 @@ public enum TerminationSignals {
         pendingInterrupt.load(ordering: .relaxed) > 0 || pendingTerminate.load(ordering: .relaxed) > 0
     }
 
+    /// Whether SIGINT, SIGTERM or SIGHUP came and was not taken yet: what ends a tracer that
+    /// writes to standard output (for which SIGHUP means stop, not reopen).
+    public static var endPending: Bool {
+        stopPending || pendingHangup.load(ordering: .relaxed) > 0
+    }
+
     /// Takes one pending signal (SIGINT or SIGTERM before SIGHUP), or nil.
     public static func take() -> Int32? {
         if takeOne(pendingInterrupt) { return SIGINT }

@@ -60,7 +60,7 @@ struct ExecSnoopCommand: ParsableCommand {
             return (1, "tracing needs root (or CAP_BPF and CAP_PERFMON) and kernel BTF (/sys/kernel/btf/vmlinux)")
         }
         TerminationSignals.install()
-        let output = OutputSink(fileDescriptor: STDOUT_FILENO, interrupted: { TerminationSignals.stopPending })
+        let output = OutputSink(fileDescriptor: STDOUT_FILENO, interrupted: { TerminationSignals.endPending })
         var formatter = ExecFormatter(json: json, time: time), malformed: UInt64 = 0
         do {
             let open = try ExecsnoopSkeleton.open()

@@ -109,9 +109,11 @@ struct FleetTests {
         #expect(try get("http://127.0.0.1:\(port)/healthz").0 == 200)
         #expect(try get("http://[::1]:\(port)/healthz").0 == 200)
         let (status, out, err) = try runToCompletion(Binaries.opensnoop + "-agent", ["--metrics", "127.0.0.1:\(port)", "--no-events"])
-        tracer.stop()
+        defer { tracer.stop() }
         #expect(status == 1 && out.isEmpty)
         #expect(err == "opensnoop: --metrics: cannot listen on 127.0.0.1:\(port): Address already in use\n", "\(err)")
+        let six = try runToCompletion(Binaries.opensnoop + "-agent", ["--metrics", "[::1]:\(port)", "--no-events"])
+        #expect(six.2 == "opensnoop: --metrics: cannot listen on [::1]:\(port): Address already in use\n", "\(six.2)")
     }
 
     @Test("Rotation under load loses nothing and splits no line; old files are gzipped, mode 0600")

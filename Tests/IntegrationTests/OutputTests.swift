@@ -118,12 +118,29 @@ struct CommandTests {
           arguments: [("/nonexistent/command", 127, "/nonexistent/command: No such file or directory"),
                       ("no-such-command-anywhere", 127, "no-such-command-anywhere: command not found"),
                       ("/proc/version", 126, "/proc/version: Permission denied"),
-                      ("/tmp", 126, "/tmp: Is a directory")])
+                      ("/tmp", 126, "/tmp: Is a directory"),
+                      ("no-such\u{1B}[31m\nline", 127, "no-such\\x1b[31m\\nline: command not found")])
     func missingCommand(command: String, code: Int32, message: String) throws {
         let (status, out, err) = try runToCompletion(Binaries.opensnoop, ["--", command])
         #expect(status == code)
         #expect(out == "")
         #expect(err == "opensnoop: \(message)\n")
+    }
+
+    @Test("-o FILE that ends inside a line (a run killed while writing) gets a newline first: our lines stay whole")
+    func appendAfterPartialLine() throws {
+        let dir = try makeScratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = dir + "/events.jsonl"
+        FileManager.default.createFile(atPath: file, contents: Data("{\"partial\":".utf8))
+        let (status, _, err) = try runToCompletion(Binaries.opensnoop, ["-j", "-o", file, "--", "/bin/cat", "/etc/hostname"])
+        #expect(status == 0, "\(err)")
+        let lines = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n")
+        #expect(lines.first == "{\"partial\":")
+        #expect(lines.count > 1)
+        for line in lines.dropFirst() {
+            #expect((try? JSONSerialization.jsonObject(with: Data(line.utf8))) != nil, "\(line)")
+        }
     }
 
     @Test("-- with no command is an error, not a trace of the whole system")

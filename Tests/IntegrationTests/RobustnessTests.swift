@@ -22,6 +22,12 @@ struct RobustnessTests {
         let (code, out, err) = try opensnoopShell("-d 0.5 >&-")
         #expect(code == 1 && out.isEmpty)
         #expect(err == "opensnoop: standard output is closed: nothing to write to (use -o FILE)\n", "\(err)")
+        // Also when opensnoop hands --metrics over to opensnoop-agent.
+        let agent = try opensnoopShell("-d 0.5 --metrics 127.0.0.1:0 >&-")
+        #expect(agent.0 == 1 && agent.2.contains("standard output is closed"), "\(agent.2)")
+        // A traced command gets standard output closed, as it was given to opensnoop.
+        let command = try opensnoopShell("-o /dev/null -- /bin/sh -c '[ -e /proc/$$/fd/1 ] && echo open >&2 || echo closed >&2' >&-")
+        #expect(command.0 == 0 && command.2 == "closed\n", "\(command.2)")
     }
 
     @Test("opensnoop never reports its own opens")
@@ -115,8 +121,9 @@ struct RobustnessTests {
         #expect(mode == 0o600)
     }
 
-    @Test("SIGINT stops opensnoop even while its output pipe is full and nobody reads it")
-    func stalledReader() throws {
+    @Test("SIGINT, SIGTERM and SIGHUP stop opensnoop even while its output pipe is full and nobody reads it",
+          arguments: [SIGINT, SIGTERM, SIGHUP])
+    func stalledReader(signal: Int32) throws {
         let name = uniqueName("stall")
         let process = Process()
         let output = Pipe()  // never read
@@ -130,7 +137,7 @@ struct RobustnessTests {
         try runHelper(["--name", name, "loop", "5000", "/etc/hostname"])  // far more than a pipe holds
         usleep(500_000)
         let start = Date()
-        kill(process.processIdentifier, SIGINT)
+        kill(process.processIdentifier, signal)
         #expect(waitUntil(seconds: 8) { !process.isRunning })
         #expect(Date().timeIntervalSince(start) < 8)
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }

@@ -1,6 +1,6 @@
 import Foundation
 import OpenSnoop
-import OpenSnoopCLI
+@testable import OpenSnoopCLI
 import OpenSnoopEvent
 import TraceOutput
 import Testing
@@ -161,6 +161,26 @@ struct JSONFormattingTests {
         #expect(chroot["full_path_host"] as? String == "/jail/etc/hosts")
     }
 
+    @Test("Results and path flags stay right from one event to the next (kept renderings are per value)")
+    func resultRuns() throws {
+        var formatter = JSONFormatter(columns: OutputColumns())
+        let slotFlag = UInt16(OPENSNOOP_EV_FIXED_SLOT.rawValue)
+        let cases: [(ret: Int32, slot: UInt32?, eventFlags: UInt16, fd: Int?, errno: Int, name: String?)] = [
+            (3, nil, 0, 3, 0, nil), (3, nil, 1, 3, 0, nil), (-2, nil, 2, -1, 2, "ENOENT"), (-2, nil, 0, -1, 2, "ENOENT"),
+            (0, 4, slotFlag, nil, 0, nil), (0, 5, slotFlag, nil, 0, nil), (0, nil, 3, 0, 0, nil), (-13, nil, 0, -1, 13, "EACCES"),
+        ]
+        for item in cases {
+            let json = try parse(EventFixture.format(EventFixture.record(ret: item.ret, eventFlags: item.eventFlags,
+                                                                         fixedSlot: item.slot ?? 0), with: &formatter))
+            if let fd = item.fd { #expect(json["fd"] as? Int == fd) } else { #expect(json["fd"] is NSNull) }
+            #expect(json["fixed_slot"] as? Int == item.slot.map(Int.init))
+            #expect(json["ret"] as? Int == Int(item.ret) && json["errno"] as? Int == item.errno)
+            if let name = item.name { #expect(json["errno_name"] as? String == name) } else { #expect(json["errno_name"] is NSNull) }
+            #expect(json["path_truncated"] as? Bool == (item.eventFlags & 1 != 0))
+            #expect(json["path_unreadable"] as? Bool == (item.eventFlags & 2 != 0))
+        }
+    }
+
     @Test("Lost events are a JSON record")
     func lost() throws {
         var formatter = JSONFormatter(columns: OutputColumns())
@@ -229,6 +249,20 @@ struct CgroupFieldsTests {
         #expect(line(8) == "5      cat                3   0 ...ice-name-here.service /etc/hosts\n")
         #expect(line(9) == "5      cat                3   0 /user.slice/a\\nb\\xff     /etc/hosts\n")
         #expect(line(1) == "5      cat                3   0 -                        /etc/hosts\n")
+    }
+
+    @Test("A long cgroup path is cut before a character, never inside an escape")
+    func tailCut() {
+        func tail(_ path: String) -> String {
+            var out = OutputBuffer()
+            CgroupFields.appendTail(Array(path.utf8), width: 24, into: &out)
+            return String(decoding: out.bytes, as: UTF8.self)
+        }
+        // "\x1b" would not fit whole: the cut comes after it, not inside it ("...1bcdef…").
+        #expect(tail("/system.slice/ab\u{1B}cdefghijklmnopqrstu") == "...cdefghijklmnopqrstu")
+        #expect(tail("/system.slice/a\u{1B}cdefghijklmnopqr") == "...a\\x1bcdefghijklmnopqr")
+        #expect(tail("/system.slice/x/ééééééééééééé") == "...éééééééééé")
+        #expect(tail("/short") == "/short")
     }
 
     @Test("Summaries by cgroup name it as events do: the CGROUP column in text, the cgroup fields in JSON")
