@@ -61,7 +61,8 @@ struct RepeatedRun {
         }
         let start = out.count
         render(&out)
-        bytes = out.withUnsafeBytes { Array($0[start...]) }
+        bytes.removeAll(keepingCapacity: true)  // no allocation once it has held the longest
+        out.withUnsafeBytes { bytes.append(contentsOf: $0[start...]) }
         self.key = key
     }
 }
