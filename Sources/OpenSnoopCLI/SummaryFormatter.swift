@@ -264,9 +264,9 @@ public struct SummaryFormatter {
         }
         if let cgroup = row.cgroupID { cgroups.appendJSON(cgroup, into: &out) }
         if let latency = row.latency {
-            out.append(",\"latency\":{\"p50_ns_below\":")
+            out.append(",\"latency\":{\"p50_ns_at_most\":")
             appendOptional(latency.quantileUpperBound(0.5), into: &out)
-            out.append(",\"p99_ns_below\":")
+            out.append(",\"p99_ns_at_most\":")
             appendOptional(latency.quantileUpperBound(0.99), into: &out)
             out.append(",\"max_ns\":")
             out.appendUnsigned(latency.maxNanoseconds)

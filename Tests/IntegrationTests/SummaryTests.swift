@@ -117,8 +117,8 @@ struct SummaryTests {
         let row = try #require(rows(snapshots).first)
         let latency = try #require(row["latency"] as? [String: Any])
         #expect((latency["log2_ns_buckets"] as? [Int])?.reduce(0, +) == row["count"] as? Int)
-        #expect((latency["p50_ns_below"] as? Int ?? 0) > 0)
-        #expect((latency["max_ns"] as? Int ?? 0) >= (latency["p50_ns_below"] as? Int ?? 0) / 2)
+        let p50 = latency["p50_ns_at_most"] as? Int ?? 0, p99 = latency["p99_ns_at_most"] as? Int ?? 0
+        #expect(p50 > 0 && p50 <= p99 && p99 <= latency["max_ns"] as? Int ?? 0)
 
         let text = try TracerRun(["--summary", "5", "-L", "--summary-by", "comm", "-n", name])
         try runHelper(["--name", name, "loop", "20", "/etc/hostname"])
