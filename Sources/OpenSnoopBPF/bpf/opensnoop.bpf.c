@@ -123,6 +123,7 @@ struct {
 struct path_scratch {
 	struct dentry *dentry;
 	struct mount *mnt;
+	struct dentry *mnt_root;     /* mnt's root dentry (read once per mount, not per step) */
 	struct dentry *root_dentry;  /* the process's root directory */
 	struct mount *root_mnt;
 	__u32 pos;                   /* the path is buf[pos..WALK_END) */
@@ -594,7 +595,7 @@ static __always_inline bool walk_step(struct path_scratch *w)
 	struct mount *mnt = w->mnt;
 	if (dentry == w->root_dentry && mnt == w->root_mnt && w->root_pos == NOT_SEEN)
 		w->root_pos = w->pos;
-	struct dentry *mnt_root = BPF_CORE_READ(mnt, mnt.mnt_root);
+	struct dentry *mnt_root = w->mnt_root;
 	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
 	if (dentry == mnt_root || dentry == parent) {
 		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
@@ -604,6 +605,7 @@ static __always_inline bool walk_step(struct path_scratch *w)
 		}
 		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
 		w->mnt = up;
+		w->mnt_root = BPF_CORE_READ(up, mnt.mnt_root);
 		return true;
 	}
 	struct qstr name;
@@ -636,6 +638,7 @@ static __always_inline void walk(struct path_scratch *w, struct dentry *dentry, 
 {
 	w->dentry = dentry;
 	w->mnt = real_mount(vfsmnt);
+	w->mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
 	w->cut = 0;
 	w->done = 0;
 	if (has_bpf_loop) {
@@ -656,11 +659,11 @@ static __always_inline void walk(struct path_scratch *w, struct dentry *dentry, 
 /* The file behind descriptor fd of the current task, or NULL. */
 static __always_inline struct file *fd_file(int fd)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	if (!fdt || fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
+	/* Direct loads through the task's BTF pointer (no helper call each, as BPF_CORE_READ makes). */
+	struct fdtable *fdt = bpf_get_current_task_btf()->files->fdt;
+	if (!fdt || fd < 0 || fd >= fdt->max_fds)
 		return NULL;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file **fds = fdt->fd;
 	struct file *file = NULL;
 	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
 	return file;
@@ -700,9 +703,10 @@ static __noinline void resolve_path(struct scratch *s, int dirfd, long ret, bool
 	struct path_scratch *w = bpf_map_lookup_elem(&path_buf, &zero);
 	if (!w || (s->ev.event_flags & OPENSNOOP_EV_PATH_UNREADABLE))
 		return;
-	struct task_struct *task = bpf_get_current_task_btf();
-	w->root_dentry = BPF_CORE_READ(task, fs, root.dentry);
-	w->root_mnt = real_mount(BPF_CORE_READ(task, fs, root.mnt));
+	struct fs_struct *fs = bpf_get_current_task_btf()->fs;
+	struct vfsmount *root_mnt = fs->root.mnt;
+	w->root_dentry = fs->root.dentry;
+	w->root_mnt = real_mount(root_mnt);
 	w->root_pos = NOT_SEEN;
 	w->pos = WALK_END;
 	bool handle = s->ev.source == OPENSNOOP_SRC_OPEN_BY_HANDLE_AT;
@@ -729,10 +733,10 @@ static __noinline void resolve_path(struct scratch *s, int dirfd, long ret, bool
 		}
 	} else if (absolute) {
 		dentry = w->root_dentry;
-		vfsmnt = BPF_CORE_READ(task, fs, root.mnt);
+		vfsmnt = root_mnt;
 	} else if (dirfd == AT_FDCWD) {
-		dentry = BPF_CORE_READ(task, fs, pwd.dentry);
-		vfsmnt = BPF_CORE_READ(task, fs, pwd.mnt);
+		dentry = fs->pwd.dentry;
+		vfsmnt = fs->pwd.mnt;
 	} else {
 		struct file *dir = fd_file(dirfd);
 		if (!dir) {
