@@ -130,6 +130,8 @@ struct path_scratch {
 	__u32 root_pos;              /* pos when the walk met the process's root, or NOT_SEEN */
 	__u32 cut;                   /* stopped before the top (too deep or too long) */
 	__u32 done;                  /* reached the top of the mount tree */
+	__u32 first;                 /* the next step is the first (of the dentry walked from) */
+	__u32 unlinked;              /* the dentry walked from is deleted (d_unlinked) */
 	char buf[WALK_END + NAME_MAX + 1];
 };
 
@@ -586,6 +588,29 @@ static __always_inline void pseudo_name(struct scratch *s, struct path_scratch *
 	}
 }
 
+/* The fields of a dentry a walk step needs. */
+struct dentry_head {
+	void *pprev;           /* d_hash.pprev: NULL once unhashed (deleted) */
+	struct dentry *parent;
+	struct qstr name;
+};
+
+/* Reads them in one helper call where the kernel keeps them together (d_hash, d_parent, d_name
+ * have been adjacent for years), else one call each. */
+static __always_inline void read_dentry_head(struct dentry *dentry, struct dentry_head *head)
+{
+	__u32 pprev = bpf_core_field_offset(struct dentry, d_hash.pprev);
+	__u32 parent = bpf_core_field_offset(struct dentry, d_parent);
+	__u32 name = bpf_core_field_offset(struct dentry, d_name);
+	if (parent == pprev + 8 && name == parent + 8) {
+		bpf_probe_read_kernel(head, sizeof(*head), (char *)dentry + pprev);
+	} else {
+		BPF_CORE_READ_INTO(&head->pprev, dentry, d_hash.pprev);
+		BPF_CORE_READ_INTO(&head->parent, dentry, d_parent);
+		BPF_CORE_READ_INTO(&head->name, dentry, d_name);
+	}
+}
+
 /* One step of a path walk: notes the process's root, prepends one component or crosses one
  * mount point. The walk's state lives in the map value, so the verifier sees one state per
  * step, not one per path. Returns false when the walk is over. */
@@ -595,8 +620,14 @@ static __always_inline bool walk_step(struct path_scratch *w)
 	struct mount *mnt = w->mnt;
 	if (dentry == w->root_dentry && mnt == w->root_mnt && w->root_pos == NOT_SEEN)
 		w->root_pos = w->pos;
+	struct dentry_head head;
+	read_dentry_head(dentry, &head);
+	if (w->first) {
+		w->first = 0;
+		w->unlinked = !head.pprev && head.parent != dentry;
+	}
 	struct dentry *mnt_root = w->mnt_root;
-	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+	struct dentry *parent = head.parent;
 	if (dentry == mnt_root || dentry == parent) {
 		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
 		if (up == mnt || dentry != mnt_root) {
@@ -608,9 +639,7 @@ static __always_inline bool walk_step(struct path_scratch *w)
 		w->mnt_root = BPF_CORE_READ(up, mnt.mnt_root);
 		return true;
 	}
-	struct qstr name;
-	BPF_CORE_READ_INTO(&name, dentry, d_name);
-	if (!prepend_kernel(w, name.name, name.len) || !prepend_byte(w, '/'))
+	if (!prepend_kernel(w, head.name.name, head.name.len) || !prepend_byte(w, '/'))
 		return false;
 	w->dentry = parent;
 	return true;
@@ -641,6 +670,8 @@ static __always_inline void walk(struct path_scratch *w, struct dentry *dentry, 
 	w->mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
 	w->cut = 0;
 	w->done = 0;
+	w->first = 1;
+	w->unlinked = 0;
 	if (has_bpf_loop) {
 		struct walk_context context = { .w = w };
 		bpf_loop(MAX_COMPONENTS, walk_callback, &context, 0);
@@ -686,11 +717,6 @@ static __always_inline void append_full(struct scratch *s, const void *src, __u3
 	bpf_probe_read_kernel(&s->data[at], len, src);
 	s->ev.full_len += len;
 	s->ev.event_flags |= OPENSNOOP_EV_FULL_PATH;
-}
-
-static __always_inline bool d_unlinked(struct dentry *dentry)
-{
-	return !BPF_CORE_READ(dentry, d_hash.pprev) && BPF_CORE_READ(dentry, d_parent) != dentry;
 }
 
 /* Sets the resolved path after the path as passed: for an open that produced an fd, the path
@@ -750,7 +776,7 @@ static __noinline void resolve_path(struct scratch *s, int dirfd, long ret, bool
 	walk(w, dentry, vfsmnt);
 	if (w->cut)
 		s->ev.event_flags |= OPENSNOOP_EV_FULL_TRUNCATED;
-	if (d_unlinked(dentry))
+	if (w->unlinked)
 		s->ev.event_flags |= OPENSNOOP_EV_FULL_DELETED;
 	__u32 pos = w->pos;
 	if (pos > WALK_END)
