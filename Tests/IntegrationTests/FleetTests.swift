@@ -35,9 +35,11 @@ struct FleetTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         FileManager.default.createFile(atPath: dir + "/present", contents: nil)
         let name = uniqueName("prom")
-        let metricsPort = try freePort()
-        let tracer = try TracerRun(["--metrics", "127.0.0.1:\(metricsPort)", "--no-events", "-n", name])
+        let tracer = try TracerRun(["--metrics", "127.0.0.1:0", "--no-events", "-n", name])
         defer { tracer.stop() }
+        #expect(waitUntil(seconds: 5) { tracer.errors.contains("/metrics\n") })
+        let metricsPort = try #require(tracer.errors.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) },
+                                       "\(tracer.errors)")
         #expect(try get("http://127.0.0.1:\(metricsPort)/healthz").0 == 200)
 
         let prometheusPort = try freePort()

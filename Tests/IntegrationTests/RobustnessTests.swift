@@ -33,8 +33,11 @@ struct RobustnessTests {
     @Test("opensnoop never reports its own opens")
     func selfExcluded() throws {
         // Serving /metrics makes it open /proc/self/status while tracing its own command name.
-        let port = 20000 + Int(getpid() % 20000)
-        let tracer = try TracerRun(["-j", "-n", "opensnoop", "--metrics", "127.0.0.1:\(port)"])
+        // Port 0: the system picks a free one, and opensnoop says which.
+        let tracer = try TracerRun(["-j", "-n", "opensnoop", "--metrics", "127.0.0.1:0"])
+        #expect(waitUntil(seconds: 5) { tracer.errors.contains("/metrics\n") })
+        let port = try #require(tracer.errors.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) },
+                                "\(tracer.errors)")
         for _ in 0..<3 { _ = try runToCompletion("/usr/bin/curl", ["-s", "-o", "/dev/null", "http://127.0.0.1:\(port)/metrics"]) }
         tracer.stop()
         let own = try tracer.records().filter { $0["pid"] as? Int == Int(tracer.process.processIdentifier) }
