@@ -200,13 +200,7 @@ struct LibraryTests {
         options.pathPrefixes = [Array((dir + "/").utf8)]
         let stream = OpenEventReader.events(options: options, capacity: 10)
         var iterator = stream.makeAsyncIterator()
-        let opener = Task.detached {
-            for _ in 0..<200 {  // until the reader has attached and seen one
-                try runHelper(["openat", dir + "/bounded"])
-                try await Task.sleep(for: .milliseconds(20))
-                if Task.isCancelled { break }
-            }
-        }
+        let opener = keepOpening(dir + "/bounded")
         _ = try #require(try await iterator.next())
         opener.cancel()
         _ = await opener.result
@@ -224,14 +218,7 @@ struct LibraryTests {
         var options = TraceOptions()
         options.pathPrefixes = [Array((dir + "/").utf8)]
         let stream = OpenEventReader.events(options: options)
-        let opener = Task.detached {
-            // Keep opening until the reader has attached and seen one.
-            for _ in 0..<200 {
-                try runHelper(["openat", dir + "/async"])
-                try await Task.sleep(for: .milliseconds(20))
-                if Task.isCancelled { break }
-            }
-        }
+        let opener = keepOpening(dir + "/async")
         var seen: OpenRecord? = nil
         for try await open in stream {
             seen = open
@@ -242,5 +229,17 @@ struct LibraryTests {
         #expect(record.pathString == dir + "/async")
         #expect(record.source == .openat)
         #expect(record.result >= 0)
+    }
+}
+
+/// Opens `path` every 20 ms (up to 200 times) until cancelled: until a stream that has just
+/// been made has attached and seen one.
+private func keepOpening(_ path: String) -> Task<Void, any Error> {
+    Task.detached {
+        for _ in 0..<200 {
+            try runHelper(["openat", path])
+            try await Task.sleep(for: .milliseconds(20))
+            if Task.isCancelled { break }
+        }
     }
 }
