@@ -36,7 +36,7 @@ public final class OpenEventReader {
             ring = try RingBuffer(rings[0], handler: decode)
             for other in rings.dropFirst() { try ring.add(other, handler: decode) }
             if let keys = options.summary {
-                let reader = try SummaryReader(program: program, keys: keys, now: Self.now())
+                let reader = try SummaryReader(program: program, keys: keys, now: monotonicNanoseconds())
                 summaryReader = reader
                 if keys.contains(.path) {
                     try ring.add(program.namesMap().handle()) { reader.receiveName($0) }
@@ -47,19 +47,13 @@ public final class OpenEventReader {
         }
     }
 
-    private static func now() -> UInt64 {
-        var clock = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &clock)
-        return UInt64(clock.tv_sec) * 1_000_000_000 + UInt64(clock.tv_nsec)
-    }
-
     /// What the kernel counted since the last call (or since load): with `TraceOptions.summary`.
     public func summary() throws -> SummarySnapshot {
         guard let summaryReader else {
             throw OpenSnoopError.invalidArgument("no summary: the reader was made without TraceOptions.summary")
         }
         do {
-            return try summaryReader.snapshot(now: Self.now()) { _ = try ring.consume() }
+            return try summaryReader.snapshot(now: monotonicNanoseconds()) { _ = try ring.consume() }
         } catch let error as BPFError {
             throw OpenSnoopError.bpf(error)
         }
@@ -82,4 +76,11 @@ public final class OpenEventReader {
     public func lostEvents() throws -> UInt64 {
         try program.lostEvents()
     }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: the clock of the kernel's timestamps (`bpf_ktime_get_ns`).
+func monotonicNanoseconds() -> UInt64 {
+    var clock = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &clock)
+    return UInt64(clock.tv_sec) * 1_000_000_000 + UInt64(clock.tv_nsec)
 }

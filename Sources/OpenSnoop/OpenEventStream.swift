@@ -91,11 +91,9 @@ public final class OpenEventStream: AsyncSequence, Sendable {
                 var lastCount: UInt64 = 0
                 while !stop.isSet {
                     try reader.poll(timeoutMilliseconds: 50)
-                    var now = timespec()
-                    clock_gettime(CLOCK_MONOTONIC, &now)
-                    let nanoseconds = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-                    if nanoseconds &- lastCount >= 100_000_000 {
-                        lastCount = nanoseconds
+                    let now = monotonicNanoseconds()
+                    if now &- lastCount >= 100_000_000 {
+                        lastCount = now
                         counters.lost.store(try reader.lostEvents(), ordering: .relaxed)
                     }
                 }

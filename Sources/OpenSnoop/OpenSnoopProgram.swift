@@ -68,7 +68,6 @@ public final class OpenSnoopProgram {
         }
     }
 
-
     public init(options: TraceOptions) throws {
         try options.validate()
         guard KernelSupport.hasTracingPrivileges else {
@@ -199,9 +198,7 @@ public final class OpenSnoopProgram {
     public func expireStaleIoUringOpens() throws {
         guard tracesIoUring else { return }
         let pending = try BPFHashMap<UInt64, PendingIoUringOpen>(skeleton.maps.pendingUring)
-        var clock = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &clock)
-        let now = UInt64(clock.tv_sec) * 1_000_000_000 + UInt64(clock.tv_nsec)
+        let now = monotonicNanoseconds()
         for (key, open) in try pending.entries() {
             let submitted = withUnsafeBytes(of: open) { $0.loadUnaligned(as: opensnoop_event.self).ts_ns }
             if now > submitted && now - submitted > options.ioUringPendingLimitNanoseconds, try pending.delete(key) {

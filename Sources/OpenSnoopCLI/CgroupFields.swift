@@ -27,21 +27,14 @@ public final class CgroupFields {
     /// `,"cgroup_id":N,"cgroup":"PATH"` (or `null`), then `,"container_id":"ID"` and
     /// `,"pod_uid":"UID"` when the path shows them.
     func appendJSON(_ id: UInt64, into out: inout OutputBuffer) {
-        let names = self.names
         jsonRun.append(RepeatedRun.Key(a: id, b: 0, c: 0, d: 0), into: &out) { out in
             out.append(",\"cgroup_id\":")
             out.appendUnsigned(id)
-            out.append(",\"cgroup\":")
             guard let found = names(id) else {
-                out.append("null")
+                out.append(",\"cgroup\":null")
                 return
             }
-            found.pathBytes.withUnsafeBytes { path in
-                if !SafeText.appendJSONString(path, into: &out) {
-                    out.append(",\"cgroup_base64\":")
-                    SafeText.appendBase64(path, into: &out)
-                }
-            }
+            found.pathBytes.withUnsafeBytes { out.appendJSONField("cgroup", bytes: $0) }
             if let container = found.identity.containerID {
                 out.append(",\"container_id\":\"")
                 out.append(container)
@@ -55,11 +48,17 @@ public final class CgroupFields {
         }
     }
 
+    /// The `CGROUP` column's header cell (`textWidth` wide).
+    static func appendTextHeader(into out: inout OutputBuffer) {
+        let start = out.count
+        out.append("CGROUP")
+        out.pad(from: start, toWidth: textWidth)
+    }
+
     /// The `CGROUP` cell, left-aligned in `textWidth`: a container's short id (12 digits, as
     /// `docker ps` shows it), else the cgroup's path, its end kept (`...` before it) when it
     /// is too long; `-` for an unnamed cgroup.
     func appendText(_ id: UInt64, into out: inout OutputBuffer) {
-        let names = self.names
         textRun.append(RepeatedRun.Key(a: id, b: 0, c: 0, d: 0), into: &out) { out in
             let start = out.count
             if let found = names(id) {

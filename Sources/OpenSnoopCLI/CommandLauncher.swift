@@ -34,7 +34,8 @@ public final class TracedCommand {
         var denied = false
         for directory in path.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false) {
             let candidate = (directory.isEmpty ? Array(".".utf8) : Array(directory)) + [UInt8(ascii: "/")] + name
-            let (found, executable) = withCString(candidate) { path in
+            let (found, executable) = withCArguments([candidate]) { argv in
+                let path = argv[0]!
                 var info = stat()
                 guard stat(path, &info) == 0, info.st_mode & S_IFMT != S_IFDIR else { return (false, false) }
                 return (true, access(path, X_OK) == 0)
@@ -47,7 +48,8 @@ public final class TracedCommand {
     }
 
     private static func checkFile(_ path: [UInt8], display: String) throws(LaunchError) {
-        let failure: LaunchError? = withCString(path) { path in
+        let failure: LaunchError? = withCArguments([path]) { argv in
+            let path = argv[0]!
             var info = stat()
             guard stat(path, &info) == 0 else {
                 return LaunchError(description: "\(display): \(String(cString: strerror(errno)))", exitCode: 127)
@@ -61,13 +63,6 @@ public final class TracedCommand {
             return nil
         }
         if let failure { throw failure }
-    }
-
-    /// Runs `body` with `bytes` as a NUL-terminated C string.
-    private static func withCString<R>(_ bytes: [UInt8], _ body: (UnsafePointer<CChar>) -> R) -> R {
-        (bytes + [0]).withUnsafeBufferPointer { buffer in
-            buffer.withMemoryRebound(to: CChar.self) { body($0.baseAddress!) }
-        }
     }
 
     /// Starts `arguments[0]` (searched in PATH) with default dispositions for the signals we

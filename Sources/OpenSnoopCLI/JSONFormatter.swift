@@ -7,7 +7,8 @@ public import TraceOutput
 /// not valid UTF-8 has each bad byte replaced by U+FFFD there, and its exact bytes are given in
 /// base64 in `comm_base64` / `path_base64` / `full_path_base64` (present only then), so the
 /// encoding is lossless. With `columns.cgroup`: `cgroup_id`, `cgroup` (the path below the cgroup2
-/// mount, or null), and `container_id` / `pod_uid` where the path shows them. Lost events are records too: `{"lost":N,"lost_total":M,...}`.
+/// mount, or null), and `container_id` / `pod_uid` where the path shows them. Lost events are
+/// records too: `{"lost":N,"lost_total":M,...}`.
 public struct JSONFormatter: EventFormatter {
     public let columns: OutputColumns
     private var clock: WallClock
@@ -109,7 +110,7 @@ public struct JSONFormatter: EventFormatter {
             Self.appendInt(",\"pid\":", Int64(event.pid), into: &out)
             Self.appendInt(",\"tid\":", Int64(event.tid), into: &out)
             Self.appendInt(",\"uid\":", Int64(event.uid), into: &out)
-            event.withCommName { Self.appendBytesField(",\"comm\":", ",\"comm_base64\":", $0, into: &out) }
+            event.withCommBytes { Self.appendBytesField(",\"comm\":", ",\"comm_base64\":", $0, into: &out) }
         }
         let slot = event.fixedSlot
         let result = RepeatedRun.Key(a: UInt64(UInt32(bitPattern: event.result)), b: slot.map { UInt64($0) + 1 } ?? 0, c: 0, d: 0)

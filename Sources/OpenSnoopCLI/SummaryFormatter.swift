@@ -82,11 +82,7 @@ public struct SummaryFormatter {
         out.append(keys.contains(.errno) ? "ERRNO        " : "TOP ERRNO    ")
         if latency { out.append("P50(us)  P99(us)  MAX(us) ") }
         if keys.contains(.pid) { out.append("PID     ") }
-        if keys.contains(.cgroup) {
-            let start = out.count
-            out.append("CGROUP")
-            out.pad(from: start, toWidth: CgroupFields.textWidth)
-        }
+        if keys.contains(.cgroup) { CgroupFields.appendTextHeader(into: &out) }
         if keys.contains(.comm) { out.append("COMM             ") }
         if keys.contains(.path) { out.append("PATH") }
         out.append("\n")
@@ -245,10 +241,10 @@ public struct SummaryFormatter {
             out.appendUnsigned(entry.count)
         }
         out.append("}")
-        if let comm = row.comm { appendBytes("comm", comm, into: &out) }
+        if let comm = row.comm { comm.withUnsafeBytes { out.appendJSONField("comm", bytes: $0) } }
         if keys.contains(.path) {
             if let path = row.path {
-                appendBytes("path", path, into: &out)
+                path.withUnsafeBytes { out.appendJSONField("path", bytes: $0) }
                 out.append(row.pathTruncated ? ",\"path_truncated\":true" : ",\"path_truncated\":false")
             } else {
                 out.append(",\"path\":null")
@@ -282,19 +278,5 @@ public struct SummaryFormatter {
 
     private func appendOptional(_ value: UInt64?, into out: inout OutputBuffer) {
         if let value { out.appendUnsigned(value) } else { out.append("null") }
-    }
-
-    private func appendBytes(_ key: StaticString, _ bytes: [UInt8], into out: inout OutputBuffer) {
-        out.append(",\"")
-        out.append(key)
-        out.append("\":")
-        bytes.withUnsafeBytes { raw in
-            if !SafeText.appendJSONString(raw, into: &out) {
-                out.append(",\"")
-                out.append(key)
-                out.append("_base64\":")
-                SafeText.appendBase64(raw, into: &out)
-            }
-        }
     }
 }

@@ -26,7 +26,7 @@ public struct TextFormatter: EventFormatter {
         out.append("PID    COMM              FD ERR ")
         if columns.flags { out.append("FLAGS    ") }
         if columns.latency { out.append("  LAT(us) ") }
-        if columns.cgroup { out.append("CGROUP                   ") }
+        if columns.cgroup { CgroupFields.appendTextHeader(into: &out) }
         out.append("PATH\n")
     }
 
@@ -100,18 +100,5 @@ public struct TextFormatter: EventFormatter {
 
     public mutating func appendLost(_ count: UInt64, total: UInt64, into out: inout OutputBuffer) -> Bool {
         false
-    }
-}
-
-extension OpenEvent {
-    /// The command name's bytes (up to 15, no NUL), valid during `body`: `withCommBytes`
-    /// without its generic search, for the per-event path.
-    @inline(__always)
-    func withCommName(_ body: (UnsafeRawBufferPointer) -> Void) {
-        withUnsafeBytes(of: header.comm) { comm in
-            var length = 0
-            while length < comm.count && comm[length] != 0 { length += 1 }
-            body(UnsafeRawBufferPointer(rebasing: comm[..<length]))
-        }
     }
 }

@@ -33,18 +33,15 @@ public final class MetricsExporter: Sendable {
     private let cpuCounted = Mutex<Double>(0)
 
     public init() {
-        func name(_ namespace: String, _ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
-            MetricNameDescriptor(namespace: namespace, metricName: metric, unitName: unit, helpText: help)
-        }
-        lost = registry.makeCounter(descriptor: name("opensnoop", "events_lost", "total",
+        lost = registry.makeCounter(descriptor: Self.name("opensnoop", "events_lost", "total",
             "Events that never reached opensnoop: ring buffer full, hooks the kernel skipped, io_uring opens never completed."))
-        filtered = registry.makeCounter(descriptor: name("opensnoop", "opens_filtered", "total", "Opens the filters dropped in the kernel."))
-        other = registry.makeCounter(descriptor: name("opensnoop", "opens_overflow", "total",
+        filtered = registry.makeCounter(descriptor: Self.name("opensnoop", "opens_filtered", "total", "Opens the filters dropped in the kernel."))
+        other = registry.makeCounter(descriptor: Self.name("opensnoop", "opens_overflow", "total",
             "Opens counted while the kernel's count table was full (in comm=\"other\")."))
-        ringUsed = registry.makeGauge(descriptor: name("opensnoop", "ring_buffer_used", "bytes", "Bytes waiting in the events ring buffer."))
-        ringSize = registry.makeGauge(descriptor: name("opensnoop", "ring_buffer_size", "bytes", "Size of the events ring buffer."))
-        cpu = registry.makeCounter(descriptor: name("process", "cpu_seconds", "total", "User and system CPU time opensnoop used."))
-        memory = registry.makeGauge(descriptor: name("process", "resident_memory", "bytes", "opensnoop's resident memory."))
+        ringUsed = registry.makeGauge(descriptor: Self.name("opensnoop", "ring_buffer_used", "bytes", "Bytes waiting in the events ring buffer."))
+        ringSize = registry.makeGauge(descriptor: Self.name("opensnoop", "ring_buffer_size", "bytes", "Size of the events ring buffer."))
+        cpu = registry.makeCounter(descriptor: Self.name("process", "cpu_seconds", "total", "User and system CPU time opensnoop used."))
+        memory = registry.makeGauge(descriptor: Self.name("process", "resident_memory", "bytes", "opensnoop's resident memory."))
     }
 
     /// Whether `/healthz` answers 200: set while the BPF programs are attached.
@@ -86,9 +83,14 @@ public final class MetricsExporter: Sendable {
     }
 
     private func opens(_ comm: String, _ result: String) -> Counter {
-        registry.makeCounter(descriptor: MetricNameDescriptor(namespace: "opensnoop", metricName: "opens", unitName: "total",
-                                                              helpText: "Opens seen, by command name and result (ok or the errno's name)."),
+        registry.makeCounter(descriptor: Self.name("opensnoop", "opens", "total",
+                                                   "Opens seen, by command name and result (ok or the errno's name)."),
                              labels: [("comm", comm), ("result", result)])
+    }
+
+    /// `namespace_metric_unit`, with its help text.
+    private static func name(_ namespace: String, _ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: namespace, metricName: metric, unitName: unit, helpText: help)
     }
 
     /// The label for a command: its own while fewer than `commandLimit` have one, else `other`.

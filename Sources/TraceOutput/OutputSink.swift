@@ -106,12 +106,7 @@ public final class OutputSink {
         guard let rotator else { return pending }
         let room = rotator.policy.maxBytes - fileBytes
         if pending <= room { return pending }
-        let lineEnd = buffer.withUnsafeBytes { raw -> Int? in
-            var end: Int? = nil
-            for index in offset..<(offset + max(room, 0)) where raw[index] == UInt8(ascii: "\n") { end = index }
-            return end
-        }
-        if let lineEnd { return lineEnd + 1 - offset }
+        if let end = lastLineEnd(in: offset..<(offset + max(room, 0))) { return end - offset }
         if fileBytes > 0 {
             try rotate()
             return try writable(pending, at: offset)
@@ -201,11 +196,7 @@ public final class OutputSink {
         guard written > 0 else { return 0 }
         var info = stat()
         guard fstat(fileDescriptor, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return written }
-        let partial = buffer.withUnsafeBytes { raw in
-            var end = written
-            while end > 0 && raw[end - 1] != UInt8(ascii: "\n") { end -= 1 }
-            return written - end
-        }
+        let partial = written - (lastLineEnd(in: 0..<written) ?? 0)
         guard partial > 0, partial <= Int(info.st_size), ftruncate(fileDescriptor, info.st_size - off_t(partial)) == 0 else {
             return written
         }
@@ -216,11 +207,12 @@ public final class OutputSink {
     /// The length of the longest run of whole lines at `offset` within `limit` bytes (`limit`
     /// when the first line is longer).
     private func wholeLines(upTo limit: Int, at offset: Int) -> Int {
-        buffer.withUnsafeBytes { raw in
-            var end = offset + limit - 1
-            while end > offset && raw[end] != UInt8(ascii: "\n") { end -= 1 }
-            return raw[end] == UInt8(ascii: "\n") ? end + 1 - offset : limit
-        }
+        (lastLineEnd(in: offset..<(offset + limit)) ?? offset + limit) - offset
+    }
+
+    /// Where the last whole line in `range` of the buffer ends (just past its newline), or nil.
+    private func lastLineEnd(in range: Range<Int>) -> Int? {
+        buffer.withUnsafeBytes { raw in range.last { raw[$0] == UInt8(ascii: "\n") }.map { $0 + 1 } }
     }
 
     /// Waits until the descriptor takes more (a non-blocking descriptor said EAGAIN), until

@@ -993,8 +993,6 @@ static __always_inline bool take_latency(struct scratch *s, long nr, __u64 now)
 }
 
 /* Last step of an open once its name is in s: resolves what needs resolving, applies the
- * path filter, counts it, and sends it. */
-/* Last step of an open once its name is in s: resolves what needs resolving, applies the
  * path filter, counts it, and sends it. `handles`: the open may be an open_by_handle_at (whose
  * path is always resolved). */
 static __always_inline int finish(struct scratch *s, bool handles)
