@@ -146,7 +146,8 @@ let package = Package(
         ),
         .testTarget(
             name: "BPFKitTests",
-            dependencies: ["BPFKit", "BPFKitTestPrograms", "BPFSkeletonGenerator", "opens", "opens-pid"],
+            dependencies: ["BPFKit", "BPFKitTestPrograms", "BPFSkeletonGenerator", "opens", "opens-pid",
+                           "OpenSnoopBPF", "ExecSnoopBPF"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

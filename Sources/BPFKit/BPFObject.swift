@@ -18,17 +18,48 @@ public final class BPFObject {
     /// The links attached through this object's programs, detached when the object is released.
     public private(set) var links: [BPFLink] = []
 
+    /// The cut-down kernel BTF libbpf relocates against (`CORETargetBTF`), open until load.
+    private var targetBTF: Int32?
+    /// Whether CO-RE relocates against a cut-down kernel BTF (else libbpf reads the whole one).
+    package let usesCutTargetBTF: Bool
+
     /// Opens an object from the bytes of an ELF file built with `clang -target bpf`.
-    public init(bytes: [UInt8], name: String) throws(BPFError) {
-        pointer = try libbpfPointer("open BPF object \(name)") {
-            bytes.withUnsafeBytes { clibbpf_open_mem($0.baseAddress, $0.count, name) }
+    ///
+    /// CO-RE relocations are resolved at load against only the kernel types and members they
+    /// use, cut from the kernel's BTF here, when the kernel allows (see `CORETargetBTF`);
+    /// otherwise libbpf reads the kernel's whole BTF, with the same result.
+    public convenience init(bytes: [UInt8], name: String) throws(BPFError) {
+        try self.init(bytes: bytes, name: name, cutKernelBTF: true)
+    }
+
+    /// Opens an object; `cutKernelBTF: false` leaves libbpf to read the kernel's whole BTF.
+    package init(bytes: [UInt8], name: String, cutKernelBTF: Bool) throws(BPFError) {
+        let cut = cutKernelBTF ? bytes.withUnsafeBytes { CORETargetBTF.make(object: $0) } : nil
+        let target = cut.flatMap { btf in
+            let fd = btf.withUnsafeBytes { clibbpf_memory_file("bpfkit-core-btf", $0.baseAddress, $0.count) }
+            return fd >= 0 ? fd : nil
+        }
+        targetBTF = target
+        usesCutTargetBTF = target != nil
+        do {
+            pointer = try libbpfPointer("open BPF object \(name)") {
+                bytes.withUnsafeBytes { object in
+                    guard let target else { return clibbpf_open_mem(object.baseAddress, object.count, name, nil) }
+                    return clibbpf_open_mem(object.baseAddress, object.count, name, "/proc/self/fd/\(target)")
+                }
+            }
+        } catch {
+            if let target { close(target) }
+            throw error
         }
     }
 
     deinit {
         for link in links { link.detach() }
         bpf_object__close(pointer)
+        if let targetBTF { close(targetBTF) }
     }
+
 
     /// The object's name.
     public var name: String { String(cString: bpf_object__name(pointer)) }
@@ -98,6 +129,10 @@ public final class BPFObject {
             }
         }
         let result = bpf_object__load(pointer)
+        if let targetBTF {
+            close(targetBTF)
+            self.targetBTF = nil
+        }
         guard result < 0 else {
             isLoaded = true
             return

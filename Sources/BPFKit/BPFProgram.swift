@@ -32,6 +32,14 @@ public struct BPFProgram {
     /// The program's file descriptor after load (-1 before); owned by the object.
     public var fileDescriptor: Int32 { bpf_program__fd(pointer) }
 
+    /// The program's instructions as libbpf prepared them (relocated, once loaded), each as its
+    /// 8 raw bytes; map references hold this process's map descriptors.
+    package var instructions: [UInt64] {
+        guard let start = bpf_program__insns(pointer) else { return [] }
+        return UnsafeRawBufferPointer(start: start, count: bpf_program__insn_cnt(pointer) * MemoryLayout<bpf_insn>.size)
+            .withMemoryRebound(to: UInt64.self) { Array($0) }
+    }
+
     /// Runs the loaded program once, in the calling thread's context (`BPF_PROG_TEST_RUN`), for
     /// kinds that allow it (raw tracepoints with no arguments, for instance): a way to learn
     /// something only the kernel knows, such as this process's id as the kernel numbers it.

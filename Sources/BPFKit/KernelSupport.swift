@@ -128,6 +128,11 @@ public enum KernelSupport {
         supports(helper: BPF_FUNC_loop.rawValue, in: .tracepoint)
     }
 
+    /// Whether tracepoint programs can format text with `bpf_snprintf` (Linux 5.13).
+    public static var tracingCanFormat: Bool {
+        supports(helper: BPF_FUNC_snprintf.rawValue, in: .tracepoint)
+    }
+
     /// Whether the kernel's BTF has the BTF-enabled tracepoint `name` (for `tp_btf/name`).
     public static func hasBTFTracepoint(_ name: String) -> Bool {
         libbpf_find_vmlinux_btf_id(name, BPF_TRACE_RAW_TP) > 0

@@ -1,9 +1,12 @@
+#define _GNU_SOURCE
 #include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include "CLibBPF.h"
 
 static _Atomic(clibbpf_log_fn) log_handler = NULL;
@@ -46,13 +49,34 @@ void clibbpf_set_log_handler(clibbpf_log_fn handler, int level)
 	atomic_store(&log_handler, handler);
 }
 
-struct bpf_object *clibbpf_open_mem(const void *bytes, size_t size, const char *name)
+struct bpf_object *clibbpf_open_mem(const void *bytes, size_t size, const char *name, const char *btf_path)
 {
-	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name);
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name, .btf_custom_path = btf_path);
 	struct bpf_object *obj = bpf_object__open_mem(bytes, size, &opts);
 	if (!obj && errno == 0)
 		errno = EINVAL;
 	return obj;
+}
+
+int clibbpf_memory_file(const char *name, const void *bytes, size_t size)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	size_t done = 0;
+	while (done < size) {
+		ssize_t n = write(fd, (const char *)bytes + done, size - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int saved = n < 0 ? errno : EIO;
+			close(fd);
+			errno = saved;
+			return -1;
+		}
+		done += (size_t)n;
+	}
+	return fd;
 }
 
 int clibbpf_obj_get(const char *path, uint32_t file_flags)

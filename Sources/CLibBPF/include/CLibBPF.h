@@ -22,8 +22,13 @@ typedef void (*clibbpf_log_fn)(int level, const char *message);
  * a NULL handler or a negative level silences libbpf. libbpf is silent from process start. */
 void clibbpf_set_log_handler(clibbpf_log_fn handler, int level);
 
-/* bpf_object__open_mem with an object name. Returns NULL and sets errno on failure. */
-struct bpf_object *clibbpf_open_mem(const void *bytes, size_t size, const char *name);
+/* bpf_object__open_mem with an object name and, unless NULL, the BTF file CO-RE relocates
+ * against instead of the kernel's. Returns NULL and sets errno on failure. */
+struct bpf_object *clibbpf_open_mem(const void *bytes, size_t size, const char *name, const char *btf_path);
+
+/* An in-memory file (memfd, close-on-exec) holding `size` bytes. Returns its fd, or -1 and
+ * sets errno. */
+int clibbpf_memory_file(const char *name, const void *bytes, size_t size);
 
 /* bpf_obj_get with file flags (BPF_F_RDONLY, BPF_F_WRONLY or 0). Returns an fd or -errno. */
 int clibbpf_obj_get(const char *path, uint32_t file_flags);

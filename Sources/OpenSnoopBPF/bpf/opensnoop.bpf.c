@@ -10,8 +10,10 @@
  *  - "tracepoints" mode: one program per open syscall at its sys_exit_* tracepoint, reading
  *    the arguments from the task's saved registers (Linux 5.15); native opens only, nothing
  *    runs for other system calls.
- *  - io_uring: tp_btf on io_uring_submit_req / io_uring_complete / io_uring_req_failed.
+ *  - io_uring: io_uring_submit_req / io_uring_complete / io_uring_req_failed.
  *  - following a command: sched_process_fork / sched_process_exit.
+ * Every hook is a raw tracepoint or a tracepoint, never tp_btf: libbpf then needs no kernel BTF
+ * but the few types CO-RE relocates against, which BPFKit cuts from the kernel's BTF.
  * Every open goes through one trace_open(); its arguments are decoded once per syscall in
  * decode_syscall(), from registers, whichever mode delivered them.
  */
@@ -61,6 +63,8 @@ const volatile bool has_task_btf = false;    /* bpf_get_current_task_btf exists 
 const volatile bool trace_compat = false;    /* raw mode: 32-bit opens too */
 const volatile bool want_cgroup = false;     /* fill opensnoop_event.cgroup_id */
 const volatile bool has_bpf_loop = false;    /* bpf_loop exists (Linux 5.17) */
+const volatile bool has_task_regs = false;   /* bpf_task_pt_regs exists (Linux 5.15) */
+const volatile bool has_snprintf = false;    /* bpf_snprintf exists (Linux 5.13) */
 const volatile bool emit_events = true;      /* send each open (off for --summary alone) */
 const volatile __u8 summary_by = 0;          /* count opens in `summary` by these keys (0: no) */
 const volatile bool want_latency = false;    /* time each open from its start (--latency) */
@@ -243,6 +247,12 @@ static __always_inline void count(__u32 index, __u64 delta)
 		*n += delta;
 }
 
+/* The current task, for helper reads (BPF_CORE_READ) only. */
+static __always_inline struct task_struct *current_task(void)
+{
+	return (struct task_struct *)bpf_get_current_task();
+}
+
 /* The current task's command name: two plain loads from the task where BTF allows it,
  * the helper call otherwise (before Linux 5.11). */
 static __always_inline void read_comm(char comm[OPENSNOOP_COMM_LEN])
@@ -356,8 +366,7 @@ static __always_inline bool task_allowed(__u32 pid, __u32 tid, __u32 uid)
 	if (n_cgroup_trees && !in_cgroup_trees())
 		return false;
 	if (filter_mntns) {
-		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-		__u64 ns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+		__u64 ns = BPF_CORE_READ(current_task(), nsproxy, mnt_ns, ns.inum);
 		if (!bpf_map_lookup_elem(&mntns_ids, &ns))
 			return false;
 	}
@@ -525,20 +534,52 @@ static __always_inline bool prepend_byte(struct path_scratch *w, char c)
 	return true;
 }
 
+/* Prepends value in decimal (before Linux 5.13, which has bpf_snprintf): the digits are made on
+ * the stack and copied in one step, so the verifier does not check a prepend per digit. */
 static __always_inline void prepend_decimal(struct path_scratch *w, __u64 value)
 {
+	char digits[20];
+	__u32 n = 0;
 	for (int i = 0; i < 20; i++) {
-		prepend_byte(w, '0' + value % 10);
+		digits[19 - i] = '0' + value % 10;
 		value /= 10;
+		n = i + 1;
 		if (!value)
 			break;
 	}
+	prepend_kernel(w, &digits[20 - n], n);
 }
 
 #define PIPEFS_MAGIC 0x50495045
 #define SOCKFS_MAGIC 0x534F434B
 #define NSFS_MAGIC 0x6e736673
 #define ANON_INODE_FS_MAGIC 0x09041934
+
+/* "pipe:[INODE]", "socket:[INODE]" or "NAMESPACE:[INODE]" at the end of w->buf, in one helper
+ * call (Linux 5.13). */
+static __always_inline void inode_name(struct path_scratch *w, unsigned long magic, struct inode *inode, __u64 ino)
+{
+	static const char pipe_format[] = "pipe:[%llu]";
+	static const char socket_format[] = "socket:[%llu]";
+	static const char ns_format[] = "%s:[%llu]";
+	char text[64];
+	long n;
+	if (magic == PIPEFS_MAGIC) {
+		__u64 args[1] = { ino };
+		n = bpf_snprintf(text, sizeof(text), pipe_format, args, sizeof(args));
+	} else if (magic == SOCKFS_MAGIC) {
+		__u64 args[1] = { ino };
+		n = bpf_snprintf(text, sizeof(text), socket_format, args, sizeof(args));
+	} else {
+		struct ns_common *ns = BPF_CORE_READ(inode, i_private);
+		const char *name = NULL;
+		BPF_CORE_READ_INTO(&name, ns, ops, name);
+		__u64 args[2] = { (__u64)name, ino };
+		n = bpf_snprintf(text, sizeof(text), ns_format, args, sizeof(args));
+	}
+	if (n > 1 && n <= sizeof(text))
+		prepend_kernel(w, text, n - 1);
+}
 
 /* The name the kernel gives a file with no path (d_path of a dentry with d_dname): a pipe,
  * socket, namespace or anonymous inode, or a file made with no name (memfd). */
@@ -558,6 +599,10 @@ static __always_inline void pseudo_name(struct scratch *s, struct path_scratch *
 	case PIPEFS_MAGIC:
 	case SOCKFS_MAGIC:
 	case NSFS_MAGIC:
+		if (has_snprintf) {
+			inode_name(w, magic, inode, ino);
+			return;
+		}
 		prepend_byte(w, ']');
 		prepend_decimal(w, ino);
 		prepend_byte(w, '[');
@@ -690,11 +735,12 @@ static __always_inline void walk(struct path_scratch *w, struct dentry *dentry, 
 /* The file behind descriptor fd of the current task, or NULL. */
 static __always_inline struct file *fd_file(int fd)
 {
-	/* Direct loads through the task's BTF pointer (no helper call each, as BPF_CORE_READ makes). */
-	struct fdtable *fdt = bpf_get_current_task_btf()->files->fdt;
-	if (!fdt || fd < 0 || fd >= fdt->max_fds)
+	/* Helper reads, not loads through the task's BTF pointer: the verifier searches the whole
+	 * kernel BTF for each pointer such a load yields, which made up most of the load time. */
+	struct fdtable *fdt = BPF_CORE_READ(current_task(), files, fdt);
+	if (!fdt || fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
 		return NULL;
-	struct file **fds = fdt->fd;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
 	struct file *file = NULL;
 	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
 	return file;
@@ -729,9 +775,11 @@ static __noinline void resolve_path(struct scratch *s, int dirfd, long ret, bool
 	struct path_scratch *w = bpf_map_lookup_elem(&path_buf, &zero);
 	if (!w || (s->ev.event_flags & OPENSNOOP_EV_PATH_UNREADABLE))
 		return;
-	struct fs_struct *fs = bpf_get_current_task_btf()->fs;
-	struct vfsmount *root_mnt = fs->root.mnt;
-	w->root_dentry = fs->root.dentry;
+	struct fs_struct *fs = BPF_CORE_READ(current_task(), fs);
+	struct path root;
+	BPF_CORE_READ_INTO(&root, fs, root);
+	struct vfsmount *root_mnt = root.mnt;
+	w->root_dentry = root.dentry;
 	w->root_mnt = real_mount(root_mnt);
 	w->root_pos = NOT_SEEN;
 	w->pos = WALK_END;
@@ -761,8 +809,10 @@ static __noinline void resolve_path(struct scratch *s, int dirfd, long ret, bool
 		dentry = w->root_dentry;
 		vfsmnt = root_mnt;
 	} else if (dirfd == AT_FDCWD) {
-		dentry = fs->pwd.dentry;
-		vfsmnt = fs->pwd.mnt;
+		struct path pwd;
+		BPF_CORE_READ_INTO(&pwd, fs, pwd);
+		dentry = pwd.dentry;
+		vfsmnt = pwd.mnt;
 	} else {
 		struct file *dir = fd_file(dirfd);
 		if (!dir) {
@@ -1081,62 +1131,57 @@ static __always_inline __u8 ia32_source(long nr)
 	}
 }
 
-/* Fills in what the open syscall `source` was asked to do, from the syscall's saved registers
- * (x86-64 or ia32 calling convention), and reads the name. False if the flags filter
+/* An open system call as its exit hook saw it: its first four arguments (registers of the
+ * x86-64 or ia32 calling convention, as the syscall's ABI has them) and its result. */
+struct open_call {
+	__u64 arg[4];
+	long nr;
+	long ret;
+	__u32 source;
+	__u32 compat;  /* a 32-bit caller (ia32 or x32) */
+};
+
+/* Fills in what the open syscall was asked to do and reads the name. False if the flags filter
  * rejects it. */
-static __always_inline bool decode_syscall(struct scratch *s, struct pt_regs *regs, __u8 source, bool ia32)
+static __always_inline bool decode_syscall(struct scratch *s, const struct open_call *call)
 {
-#if defined(__TARGET_ARCH_x86)
-	unsigned long a1, a2, a3, a4;
-	if (ia32) {
-		a1 = (__u32)regs->bx;
-		a2 = (__u32)regs->cx;
-		a3 = (__u32)regs->dx;
-		a4 = (__u32)regs->si;
-	} else {
-		a1 = regs->di;
-		a2 = regs->si;
-		a3 = regs->dx;
-		a4 = regs->r10;
-	}
-#else
-	unsigned long a1 = PT_REGS_PARM1_CORE_SYSCALL(regs), a2 = PT_REGS_PARM2_CORE_SYSCALL(regs);
-	unsigned long a3 = PT_REGS_PARM3_CORE_SYSCALL(regs), a4 = PT_REGS_PARM4_CORE_SYSCALL(regs);
-#endif
 	const char *path = NULL;
 	__u64 flags = 0;
 	__u32 mode = 0;
 	int dirfd = AT_FDCWD;
+	__u8 source = call->source;
 	switch (source) {
 	case OPENSNOOP_SRC_OPEN:
-		path = (const char *)a1;
-		flags = (__u32)a2;
-		mode = (__u32)a3;
+		path = (const char *)call->arg[0];
+		flags = (__u32)call->arg[1];
+		mode = (__u32)call->arg[2];
 		break;
 	case OPENSNOOP_SRC_OPENAT:
-		dirfd = (int)a1;
-		path = (const char *)a2;
-		flags = (__u32)a3;
-		mode = (__u32)a4;
+		dirfd = (int)call->arg[0];
+		path = (const char *)call->arg[1];
+		flags = (__u32)call->arg[2];
+		mode = (__u32)call->arg[3];
 		break;
 	case OPENSNOOP_SRC_OPENAT2: {
 		struct open_how how = {};
-		bpf_probe_read_user(&how, sizeof(how), (const void *)a3);
-		dirfd = (int)a1;
-		path = (const char *)a2;
+		bpf_probe_read_user(&how, sizeof(how), (const void *)call->arg[2]);
+		dirfd = (int)call->arg[0];
+		path = (const char *)call->arg[1];
 		flags = how.flags;
 		mode = (__u32)how.mode;
 		break;
 	}
 	case OPENSNOOP_SRC_CREAT:
-		path = (const char *)a1;
+		path = (const char *)call->arg[0];
 		flags = O_CREAT | O_WRONLY | O_TRUNC;
-		mode = (__u32)a2;
+		mode = (__u32)call->arg[1];
 		break;
 	case OPENSNOOP_SRC_OPEN_BY_HANDLE_AT:
-		dirfd = (int)a1;
-		flags = (__u32)a3;
+		dirfd = (int)call->arg[0];
+		flags = (__u32)call->arg[2];
 		break;
+	default:
+		return false;
 	}
 	if (!flags_match(flags)) {
 		filtered();
@@ -1155,58 +1200,100 @@ static __always_inline bool decode_syscall(struct scratch *s, struct pt_regs *re
 	return true;
 }
 
-/* Every open syscall ends here (libbpf-tools' trace_exit()). */
-static __always_inline int trace_open(struct pt_regs *regs, long nr, long ret, __u8 source, bool compat, bool ia32)
+/* Every open syscall ends here (libbpf-tools' trace_exit()). A global function: the verifier
+ * checks it once, for any syscall and ABI, instead of once for each way its callers reach it. */
+__noinline int trace_open(const struct open_call *call)
 {
+	if (!call)
+		return 0;
+	long ret = call->ret;
 	struct scratch *s = begin_event(ret, true);
 	if (!s)
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
-	if (!take_latency(s, nr, now))
+	if (!take_latency(s, call->nr, now))
 		return 0;
-	if (!decode_syscall(s, regs, source, ia32))
+	if (!decode_syscall(s, call))
 		return 0;
 	s->ev.ts_ns = now;
-	if (compat)
+	if (call->compat)
 		s->ev.event_flags |= OPENSNOOP_EV_COMPAT;
 	finish_open(s);
 	return 0;
 }
 
-/* raw mode: every system call's end; the opens among them, native and 32-bit. */
-SEC("tp_btf/sys_exit")
-int BPF_PROG(raw_sys_exit, struct pt_regs *regs, long ret)
+/* The saved user registers of the current task's system call: read in place through BTF
+ * (Linux 5.15), else copied from raw_regs. */
+static __always_inline struct pt_regs *syscall_regs(__u64 raw_regs, struct pt_regs *copy)
 {
+	if (has_task_regs)
+		return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	bpf_probe_read_kernel(copy, sizeof(*copy), (const void *)raw_regs);
+	return copy;
+}
+
+/* The first four syscall arguments in `regs`, by the native or the ia32 convention. */
+static __always_inline void syscall_args(struct open_call *call, const struct pt_regs *regs, bool ia32)
+{
+#if defined(__TARGET_ARCH_x86)
+	if (ia32) {
+		call->arg[0] = (__u32)regs->bx;
+		call->arg[1] = (__u32)regs->cx;
+		call->arg[2] = (__u32)regs->dx;
+		call->arg[3] = (__u32)regs->si;
+		return;
+	}
+	call->arg[0] = regs->di;
+	call->arg[1] = regs->si;
+	call->arg[2] = regs->dx;
+	call->arg[3] = regs->r10;
+#else
+	call->arg[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
+	call->arg[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
+	call->arg[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	call->arg[3] = PT_REGS_PARM4_CORE_SYSCALL(regs);
+#endif
+}
+
+/* raw mode: every system call's end (args: regs, ret); the opens among them, native and 32-bit. */
+SEC("raw_tp/sys_exit")
+int raw_sys_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct pt_regs copy;
+	struct pt_regs *regs = syscall_regs(ctx->args[0], &copy);
 	long nr = regs->orig_ax;
 	__u8 native = native_source(nr & ~X32_SYSCALL_BIT), ia32 = ia32_source(nr);
 	if (!native && !ia32)
 		return 0;
-	__u8 source = native;
-	bool compat = false, ia32_abi = false;
+	struct open_call call = { .nr = nr, .ret = ctx->args[1], .source = native };
+	bool ia32_abi = false;
 #if defined(__TARGET_ARCH_x86)
 	__u32 status;
 	if (has_task_btf)
 		status = bpf_get_current_task_btf()->thread_info.status;
 	else
-		status = BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), thread_info.status);
+		status = BPF_CORE_READ(current_task(), thread_info.status);
 	if (status & TS_COMPAT) {
-		source = ia32;
-		compat = ia32_abi = true;
+		call.source = ia32;
+		call.compat = 1;
+		ia32_abi = true;
 	} else if (nr & X32_SYSCALL_BIT) {
-		compat = true;
+		call.compat = 1;
 	}
-	if (compat && !trace_compat)
+	if (call.compat && !trace_compat)
 		return 0;
 #endif
-	if (!source)
+	if (!call.source)
 		return 0;
-	return trace_open(regs, nr, ret, source, compat, ia32_abi);
+	syscall_args(&call, regs, ia32_abi);
+	return trace_open(&call);
 }
 
-/* raw mode with --latency: when each open syscall began. */
-SEC("tp_btf/sys_enter")
-int BPF_PROG(raw_sys_enter, struct pt_regs *regs, long nr)
+/* raw mode with --latency: when each open syscall began (args: regs, syscall number). */
+SEC("raw_tp/sys_enter")
+int raw_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 {
+	long nr = ctx->args[1];
 	if (!native_source(nr & ~X32_SYSCALL_BIT) && !ia32_source(nr))
 		return 0;
 	note_start(nr);
@@ -1214,16 +1301,18 @@ int BPF_PROG(raw_sys_enter, struct pt_regs *regs, long nr)
 }
 
 /* tracepoints mode: one program per syscall, arguments from the saved registers. */
-static __always_inline struct pt_regs *user_regs(void)
+static __always_inline int trace_native(long nr, long ret, __u8 source)
 {
-	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	struct open_call call = { .nr = nr, .ret = ret, .source = source };
+	syscall_args(&call, (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf()), false);
+	return trace_open(&call);
 }
 
 #define SYSCALL_HOOKS(name, source, nr)                                              \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                                   \
 	int tp_exit_##name(struct trace_event_raw_sys_exit *ctx)                     \
 	{                                                                            \
-		return trace_open(user_regs(), nr, ctx->ret, source, false, false);  \
+		return trace_native(nr, ctx->ret, source);                           \
 	}                                                                            \
 	SEC("tracepoint/syscalls/sys_enter_" #name)                                  \
 	int tp_enter_##name(void *ctx)                                               \
@@ -1254,10 +1343,11 @@ static __always_inline __u64 caller_flags(__u64 flags)
 /* At submission the request is prepared: its io_open holds the kernel copy of the name.
  * The submitter's identity and the task filters are taken here (the completion may run on an
  * io-wq worker); the rest waits for the result. */
-SEC("tp_btf/io_uring_submit_req")
-int BPF_PROG(uring_submit, struct io_kiocb *req)
+SEC("raw_tp/io_uring_submit_req")
+int uring_submit(struct bpf_raw_tracepoint_args *ctx)
 {
-	if (!is_uring_open(req->opcode))
+	struct io_kiocb *req = (struct io_kiocb *)ctx->args[0];
+	if (!is_uring_open(BPF_CORE_READ(req, opcode)))
 		return 0;
 	struct scratch *s = begin_event(0, false);
 	if (!s)
@@ -1286,14 +1376,15 @@ int BPF_PROG(uring_submit, struct io_kiocb *req)
 }
 
 /* The result arrives here, possibly on an iou-wrk thread of the same process. */
-SEC("tp_btf/io_uring_complete")
-int BPF_PROG(uring_complete, struct io_ring_ctx *ring, void *req, struct io_uring_cqe *cqe)
+SEC("raw_tp/io_uring_complete")
+int uring_complete(struct bpf_raw_tracepoint_args *ctx)
 {
-	__u64 key = (__u64)req;
+	/* args: ring, req, cqe */
+	__u64 key = ctx->args[1];
 	struct opensnoop_uring_open *pending = bpf_map_lookup_elem(&pending_uring, &key);
 	if (!pending)
 		return 0;
-	__s32 ret = cqe->res;
+	__s32 ret = BPF_CORE_READ((struct io_uring_cqe *)ctx->args[2], res);
 	if (failed_only && ret >= 0) {
 		bpf_map_delete_elem(&pending_uring, &key);
 		filtered();
@@ -1325,22 +1416,26 @@ int BPF_PROG(uring_complete, struct io_ring_ctx *ring, void *req, struct io_urin
 
 /* A request whose preparation failed (bad name pointer, name too long, bad flags) never
  * reaches io_uring_submit_req; it completes with this error. */
-SEC("tp_btf/io_uring_req_failed")
-int BPF_PROG(uring_req_failed, const struct io_uring_sqe *sqe, struct io_kiocb *req, int error)
+SEC("raw_tp/io_uring_req_failed")
+int uring_req_failed(struct bpf_raw_tracepoint_args *ctx)
 {
-	__u8 opcode = sqe->opcode;
+	/* args: sqe, req, error; the sqe is uapi, its layout fixed */
+	struct io_uring_sqe sqe;
+	bpf_probe_read_kernel(&sqe, sizeof(sqe), (const void *)ctx->args[0]);
+	__u8 opcode = sqe.opcode;
 	if (!is_uring_open(opcode))
 		return 0;
-	__u64 key = (__u64)req;
+	__u64 key = ctx->args[1];
+	int error = (int)ctx->args[2];
 	if (bpf_map_lookup_elem(&pending_uring, &key))
 		return 0; /* already submitted: the completion reports it */
 	struct scratch *s = begin_event(error, true);
 	if (!s)
 		return 0;
-	__u64 flags = opcode == IORING_OP_OPENAT ? sqe->open_flags : 0;
+	__u64 flags = opcode == IORING_OP_OPENAT ? sqe.open_flags : 0;
 	if (opcode == IORING_OP_OPENAT2) {
 		struct open_how how = {};
-		bpf_probe_read_user(&how, sizeof(how), (const void *)sqe->addr2);
+		bpf_probe_read_user(&how, sizeof(how), (const void *)sqe.addr2);
 		flags = how.flags;
 	}
 	if (!flags_match(flags)) {
@@ -1349,21 +1444,22 @@ int BPF_PROG(uring_req_failed, const struct io_uring_sqe *sqe, struct io_kiocb *
 	}
 	s->ev.ts_ns = bpf_ktime_get_ns();
 	s->ev.flags = flags;
-	s->ev.mode = opcode == IORING_OP_OPENAT ? sqe->len : 0;
-	s->ev.dirfd = sqe->fd;
+	s->ev.mode = opcode == IORING_OP_OPENAT ? sqe.len : 0;
+	s->ev.dirfd = sqe.fd;
 	s->ev.source = OPENSNOOP_SRC_IO_URING;
-	read_path(s, (const char *)sqe->addr, true);
+	read_path(s, (const char *)sqe.addr, true);
 	finish_named(s);
 	return 0;
 }
 
 /* ---- following a command: children of traced processes are traced ---- */
 
-SEC("tp_btf/sched_process_fork")
-int BPF_PROG(follow_fork, struct task_struct *parent, struct task_struct *child)
+SEC("raw_tp/sched_process_fork")
+int follow_fork(struct bpf_raw_tracepoint_args *ctx)
 {
-	__u32 ppid = parent->tgid;
-	__u32 cpid = child->tgid;
+	/* args: parent, child */
+	__u32 ppid = BPF_CORE_READ((struct task_struct *)ctx->args[0], tgid);
+	__u32 cpid = BPF_CORE_READ((struct task_struct *)ctx->args[1], tgid);
 	if (ppid == cpid)
 		return 0; /* a new thread */
 	if (ppid != self_tgid && !bpf_map_lookup_elem(&traced_pids, &ppid))
@@ -1376,12 +1472,13 @@ int BPF_PROG(follow_fork, struct task_struct *parent, struct task_struct *child)
 
 /* A process leaves the traced set when its last thread exits: not when its leader does
  * (pthread_exit, or exec from another thread, which takes the leader's place). */
-SEC("tp_btf/sched_process_exit")
-int BPF_PROG(follow_exit, struct task_struct *task)
+SEC("raw_tp/sched_process_exit")
+int follow_exit(struct bpf_raw_tracepoint_args *ctx)
 {
+	struct task_struct *task = (struct task_struct *)ctx->args[0];
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
-	__u32 pid = task->tgid;
+	__u32 pid = BPF_CORE_READ(task, tgid);
 	if (bpf_map_delete_elem(&traced_pids, &pid) == 0)
 		count(OPENSNOOP_COUNTER_TRACED_LIVE, (__u64)-1);
 	return 0;

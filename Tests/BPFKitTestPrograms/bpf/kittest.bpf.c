@@ -117,3 +117,34 @@ int rejected(void *ctx)
 	__u64 *value = bpf_map_lookup_elem(&hash_u32, &key);
 	return *value;
 }
+
+/* CO-RE relocations of each kind BPFKit cuts the kernel's BTF for, run by the tests, which
+ * compare the results under the cut BTF with those under libbpf's reading of the whole BTF. */
+struct task_struct___missing {
+	int no_such_field;
+} __attribute__((preserve_access_index));
+
+__u64 core_results[11] = {};  /* .bss */
+
+SEC("?raw_tp")
+int core_shapes(void *ctx)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	char second = 0;
+	core_results[0] = bpf_core_field_offset(struct task_struct, comm);
+	core_results[1] = bpf_core_field_size(struct task_struct, comm);
+	core_results[2] = bpf_core_field_exists(struct task_struct___missing, no_such_field);
+	core_results[3] = bpf_core_type_exists(struct task_struct);
+	core_results[4] = bpf_core_type_size(struct task_struct);
+	core_results[5] = bpf_core_enum_value(enum bpf_func_id, BPF_FUNC_map_lookup_elem);
+	core_results[6] = bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_snprintf);
+	core_results[7] = BPF_CORE_READ(task, tgid);
+	struct dentry *cwd = BPF_CORE_READ(task, fs, pwd.dentry);
+	__u32 cwd_len = 0;
+	BPF_CORE_READ_INTO(&cwd_len, cwd, d_name.len);                       /* through an anonymous struct */
+	core_results[8] = cwd_len;
+	core_results[9] = BPF_CORE_READ_BITFIELD_PROBED(task, in_iowait);
+	bpf_core_read(&second, 1, &task->comm[1]);                           /* an array element */
+	core_results[10] = second;
+	return 0;
+}
