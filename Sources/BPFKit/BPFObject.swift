@@ -34,7 +34,15 @@ public final class BPFObject {
 
     /// Opens an object; `cutKernelBTF: false` leaves libbpf to read the kernel's whole BTF.
     package init(bytes: [UInt8], name: String, cutKernelBTF: Bool) throws(BPFError) {
-        let cut = cutKernelBTF ? bytes.withUnsafeBytes { CORETargetBTF.make(object: $0) } : nil
+        _ = BTFTracepoints.registered
+        // One look at the kernel's BTF: the cut for CO-RE, the ids of tp_btf targets.
+        let cut: [UInt8]? = bytes.withUnsafeBytes { object in
+            guard let sections = ELFSections(object) else { return nil }
+            return KernelBTFMapping.withKernelBTF { kernel in
+                BTFTracepoints.resolve(BTFTracepoints.targets(sections), in: kernel)
+                return cutKernelBTF ? CORETargetBTF.make(sections: sections, kernel: kernel) : nil
+            }
+        }
         let target = cut.flatMap { btf in
             let fd = btf.withUnsafeBytes { clibbpf_memory_file("bpfkit-core-btf", $0.baseAddress, $0.count) }
             return fd >= 0 ? fd : nil
@@ -117,6 +125,9 @@ public final class BPFObject {
         guard !isLoaded else { throw BPFError(.invalidArgument, "load BPF object \(name)", details: "already loaded") }
         let programs = programs.filter(\.autoload)
         for program in programs { try program.checkKernelSupport() }
+        BTFTracepoints.resolve(programs.compactMap {
+            if case .btfTracepoint(let name) = $0.attachPoint, !name.isEmpty { name } else { nil }
+        })
         let logs = programs.map { _ in UnsafeMutablePointer<CChar>.allocate(capacity: Self.verifierLogSize) }
         for (program, log) in zip(programs, logs) {
             log[0] = 0

@@ -103,6 +103,7 @@ public struct BPFProgram {
     public func attach() throws(BPFError) -> BPFLink {
         switch attachPoint {
         case .kprobe, .ksyscall: try requireKprobes("attach \(name) (\(section))")
+        case .btfTracepoint: return try attachTracing()
         case .other(let kind):
             throw BPFError(.unimplemented, "attach \(name) (\(section))",
                            details: "BPFKit attaches no '\(kind)' program by its section: use an explicit attach call")

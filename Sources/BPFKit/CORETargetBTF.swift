@@ -17,13 +17,16 @@ enum CORETargetBTF {
 
     /// The cut-down BTF for the object in `object` (ELF bytes), or nil (see above).
     static func make(object: UnsafeRawBufferPointer) -> [UInt8]? {
-        guard let sections = ELFSections(object), let btfSection = sections[".BTF"],
-              let extSection = sections[".BTF.ext"], let local = RawBTF(btfSection),
+        guard let sections = ELFSections(object) else { return nil }
+        return KernelBTFMapping.withKernelBTF { make(sections: sections, kernel: $0) }
+    }
+
+    /// The cut-down BTF for an object's sections, from the kernel's BTF, or nil (see above).
+    static func make(sections: ELFSections, kernel: RawBTF) -> [UInt8]? {
+        guard let btfSection = sections[".BTF"], let extSection = sections[".BTF.ext"], let local = RawBTF(btfSection),
               let relocations = relocations(extSection, local: local), !relocations.isEmpty else { return nil }
-        return KernelBTFMapping.withKernelBTF { kernel in
-            var cut = Cut(local: local, kernel: kernel)
-            return cut.build(relocations)
-        }
+        var cut = Cut(local: local, kernel: kernel)
+        return cut.build(relocations)
     }
 
     /// One CO-RE relocation record: the local root type, its access string, its kind.
@@ -272,16 +275,17 @@ enum CORETargetBTF {
         /// One pass over the kernel's types; nil if a wanted type has no name.
         static func find(_ keys: [Key], in kernel: RawBTF) -> [Key: [UInt32]]? {
             guard !keys.contains(where: { $0.name.isEmpty }) else { return nil }
-            var byLength: [Int: [Key]] = [:]
-            for key in keys { byLength[key.name.count, default: []].append(key) }
-            let kinds = Set(keys.map(\.kind))
+            var byLength = [[Key]](repeating: [], count: (keys.map(\.name.count).max() ?? 0) + 1)
+            var kinds: UInt32 = 0
+            for key in keys {
+                byLength[key.name.count].append(key)
+                kinds |= 1 << key.kind.rawValue
+            }
             var result: [Key: [UInt32]] = [:]
-            for id in 1..<UInt32(kernel.count) {
-                let kind = kernel.kind(id)
-                guard kinds.contains(kind) else { continue }
+            for id in 1..<UInt32(kernel.count) where kinds & (1 << (kernel.info(id) >> 24 & 0x1f)) != 0 {
                 let name = essentialName(kernel.name(id))
-                guard let sameLength = byLength[name.count] else { continue }
-                for key in sameLength where key.kind == kind && key.name.elementsEqual(name) {
+                guard name.count < byLength.count else { continue }
+                for key in byLength[name.count] where key.kind == kernel.kind(id) && key.name.elementsEqual(name) {
                     result[key, default: []].append(id)
                 }
             }
@@ -455,4 +459,7 @@ struct ELFSections {
     }
 
     subscript(name: String) -> UnsafeRawBufferPointer? { sections[name] }
+
+    /// The section names.
+    var names: Dictionary<String, UnsafeRawBufferPointer>.Keys { sections.keys }
 }

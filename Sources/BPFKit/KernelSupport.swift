@@ -135,7 +135,7 @@ public enum KernelSupport {
 
     /// Whether the kernel's BTF has the BTF-enabled tracepoint `name` (for `tp_btf/name`).
     public static func hasBTFTracepoint(_ name: String) -> Bool {
-        libbpf_find_vmlinux_btf_id(name, BPF_TRACE_RAW_TP) > 0
+        BTFTracepoints.exists(name) ?? (libbpf_find_vmlinux_btf_id(name, BPF_TRACE_RAW_TP) > 0)
     }
 
     /// Whether tracepoint programs can read the current task through BTF (`bpf_get_current_task_btf`, Linux 5.11).

@@ -44,12 +44,20 @@ struct RawBTF {
         var records: [UInt32] = [0]
         records.reserveCapacity(typeLength / 16)
         var position = typesStart
+        // Trailer bytes per kind: fixed, or per vlen entry (negative); 0 for an unknown kind.
+        let trailers: [Int] = (0..<32).map { raw in
+            guard let kind = Kind(rawValue: UInt32(raw)) else { return 0 }
+            let one = Self.trailerSize(kind, vlen: 1), two = Self.trailerSize(kind, vlen: 2)
+            return one == two ? one : -one
+        }
         while position < typesEnd {
             guard position + Self.recordSize <= typesEnd else { return nil }
             let info = bytes.loadUnaligned(fromByteOffset: position + 4, as: UInt32.self)
-            guard let kind = Kind(rawValue: (info >> 24) & 0x1f) else { return nil }
+            let raw = Int((info >> 24) & 0x1f)
+            guard raw >= 1 && raw <= 19 else { return nil }
+            let trailer = trailers[raw]
             records.append(UInt32(position))
-            position += Self.recordSize + Self.trailerSize(kind, vlen: Int(info & 0xffff))
+            position += Self.recordSize + (trailer >= 0 ? trailer : -trailer * Int(info & 0xffff))
         }
         guard position == typesEnd else { return nil }
         self.records = records

@@ -58,6 +58,45 @@ struct bpf_object *clibbpf_open_mem(const void *bytes, size_t size, const char *
 	return obj;
 }
 
+static clibbpf_tp_btf_id_fn tp_btf_resolver;
+
+/* Before load: the target's type id (from BPFKit's resolver, else libbpf's own search of the
+ * kernel BTF), then the program becomes the tracing program it is. */
+static int tp_btf_prepare(struct bpf_program *prog, struct bpf_prog_load_opts *opts, long cookie)
+{
+	(void)cookie;
+	if (!opts->attach_btf_id) {
+		const char *name = strchr(bpf_program__section_name(prog), '/');
+		if (!name || !name[1])
+			return -EINVAL; /* no target in the section, none set with bpf_program__set_attach_target */
+		name++;
+		int id = tp_btf_resolver ? tp_btf_resolver(name) : 0;
+		if (id <= 0)
+			id = libbpf_find_vmlinux_btf_id(name, BPF_TRACE_RAW_TP);
+		if (id < 0)
+			return id;
+		opts->attach_btf_id = id;
+		opts->attach_btf_obj_fd = 0;
+	}
+	opts->expected_attach_type = BPF_TRACE_RAW_TP;
+	return bpf_program__set_type(prog, BPF_PROG_TYPE_TRACING);
+}
+
+static int tp_btf_attach(const struct bpf_program *prog, long cookie, struct bpf_link **link)
+{
+	(void)cookie;
+	*link = bpf_program__attach_trace(prog);
+	return *link ? 0 : -errno;
+}
+
+int clibbpf_register_tp_btf(clibbpf_tp_btf_id_fn resolve)
+{
+	tp_btf_resolver = resolve;
+	LIBBPF_OPTS(libbpf_prog_handler_opts, opts, .prog_prepare_load_fn = tp_btf_prepare,
+		    .prog_attach_fn = tp_btf_attach);
+	return libbpf_register_prog_handler("tp_btf+", BPF_PROG_TYPE_RAW_TRACEPOINT, BPF_TRACE_RAW_TP, &opts);
+}
+
 int clibbpf_memory_file(const char *name, const void *bytes, size_t size)
 {
 	int fd = memfd_create(name, MFD_CLOEXEC);

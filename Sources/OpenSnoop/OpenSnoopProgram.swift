@@ -303,7 +303,6 @@ public final class OpenSnoopProgram {
         rodata.hasTaskBtf = hasTaskBTF
         rodata.traceCompat = compat
         rodata.hasBpfLoop = KernelSupport.tracingCanLoop
-        rodata.hasTaskRegs = KernelSupport.canReadTaskRegisters
         rodata.hasSnprintf = KernelSupport.tracingCanFormat
         rodata.wantCgroup = options.recordCgroup || options.summary?.contains(.cgroup) == true
         rodata.wakeupBytes = UInt64(options.wakeupBytes)

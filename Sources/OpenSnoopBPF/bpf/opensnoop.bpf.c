@@ -10,10 +10,8 @@
  *  - "tracepoints" mode: one program per open syscall at its sys_exit_* tracepoint, reading
  *    the arguments from the task's saved registers (Linux 5.15); native opens only, nothing
  *    runs for other system calls.
- *  - io_uring: io_uring_submit_req / io_uring_complete / io_uring_req_failed.
+ *  - io_uring: tp_btf on io_uring_submit_req / io_uring_complete / io_uring_req_failed.
  *  - following a command: sched_process_fork / sched_process_exit.
- * Every hook is a raw tracepoint or a tracepoint, never tp_btf: libbpf then needs no kernel BTF
- * but the few types CO-RE relocates against, which BPFKit cuts from the kernel's BTF.
  * Every open goes through one trace_open(); its arguments are decoded once per syscall in
  * decode_syscall(), from registers, whichever mode delivered them.
  */
@@ -63,7 +61,6 @@ const volatile bool has_task_btf = false;    /* bpf_get_current_task_btf exists 
 const volatile bool trace_compat = false;    /* raw mode: 32-bit opens too */
 const volatile bool want_cgroup = false;     /* fill opensnoop_event.cgroup_id */
 const volatile bool has_bpf_loop = false;    /* bpf_loop exists (Linux 5.17) */
-const volatile bool has_task_regs = false;   /* bpf_task_pt_regs exists (Linux 5.15) */
 const volatile bool has_snprintf = false;    /* bpf_snprintf exists (Linux 5.13) */
 const volatile bool emit_events = true;      /* send each open (off for --summary alone) */
 const volatile __u8 summary_by = 0;          /* count opens in `summary` by these keys (0: no) */
@@ -1222,16 +1219,6 @@ __noinline int trace_open(const struct open_call *call)
 	return 0;
 }
 
-/* The saved user registers of the current task's system call: read in place through BTF
- * (Linux 5.15), else copied from raw_regs. */
-static __always_inline struct pt_regs *syscall_regs(__u64 raw_regs, struct pt_regs *copy)
-{
-	if (has_task_regs)
-		return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	bpf_probe_read_kernel(copy, sizeof(*copy), (const void *)raw_regs);
-	return copy;
-}
-
 /* The first four syscall arguments in `regs`, by the native or the ia32 convention. */
 static __always_inline void syscall_args(struct open_call *call, const struct pt_regs *regs, bool ia32)
 {
@@ -1255,17 +1242,17 @@ static __always_inline void syscall_args(struct open_call *call, const struct pt
 #endif
 }
 
-/* raw mode: every system call's end (args: regs, ret); the opens among them, native and 32-bit. */
-SEC("raw_tp/sys_exit")
-int raw_sys_exit(struct bpf_raw_tracepoint_args *ctx)
+/* raw mode: every system call's end; the opens among them, native and 32-bit. tp_btf: the
+ * registers come as a typed argument, so another syscall costs a load and a compare, no helper
+ * call. */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(raw_sys_exit, struct pt_regs *regs, long ret)
 {
-	struct pt_regs copy;
-	struct pt_regs *regs = syscall_regs(ctx->args[0], &copy);
 	long nr = regs->orig_ax;
 	__u8 native = native_source(nr & ~X32_SYSCALL_BIT), ia32 = ia32_source(nr);
 	if (!native && !ia32)
 		return 0;
-	struct open_call call = { .nr = nr, .ret = ctx->args[1], .source = native };
+	struct open_call call = { .nr = nr, .ret = ret, .source = native };
 	bool ia32_abi = false;
 #if defined(__TARGET_ARCH_x86)
 	__u32 status;
@@ -1289,11 +1276,10 @@ int raw_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	return trace_open(&call);
 }
 
-/* raw mode with --latency: when each open syscall began (args: regs, syscall number). */
-SEC("raw_tp/sys_enter")
-int raw_sys_enter(struct bpf_raw_tracepoint_args *ctx)
+/* raw mode with --latency: when each open syscall began. */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(raw_sys_enter, struct pt_regs *regs, long nr)
 {
-	long nr = ctx->args[1];
 	if (!native_source(nr & ~X32_SYSCALL_BIT) && !ia32_source(nr))
 		return 0;
 	note_start(nr);
@@ -1343,11 +1329,10 @@ static __always_inline __u64 caller_flags(__u64 flags)
 /* At submission the request is prepared: its io_open holds the kernel copy of the name.
  * The submitter's identity and the task filters are taken here (the completion may run on an
  * io-wq worker); the rest waits for the result. */
-SEC("raw_tp/io_uring_submit_req")
-int uring_submit(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/io_uring_submit_req")
+int BPF_PROG(uring_submit, struct io_kiocb *req)
 {
-	struct io_kiocb *req = (struct io_kiocb *)ctx->args[0];
-	if (!is_uring_open(BPF_CORE_READ(req, opcode)))
+	if (!is_uring_open(req->opcode))
 		return 0;
 	struct scratch *s = begin_event(0, false);
 	if (!s)
@@ -1376,15 +1361,14 @@ int uring_submit(struct bpf_raw_tracepoint_args *ctx)
 }
 
 /* The result arrives here, possibly on an iou-wrk thread of the same process. */
-SEC("raw_tp/io_uring_complete")
-int uring_complete(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/io_uring_complete")
+int BPF_PROG(uring_complete, struct io_ring_ctx *ring, void *req, struct io_uring_cqe *cqe)
 {
-	/* args: ring, req, cqe */
-	__u64 key = ctx->args[1];
+	__u64 key = (__u64)req;
 	struct opensnoop_uring_open *pending = bpf_map_lookup_elem(&pending_uring, &key);
 	if (!pending)
 		return 0;
-	__s32 ret = BPF_CORE_READ((struct io_uring_cqe *)ctx->args[2], res);
+	__s32 ret = cqe->res;
 	if (failed_only && ret >= 0) {
 		bpf_map_delete_elem(&pending_uring, &key);
 		filtered();
@@ -1416,26 +1400,22 @@ int uring_complete(struct bpf_raw_tracepoint_args *ctx)
 
 /* A request whose preparation failed (bad name pointer, name too long, bad flags) never
  * reaches io_uring_submit_req; it completes with this error. */
-SEC("raw_tp/io_uring_req_failed")
-int uring_req_failed(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/io_uring_req_failed")
+int BPF_PROG(uring_req_failed, const struct io_uring_sqe *sqe, struct io_kiocb *req, int error)
 {
-	/* args: sqe, req, error; the sqe is uapi, its layout fixed */
-	struct io_uring_sqe sqe;
-	bpf_probe_read_kernel(&sqe, sizeof(sqe), (const void *)ctx->args[0]);
-	__u8 opcode = sqe.opcode;
+	__u8 opcode = sqe->opcode;
 	if (!is_uring_open(opcode))
 		return 0;
-	__u64 key = ctx->args[1];
-	int error = (int)ctx->args[2];
+	__u64 key = (__u64)req;
 	if (bpf_map_lookup_elem(&pending_uring, &key))
 		return 0; /* already submitted: the completion reports it */
 	struct scratch *s = begin_event(error, true);
 	if (!s)
 		return 0;
-	__u64 flags = opcode == IORING_OP_OPENAT ? sqe.open_flags : 0;
+	__u64 flags = opcode == IORING_OP_OPENAT ? sqe->open_flags : 0;
 	if (opcode == IORING_OP_OPENAT2) {
 		struct open_how how = {};
-		bpf_probe_read_user(&how, sizeof(how), (const void *)sqe.addr2);
+		bpf_probe_read_user(&how, sizeof(how), (const void *)sqe->addr2);
 		flags = how.flags;
 	}
 	if (!flags_match(flags)) {
@@ -1444,22 +1424,21 @@ int uring_req_failed(struct bpf_raw_tracepoint_args *ctx)
 	}
 	s->ev.ts_ns = bpf_ktime_get_ns();
 	s->ev.flags = flags;
-	s->ev.mode = opcode == IORING_OP_OPENAT ? sqe.len : 0;
-	s->ev.dirfd = sqe.fd;
+	s->ev.mode = opcode == IORING_OP_OPENAT ? sqe->len : 0;
+	s->ev.dirfd = sqe->fd;
 	s->ev.source = OPENSNOOP_SRC_IO_URING;
-	read_path(s, (const char *)sqe.addr, true);
+	read_path(s, (const char *)sqe->addr, true);
 	finish_named(s);
 	return 0;
 }
 
 /* ---- following a command: children of traced processes are traced ---- */
 
-SEC("raw_tp/sched_process_fork")
-int follow_fork(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(follow_fork, struct task_struct *parent, struct task_struct *child)
 {
-	/* args: parent, child */
-	__u32 ppid = BPF_CORE_READ((struct task_struct *)ctx->args[0], tgid);
-	__u32 cpid = BPF_CORE_READ((struct task_struct *)ctx->args[1], tgid);
+	__u32 ppid = parent->tgid;
+	__u32 cpid = child->tgid;
 	if (ppid == cpid)
 		return 0; /* a new thread */
 	if (ppid != self_tgid && !bpf_map_lookup_elem(&traced_pids, &ppid))
@@ -1472,13 +1451,12 @@ int follow_fork(struct bpf_raw_tracepoint_args *ctx)
 
 /* A process leaves the traced set when its last thread exits: not when its leader does
  * (pthread_exit, or exec from another thread, which takes the leader's place). */
-SEC("raw_tp/sched_process_exit")
-int follow_exit(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(follow_exit, struct task_struct *task)
 {
-	struct task_struct *task = (struct task_struct *)ctx->args[0];
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
-	__u32 pid = BPF_CORE_READ(task, tgid);
+	__u32 pid = task->tgid;
 	if (bpf_map_delete_elem(&traced_pids, &pid) == 0)
 		count(OPENSNOOP_COUNTER_TRACED_LIVE, (__u64)-1);
 	return 0;
