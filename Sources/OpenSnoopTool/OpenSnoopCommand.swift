@@ -136,7 +136,7 @@ public struct OpenSnoopCommand: ParsableCommand {
     var output: String?
 
     @Option(name: [.customShort("b"), .customLong("buffer-pages")], parsing: .unconditional,
-            help: ArgumentHelp("Ring-buffer size in pages, a power of two (default: \(TraceOptions().ringBufferPages)).",
+            help: ArgumentHelp("Ring-buffer size in pages, a power of two (default: 128 per CPU, at least 256; \(TraceOptions.defaultRingBufferPages) here).",
                                valueName: "PAGES"),
             transform: ArgumentValue.pages)
     var bufferPages: Int = TraceOptions().ringBufferPages
