@@ -43,9 +43,15 @@ public final class BPFObject {
                 return cutKernelBTF ? CORETargetBTF.make(sections: sections, kernel: kernel) : nil
             }
         }
-        let target = cut.flatMap { btf in
+        // libbpf opens the cut by path at load: /proc/self/fd must work (not without /proc).
+        let target = cut.flatMap { btf -> Int32? in
             let fd = btf.withUnsafeBytes { clibbpf_memory_file("bpfkit-core-btf", $0.baseAddress, $0.count) }
-            return fd >= 0 ? fd : nil
+            guard fd >= 0 else { return nil }
+            guard access("/proc/self/fd/\(fd)", R_OK) == 0 else {
+                close(fd)
+                return nil
+            }
+            return fd
         }
         targetBTF = target
         usesCutTargetBTF = target != nil
@@ -140,6 +146,7 @@ public final class BPFObject {
             }
         }
         let result = bpf_object__load(pointer)
+        clibbpf_tp_btf_loaded()
         if let targetBTF {
             close(targetBTF)
             self.targetBTF = nil

@@ -20,8 +20,12 @@ public struct BPFProgram {
     /// Where the section says the program attaches.
     public var attachPoint: BPFAttachPoint { BPFAttachPoint(section: section) }
 
-    /// The kernel program type.
-    public var type: BPFProgramType { BPFProgramType(rawValue: bpf_program__type(pointer).rawValue) }
+    /// The kernel program type. (BPFKit has libbpf take a tp_btf program for a raw tracepoint
+    /// one until load; it is a tracing program.)
+    public var type: BPFProgramType {
+        if case .btfTracepoint = attachPoint { return .tracing }
+        return BPFProgramType(rawValue: bpf_program__type(pointer).rawValue)
+    }
 
     /// Whether `BPFObject.load()` loads this program. Switch off what the kernel lacks (before load).
     public var autoload: Bool {

@@ -4,19 +4,19 @@ internal import Synchronization
 /// The kernel BTF type ids of `tp_btf` targets (the `btf_trace_NAME` typedefs), found in the
 /// memory-mapped kernel BTF so that libbpf need not read it (see `clibbpf_register_tp_btf`):
 /// with `CORETargetBTF`, an object of tp_btf and raw tracepoint programs loads without libbpf
-/// parsing the kernel's BTF at all. Where the kernel cannot map its BTF, libbpf searches it.
+/// parsing the kernel's BTF at all. Tracepoints of modules are searched for in their BTF.
 enum BTFTracepoints {
     /// Ids by tracepoint name; 0 for a name the kernel's BTF does not have.
     private static let ids = Mutex<[String: Int32]>([:])
 
     /// Whether libbpf took BPFKit's tp_btf handler (registered once, before any object opens).
     static let registered: Bool = clibbpf_register_tp_btf { name in
-        guard let name else { return 0 }
-        return BTFTracepoints.ids.withLock { $0[String(cString: name)] } ?? 0
+        guard let name else { return -1 }
+        return BTFTracepoints.ids.withLock { $0[String(cString: name)] } ?? -1
     } >= 0
 
-    /// Looks up the names not known yet, in one pass over the kernel's BTF; false if the kernel
-    /// cannot map its BTF.
+    /// Looks up the names not known yet, in one pass over the kernel's BTF; false if it cannot be
+    /// read.
     @discardableResult
     static func resolve(_ names: [String]) -> Bool {
         if unknown(names).isEmpty { return true }
@@ -52,7 +52,7 @@ enum BTFTracepoints {
         }
     }
 
-    /// Whether the kernel's BTF has the tracepoint `name`; nil if the kernel cannot map its BTF.
+    /// Whether the kernel's BTF has the tracepoint `name`; nil if it cannot be read.
     static func exists(_ name: String) -> Bool? {
         guard resolve([name]) else { return nil }
         return ids.withLock { ($0[name] ?? 0) > 0 }

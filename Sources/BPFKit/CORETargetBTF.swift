@@ -2,7 +2,7 @@ internal import Glibc
 
 /// The kernel's BTF cut down to the types and members one BPF object's CO-RE relocations use
 /// (what `bpftool gen min_core_btf` makes ahead of time, made here at open time, from the
-/// kernel's BTF memory-mapped in place).
+/// kernel's BTF memory-mapped in place, or read once where the kernel cannot map it).
 ///
 /// Given to libbpf as the object's target BTF, it spares libbpf reading, copying and indexing
 /// the whole kernel BTF (megabytes, and most of a small tool's start-up) while libbpf relocates
@@ -10,8 +10,7 @@ internal import Glibc
 /// the path of each relocation that matches it, at its original offset and size. `make` answers
 /// nil, and libbpf is left to search the kernel's BTF itself, whenever that could differ:
 /// relocations to kernel type ids or of `TYPE_MATCHES` kind, a type found in no kernel BTF but
-/// perhaps in a module's, BTF this reader does not know, or a kernel that cannot map its BTF
-/// (before Linux 6.16).
+/// perhaps in a module's, a candidate libbpf cannot size, or BTF this reader does not know.
 enum CORETargetBTF {
     static let kernelBTFPath = "/sys/kernel/btf/vmlinux"
 
@@ -61,7 +60,7 @@ enum CORETargetBTF {
             guard position + 8 <= end else { return nil }
             let count = Int(ext.loadUnaligned(fromByteOffset: position + 4, as: UInt32.self))
             position += 8
-            guard position + count * recordSize <= end else { return nil }
+            guard count <= (end - position) / recordSize else { return nil }
             for index in 0..<count {
                 let record = position + index * recordSize
                 let type = ext.loadUnaligned(fromByteOffset: record + 4, as: UInt32.self)
@@ -106,6 +105,9 @@ enum CORETargetBTF {
         /// Kernel types a relocation needs as such (its candidates), and whether pointers in
         /// them lead on (type relocations compare pointed-to types; field ones only kinds).
         private var roots: [(id: UInt32, deep: Bool)] = []
+        /// Set when libbpf would fail a relocation outright (a candidate of no size): the cut
+        /// would not, so there is none.
+        private var unsure = false
 
         init(local: RawBTF, kernel: RawBTF) {
             self.local = local
@@ -134,8 +136,12 @@ enum CORETargetBTF {
                     return nil  // kernel type ids, TYPE_MATCHES: left to libbpf
                 }
             }
+            if unsure { return nil }
+            // Candidates keep their kernel order: libbpf takes a load's size from the first match.
             var writer = Writer(kernel: kernel, members: members)
-            for root in roots { guard writer.emit(root.id, deep: root.deep) != nil else { return nil } }
+            for root in roots.sorted(by: { $0.id < $1.id }) {
+                guard writer.emit(root.id, deep: root.deep) != nil else { return nil }
+            }
             return writer.bytes()
         }
 
@@ -181,21 +187,45 @@ enum CORETargetBTF {
             var path: [(UInt32, Int)] = []
             for (position, accessor) in accessors.enumerated() {
                 let resolved = kernel.resolved(target)
-                guard kernel.isValid(resolved) else { return }
+                guard kernel.isValid(resolved) else {
+                    unsure = true  // libbpf cannot size it: the relocation fails there
+                    return
+                }
                 if accessor.named {
                     let member = local.member(accessor.type, accessor.index)
                     guard let next = matchMember(local.name(at: member.nameOffset), localType: member.type,
                                                  in: resolved, path: &path) else { return }
                     target = next
-                } else if position > 0 {
+                } else if position == 0 {
+                    guard hasSize(resolved) else {
+                        unsure = true
+                        return
+                    }
+                } else {
                     guard kernel.kind(resolved) == .array else { return }
                     let array = kernel.array(resolved)
-                    if array.count != 0 && accessor.index >= array.count { return }
+                    // Flexible only as the last member of its struct (libbpf's is_flex_arr).
+                    let flexible = array.count == 0 && accessors[position - 1].named
+                        && path.last.map { $0.1 == kernel.vlen($0.0) - 1 } == true
+                    if !flexible && accessor.index >= array.count { return }
                     target = kernel.resolved(array.element)
+                    guard hasSize(target) else {
+                        unsure = true
+                        return
+                    }
                 }
             }
             for (composite, index) in path { members[composite, default: []].insert(index) }
             roots.append((candidate, false))
+        }
+
+        /// Whether libbpf can size the kernel type (a resolved id).
+        func hasSize(_ id: UInt32) -> Bool {
+            guard kernel.isValid(id) else { return false }
+            switch kernel.kind(id) {
+            case .int, .pointer, .array, .structure, .union, .enumeration, .enumeration64, .float, .dataSection: return true
+            default: return false
+            }
         }
 
         /// The member named `name` of the kernel struct/union `id`, searched through anonymous
@@ -262,9 +292,12 @@ enum CORETargetBTF {
             let name: [UInt8]
 
             init(local: RawBTF, type: UInt32) {
-                kind = local.kind(type)
+                kind = Key.group(local.kind(type))
                 name = Array(essentialName(local.name(type)))
             }
+
+            /// Kinds libbpf takes for one another when it looks for candidates.
+            static func group(_ kind: RawBTF.Kind) -> RawBTF.Kind { kind == .enumeration64 ? .enumeration : kind }
 
             init(kind: RawBTF.Kind, name: [UInt8]) {
                 self.kind = kind
@@ -280,12 +313,13 @@ enum CORETargetBTF {
             for key in keys {
                 byLength[key.name.count].append(key)
                 kinds |= 1 << key.kind.rawValue
+                if key.kind == .enumeration { kinds |= 1 << RawBTF.Kind.enumeration64.rawValue }
             }
             var result: [Key: [UInt32]] = [:]
             for id in 1..<UInt32(kernel.count) where kinds & (1 << (kernel.info(id) >> 24 & 0x1f)) != 0 {
                 let name = essentialName(kernel.name(id))
                 guard name.count < byLength.count else { continue }
-                for key in byLength[name.count] where key.kind == kernel.kind(id) && key.name.elementsEqual(name) {
+                for key in byLength[name.count] where key.kind == Key.group(kernel.kind(id)) && key.name.elementsEqual(name) {
                     result[key, default: []].append(id)
                 }
             }
@@ -349,7 +383,17 @@ enum CORETargetBTF {
                 }
                 record = header(name, info, 0) + le(element) + le(index) + le(array.count)
             case .structure, .union:
-                let kept = (members[id] ?? []).sorted()
+                var keptSet = members[id] ?? []
+                // A zero-length array is flexible to libbpf only as the last member: keep the
+                // real last member after one that is not, or the cut would make it last.
+                let last = kernel.vlen(id) - 1
+                if keptSet.contains(where: { index in
+                    let type = kernel.resolved(kernel.member(id, index).type)
+                    return index != last && kernel.isValid(type) && kernel.kind(type) == .array && kernel.array(type).count == 0
+                }) {
+                    keptSet.insert(last)
+                }
+                let kept = keptSet.sorted()
                 record = header(name, info & ~0xffff | UInt32(kept.count), kernel.sizeOrType(id))
                 for index in kept {
                     let member = kernel.member(id, index)
@@ -408,20 +452,32 @@ enum CORETargetBTF {
     }
 }
 
-/// The kernel's BTF mapped read-only in place (Linux 6.16 and later map it; the pages are the
-/// kernel's own and cost this process no memory).
+/// The kernel's BTF, for the length of a call: mapped read-only in place where the kernel allows
+/// (Linux 6.16 and later; the pages are the kernel's own and cost this process no memory), read
+/// once into memory otherwise (as libbpf would read it, but once, and not copied again).
 enum KernelBTFMapping {
-    static func withKernelBTF<R>(_ body: (RawBTF) -> R?) -> R? {
+    /// `body` over the kernel's BTF; `map: false` reads it even where it could be mapped (tests).
+    static func withKernelBTF<R>(map: Bool = true, _ body: (RawBTF) -> R?) -> R? {
         let fd = open(CORETargetBTF.kernelBTFPath, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var status = stat()
-        guard fstat(fd, &status) == 0, status.st_size > 0 else { return nil }
+        guard fstat(fd, &status) == 0, status.st_size > 0, status.st_size < 1 << 30 else { return nil }
         let size = Int(status.st_size)
-        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else { return nil }
-        defer { munmap(base, size) }
-        guard let btf = RawBTF(UnsafeRawBufferPointer(start: base, count: size)) else { return nil }
-        return body(btf)
+        if map, let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED {
+            defer { munmap(base, size) }
+            return RawBTF(UnsafeRawBufferPointer(start: base, count: size)).flatMap(body)
+        }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 8)
+        defer { buffer.deallocate() }
+        var done = 0
+        while done < size {
+            let count = read(fd, buffer.baseAddress! + done, size - done)
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { return nil }
+            done += count
+        }
+        return RawBTF(UnsafeRawBufferPointer(buffer)).flatMap(body)
     }
 }
 

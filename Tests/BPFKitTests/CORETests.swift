@@ -69,6 +69,19 @@ struct CORECutKernelTests {
         #expect(try !BPFObject(bytes: bytes, name: name, cutKernelBTF: false).usesCutTargetBTF)
     }
 
+    @Test("Where the kernel cannot map its BTF, it is read, and the cut is the same", arguments: objects.map(\.0))
+    func readNotMapped(name: String) throws {
+        let bytes = try #require(Self.objects.first { $0.0 == name }?.1)
+        let cuts = [true, false].map { map in
+            bytes.withUnsafeBytes { object in
+                ELFSections(object).flatMap { sections in
+                    KernelBTFMapping.withKernelBTF(map: map) { CORETargetBTF.make(sections: sections, kernel: $0) }
+                }
+            }
+        }
+        #expect(cuts[0] != nil && cuts[0] == cuts[1])
+    }
+
     @Test("Every program relocates to the same instructions", arguments: objects.map(\.0))
     func sameInstructions(name: String) throws {
         let bytes = try #require(Self.objects.first { $0.0 == name }?.1)
@@ -82,7 +95,7 @@ struct CORECutKernelTests {
         }
     }
 
-    @Test("Field offsets and sizes, missing fields, types, enums, bitfields and array elements read the same")
+    @Test("Field offsets and sizes, missing fields, types, enums, bitfields, array elements and zero-length arrays read the same")
     func sameResults() throws {
         func results(cut: Bool) throws -> [UInt64] {
             let object = try BPFObject(bytes: KittestSkeleton.objectBytes, name: "kittest", cutKernelBTF: cut)
@@ -101,6 +114,7 @@ struct CORECutKernelTests {
         #expect(cut[5] == 1 && cut[6] == 1)          // BPF_FUNC_map_lookup_elem, BPF_FUNC_snprintf exists
         #expect(cut[7] == UInt64(getpid()))
         #expect(cut[8] > 0)                          // the length of the cwd's last component
+        #expect(cut[11] == 0)                        // a zero-length array that is not last: no such field
     }
 
     /// The loaded programs' instructions by name, map descriptors blanked (they differ between
@@ -129,6 +143,8 @@ struct CORECutKernelTests {
 
 @Suite("CO-RE against the cut-down kernel BTF: damaged objects")
 struct CORECutDamageTests {
+    private func le(_ value: UInt32) -> [UInt8] { withUnsafeBytes(of: value.littleEndian) { Array($0) } }
+
     @Test("Damaged ELF, BTF and relocation bytes are refused, never a trap")
     func damaged() {
         let original = KittestSkeleton.objectBytes
@@ -159,6 +175,16 @@ struct CORECutDamageTests {
                     _ = cut.build(relocations)
                 }
             }
+        }
+        // A relocation block claiming 2^32 - 1 records of 2^32 - 16 bytes each.
+        var ext: [UInt8] = [0x9F, 0xEB, 1, 0] + le(32) + le(0) + le(0) + le(0) + le(0) + le(0) + le(16)
+        ext += le(0xFFFF_FFF0) + le(0) + le(0xFFFF_FFFF) + le(0)
+        original.withUnsafeBytes { object in
+            guard let sections = ELFSections(object), let btf = sections[".BTF"], let local = RawBTF(btf) else {
+                Issue.record("the test object has no BTF")
+                return
+            }
+            ext.withUnsafeBytes { #expect(CORETargetBTF.relocations($0, local: local) == nil) }
         }
         for size in [0, 1, 24, 63, 64, 200] {
             Array(original.prefix(size)).withUnsafeBytes { #expect(ELFSections($0).map { _ in size >= 64 } ?? true) }

@@ -26,15 +26,18 @@ void clibbpf_set_log_handler(clibbpf_log_fn handler, int level);
  * against instead of the kernel's. Returns NULL and sets errno on failure. */
 struct bpf_object *clibbpf_open_mem(const void *bytes, size_t size, const char *name, const char *btf_path);
 
-/* The BTF type id of the kernel's `btf_trace_TRACEPOINT`, or <= 0 if unknown. */
+/* The BTF type id of vmlinux's `btf_trace_TRACEPOINT`: 0 if vmlinux has none, -1 if unknown. */
 typedef int (*clibbpf_tp_btf_id_fn)(const char *tracepoint);
 
 /* Lets tp_btf programs load without libbpf reading the kernel's whole BTF: libbpf takes them for
  * raw tracepoint programs until load (so that it does not read the kernel BTF for them), then
  * loads them as the BTF-typed tracing programs they are, attached at the type id `resolve` gives
- * (libbpf's own search when it gives none). Call once, before opening any object. Returns
- * libbpf_register_prog_handler's result. */
+ * (libbpf's search of vmlinux when it does not know; then the modules' BTF, as libbpf does).
+ * Call once, before opening any object. Returns libbpf_register_prog_handler's result. */
 int clibbpf_register_tp_btf(clibbpf_tp_btf_id_fn resolve);
+
+/* Closes the module BTF fds this thread's last object load used for tp_btf targets in modules. */
+void clibbpf_tp_btf_loaded(void);
 
 /* An in-memory file (memfd, close-on-exec) holding `size` bytes. Returns its fd, or -1 and
  * sets errno. */

@@ -124,7 +124,13 @@ struct task_struct___missing {
 	int no_such_field;
 } __attribute__((preserve_access_index));
 
-__u64 core_results[11] = {};  /* .bss */
+/* Locally a flexible array; in the kernel a zero-length marker in the middle of the struct,
+ * which libbpf does not take for flexible: the field does not exist there. */
+struct sock_common___flex {
+	int skc_dontcopy_begin[0];
+} __attribute__((preserve_access_index));
+
+__u64 core_results[12] = {};  /* .bss */
 
 SEC("?raw_tp")
 int core_shapes(void *ctx)
@@ -146,5 +152,6 @@ int core_shapes(void *ctx)
 	core_results[9] = BPF_CORE_READ_BITFIELD_PROBED(task, in_iowait);
 	bpf_core_read(&second, 1, &task->comm[1]);                           /* an array element */
 	core_results[10] = second;
+	core_results[11] = bpf_core_field_exists(((struct sock_common___flex *)0)->skc_dontcopy_begin[0]);
 	return 0;
 }
