@@ -69,10 +69,12 @@ let package = Package(
         .target(name: "CgroupIdentity", swiftSettings: swiftSettings),
         // zlib, for compressing rotated output files.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib"),
+        // Gives the Swift runtime the command line where it cannot find it (no /proc).
+        .target(name: "CommandLineCapture"),
         // A tracer's output plumbing: byte buffers, safe text, sinks, rotation, clocks, signals, getopt.
         .target(
             name: "TraceOutput",
-            dependencies: ["CZlib", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["CZlib", "CommandLineCapture", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
         ),
         // --metrics: the Prometheus endpoint (the only target that needs SwiftNIO).

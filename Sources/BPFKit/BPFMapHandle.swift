@@ -128,8 +128,16 @@ public final class BPFMapHandle: Sendable {
         type.isPerCPU ? (valueSize + 7) / 8 * 8 * BPFMapHandle.possibleCPUs : valueSize
     }
 
-    /// The number of possible CPUs (the per-CPU value count), from /sys/devices/system/cpu/possible.
-    public static var possibleCPUs: Int { max(Int(libbpf_num_possible_cpus()), 1) }
+    /// The number of possible CPUs (the per-CPU value count), from /sys/devices/system/cpu/possible;
+    /// 1 if that cannot be read (see `possibleCPUCount`).
+    public static var possibleCPUs: Int { possibleCPUCount ?? 1 }
+
+    /// The number of possible CPUs, or nil if /sys/devices/system/cpu/possible cannot be read
+    /// (no /sys): per-CPU maps cannot be read then, and the typed per-CPU views refuse them.
+    public static var possibleCPUCount: Int? {
+        let count = libbpf_num_possible_cpus()
+        return count > 0 ? Int(count) : nil
+    }
 
     // MARK: Checked untyped access (cilium/ebpf's Map.Lookup/Put/Delete): sizes checked per call
 

@@ -112,7 +112,11 @@ public enum KernelSupport {
     /// `ia32_emulation=0` on the kernel command line). False on other architectures.
     public static var hasIA32Emulation: Bool {
         #if arch(x86_64)
-        guard access("/proc/sys/abi/vsyscall32", F_OK) == 0 else { return false }
+        guard access("/proc/sys/abi/vsyscall32", F_OK) == 0 else {
+            // Without /proc (a chroot, a container that does not mount it) there is no telling:
+            // x86-64 kernels nearly all run 32-bit programs, and watching for them costs nothing.
+            return access("/proc/self", F_OK) != 0
+        }
         let text = (try? readFile("/proc/cmdline")).map { String(decoding: $0, as: UTF8.self) } ?? ""
         let arguments = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
         return !arguments.contains { ["ia32_emulation=0", "ia32_emulation=false", "ia32_emulation=n",

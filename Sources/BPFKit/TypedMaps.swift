@@ -11,6 +11,15 @@ func checkSize<T>(_ type: T.Type, _ bytes: Int, _ what: String, map: BPFMapHandl
 }
 
 /// Checks a map's type against the kinds a view accepts.
+/// Throws unless the number of possible CPUs is known: a per-CPU value buffer sized by a guess
+/// would let the kernel write past it.
+func checkPossibleCPUs(_ map: BPFMapHandle) throws(BPFError) {
+    guard BPFMapHandle.possibleCPUCount != nil else {
+        throw BPFError(.notSupported, "view BPF map \(map.name)",
+                       details: "the number of possible CPUs is unknown: /sys/devices/system/cpu/possible cannot be read (is /sys mounted?)")
+    }
+}
+
 func checkType(_ map: BPFMapHandle, _ accepted: [BPFMapType], view: String) throws(BPFError) {
     guard accepted.contains(map.type) else {
         let wanted = accepted.map { article($0) }.joined(separator: " or ")
@@ -127,6 +136,7 @@ public struct BPFPerCPUHashMap<Key: BitwiseCopyable, Value: BitwiseCopyable>: Ch
     /// Views `map`; throws `.invalidArgument` naming the map if its type or sizes do not match.
     public init(_ map: BPFMapHandle) throws(BPFError) {
         try checkType(map, [.perCPUHash, .lruPerCPUHash], view: "a per-CPU hash map")
+        try checkPossibleCPUs(map)
         try checkSize(Key.self, map.keySize, "key", map: map)
         try checkSize(Value.self, map.valueSize, "value", map: map)
         self.map = map
@@ -217,6 +227,7 @@ public struct BPFPerCPUArray<Value: BitwiseCopyable>: CheckedMapView, Sendable {
     /// Views `map`; throws `.invalidArgument` naming the map if its type or value size do not match.
     public init(_ map: BPFMapHandle) throws(BPFError) {
         try checkType(map, [.perCPUArray], view: "a per-CPU array map")
+        try checkPossibleCPUs(map)
         try checkSize(Value.self, map.valueSize, "value", map: map)
         self.map = map
     }

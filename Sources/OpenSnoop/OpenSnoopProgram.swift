@@ -73,6 +73,10 @@ public final class OpenSnoopProgram {
         guard KernelSupport.hasTracingPrivileges else {
             throw OpenSnoopError.unsupported("root, or the capabilities CAP_BPF and CAP_PERFMON, are needed to trace")
         }
+        guard BPFMapHandle.possibleCPUCount != nil else {
+            throw OpenSnoopError.unsupported(
+                "cannot tell how many CPUs this machine may have: /sys/devices/system/cpu/possible cannot be read (is /sys mounted?)")
+        }
         guard KernelSupport.hasKernelBTF else {
             throw OpenSnoopError.unsupported(
                 "this kernel has no BTF (/sys/kernel/btf/vmlinux): it needs CONFIG_DEBUG_INFO_BTF=y (Linux 5.8 or later)")

@@ -30,6 +30,25 @@ struct RobustnessTests {
         #expect(command.0 == 0 && command.2 == "closed\n", "\(command.2)")
     }
 
+    @Test("Without /proc the options still count, and 32-bit opens are still traced")
+    func withoutProc() throws {
+        // A private mount namespace with an empty /proc: gone with the shell.
+        let version = try runShell("unshare -m sh -c 'mount -t tmpfs none /proc && exec \(Binaries.opensnoop) --version'")
+        #expect(version.0 == 0 && !version.1.isEmpty && !version.1.contains("PID"), "\(version)")
+        let bad = try runShell("unshare -m sh -c 'mount -t tmpfs none /proc && exec \(Binaries.opensnoop) --bogus'")
+        #expect(bad.0 == 2, "\(bad)")
+        let verbose = try runShell("unshare -m sh -c 'mount -t tmpfs none /proc && exec \(Binaries.opensnoop) -v -d 0.2 >/dev/null'")
+        #expect(verbose.0 == 0 && !verbose.2.contains("32-bit opens not traced"), "\(verbose.2)")
+    }
+
+    @Test("Without the list of possible CPUs, one line and exit 1 (not a per-CPU buffer too small)")
+    func withoutPossibleCPUs() throws {
+        let (code, out, err) = try runShell(
+            "unshare -m sh -c 'mount -t tmpfs none /sys/devices/system/cpu && exec \(Binaries.opensnoop) -d 0.3'")
+        #expect(code == 1 && out.isEmpty, "\(code) \(out)")
+        #expect(err.hasPrefix("opensnoop: cannot tell how many CPUs") && err.split(separator: "\n").count == 1, "\(err)")
+    }
+
     @Test("opensnoop never reports its own opens")
     func selfExcluded() throws {
         // Serving /metrics makes it open /proc/self/status while tracing its own command name.
