@@ -323,6 +323,11 @@ public final class OpenSnoopProgram {
         try open.maps.cpuEvents.setMaxEntries(options.perCPURings ? BPFMapHandle.possibleCPUs : 1)
         try open.maps.names.setMaxEntries(options.summary?.contains(.path) == true ? 256 * 1024 : pageSize)
         try open.maps.summaryFirst.setMaxEntries(options.summary == nil ? 1 : options.summaryCapacity)
+        // Preallocated hash maps cost their full size in kernel memory at every start (the
+        // followed processes' set: 4 MiB): one entry unless used.
+        let unused = [(open.maps.tracedPids, !options.followCommand), (open.maps.pidFilter, options.pids.isEmpty),
+                      (open.maps.tidFilter, options.tids.isEmpty), (open.maps.uidFilter, options.uids.isEmpty)]
+        for (map, isUnused) in unused where isUnused { try map.setMaxEntries(1) }
     }
 
     /// A user's pinned map that cannot stand in for ours is a bad argument: one line naming
