@@ -152,9 +152,18 @@ public enum KernelSupport {
         supports(helper: BPF_FUNC_task_pt_regs.rawValue, in: .tracepoint) && canReadCurrentTaskBTF
     }
 
+    /// Whether this process runs in a user namespace other than the initial one (its uid map is
+    /// not the identity over all ids): capabilities there do not let it load tracing programs.
+    public static var isInUserNamespace: Bool {
+        guard let map = try? readFile("/proc/self/uid_map") else { return false }
+        let fields = String(decoding: map, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" })
+        return fields != ["0", "0", "4294967295"]
+    }
+
     /// Whether this process can load tracing programs: root, or CAP_BPF with CAP_PERFMON
-    /// (or CAP_SYS_ADMIN), judged from the effective capability set.
+    /// (or CAP_SYS_ADMIN), judged from the effective capability set, in the initial user namespace.
     public static var hasTracingPrivileges: Bool {
+        if isInUserNamespace { return false }
         guard let status = try? readFile("/proc/self/status") else { return geteuid() == 0 }
         let text = String(decoding: status, as: UTF8.self)
         for line in text.split(separator: "\n") where line.hasPrefix("CapEff:") {

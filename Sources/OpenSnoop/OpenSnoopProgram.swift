@@ -71,6 +71,10 @@ public final class OpenSnoopProgram {
     public init(options: TraceOptions) throws {
         try options.validate()
         guard KernelSupport.hasTracingPrivileges else {
+            if KernelSupport.isInUserNamespace {
+                throw OpenSnoopError.unsupported(
+                    "this is a user namespace: tracing needs root, or CAP_BPF and CAP_PERFMON, in the initial one")
+            }
             throw OpenSnoopError.unsupported("root, or the capabilities CAP_BPF and CAP_PERFMON, are needed to trace")
         }
         guard BPFMapHandle.possibleCPUCount != nil else {

@@ -225,7 +225,7 @@ public final class TraceSession<Formatter: EventFormatter> {
             if formatter.pointee.appendLost(count, total: total, into: &output.buffer) {
                 try output.flush()
             } else {
-                report("\(count) events lost (\(total) in total): try a larger -b/--buffer-pages")
+                report("\(count) events lost (\(total) in total): the ring buffer was full (try a larger -b/--buffer-pages) or over 1024 io_uring opens were in flight")
             }
         }
         let malformed = reader.malformedRecords

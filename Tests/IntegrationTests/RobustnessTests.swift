@@ -41,6 +41,13 @@ struct RobustnessTests {
         #expect(verbose.0 == 0 && !verbose.2.contains("32-bit opens not traced"), "\(verbose.2)")
     }
 
+    @Test("In a user namespace (root there, nobody here): one line saying so, exit 1")
+    func userNamespace() throws {
+        let (code, out, err) = try runShell("unshare -U -r \(Binaries.opensnoop) -d 0.3")
+        #expect(code == 1 && out.isEmpty, "\(code) \(out)")
+        #expect(err.contains("user namespace") && err.split(separator: "\n").count == 1, "\(err)")
+    }
+
     @Test("Without the list of possible CPUs, one line and exit 1 (not a per-CPU buffer too small)")
     func withoutPossibleCPUs() throws {
         let (code, out, err) = try runShell(
