@@ -44,26 +44,24 @@ public final class BPFObject {
             }
         }
         // libbpf opens the cut by path at load: /proc/self/fd must work (not without /proc).
-        let target = cut.flatMap { btf -> Int32? in
+        let target = cut.flatMap { btf -> (fd: Int32, path: String)? in
             let fd = btf.withUnsafeBytes { clibbpf_memory_file("bpfkit-core-btf", $0.baseAddress, $0.count) }
             guard fd >= 0 else { return nil }
-            guard access("/proc/self/fd/\(fd)", R_OK) == 0 else {
+            let path = "/proc/self/fd/\(fd)"
+            guard access(path, R_OK) == 0 else {
                 close(fd)
                 return nil
             }
-            return fd
+            return (fd, path)
         }
-        targetBTF = target
+        targetBTF = target?.fd
         usesCutTargetBTF = target != nil
         do {
             pointer = try libbpfPointer("open BPF object \(name)") {
-                bytes.withUnsafeBytes { object in
-                    guard let target else { return clibbpf_open_mem(object.baseAddress, object.count, name, nil) }
-                    return clibbpf_open_mem(object.baseAddress, object.count, name, "/proc/self/fd/\(target)")
-                }
+                bytes.withUnsafeBytes { clibbpf_open_mem($0.baseAddress, $0.count, name, target?.path) }
             }
         } catch {
-            if let target { close(target) }
+            if let target { close(target.fd) }
             throw error
         }
     }
@@ -73,7 +71,6 @@ public final class BPFObject {
         bpf_object__close(pointer)
         if let targetBTF { close(targetBTF) }
     }
-
 
     /// The object's name.
     public var name: String { String(cString: bpf_object__name(pointer)) }
@@ -131,9 +128,6 @@ public final class BPFObject {
         guard !isLoaded else { throw BPFError(.invalidArgument, "load BPF object \(name)", details: "already loaded") }
         let programs = programs.filter(\.autoload)
         for program in programs { try program.checkKernelSupport() }
-        BTFTracepoints.resolve(programs.compactMap {
-            if case .btfTracepoint(let name) = $0.attachPoint, !name.isEmpty { name } else { nil }
-        })
         let logs = programs.map { _ in UnsafeMutablePointer<CChar>.allocate(capacity: Self.verifierLogSize) }
         for (program, log) in zip(programs, logs) {
             log[0] = 0

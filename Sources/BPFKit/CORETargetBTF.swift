@@ -14,12 +14,6 @@ internal import Glibc
 enum CORETargetBTF {
     static let kernelBTFPath = "/sys/kernel/btf/vmlinux"
 
-    /// The cut-down BTF for the object in `object` (ELF bytes), or nil (see above).
-    static func make(object: UnsafeRawBufferPointer) -> [UInt8]? {
-        guard let sections = ELFSections(object) else { return nil }
-        return KernelBTFMapping.withKernelBTF { make(sections: sections, kernel: $0) }
-    }
-
     /// The cut-down BTF for an object's sections, from the kernel's BTF, or nil (see above).
     static func make(sections: ELFSections, kernel: RawBTF) -> [UInt8]? {
         guard let btfSection = sections[".BTF"], let extSection = sections[".BTF.ext"], let local = RawBTF(btfSection),
@@ -38,7 +32,7 @@ enum CORETargetBTF {
     /// libbpf's relocation kinds (`enum bpf_core_relo_kind`).
     enum RelocationKind {
         static let fieldKinds: ClosedRange<UInt32> = 0...5
-        static let typeIDLocal: UInt32 = 6, typeIDTarget: UInt32 = 7, typeExists: UInt32 = 8, typeSize: UInt32 = 9
+        static let typeIDLocal: UInt32 = 6, typeExists: UInt32 = 8, typeSize: UInt32 = 9
         static let enumValueExists: UInt32 = 10, enumValueValue: UInt32 = 11
     }
 
@@ -115,12 +109,12 @@ enum CORETargetBTF {
         }
 
         mutating func build(_ relocations: [Relocation]) -> [UInt8]? {
-            var wanted: [Candidates.Key: [UInt32]] = [:]
+            var wanted: Set<Candidates.Key> = []
             for relocation in relocations where relocation.kind != RelocationKind.typeIDLocal {
                 guard local.isValid(relocation.type) else { return nil }
-                wanted[Candidates.Key(local: local, type: relocation.type), default: []] = []
+                wanted.insert(Candidates.Key(local: local, type: relocation.type))
             }
-            guard let candidates = Candidates.find(Array(wanted.keys), in: kernel) else { return nil }
+            guard let candidates = Candidates.find(Array(wanted), in: kernel) else { return nil }
             for relocation in relocations where relocation.kind != RelocationKind.typeIDLocal {
                 let found = candidates[Candidates.Key(local: local, type: relocation.type)] ?? []
                 guard !found.isEmpty else { return nil }  // libbpf would look in module BTF
@@ -261,11 +255,8 @@ enum CORETargetBTF {
                 kernelID = kernel.resolved(kernelID)
                 guard local.isValid(localID), kernel.isValid(kernelID) else { return false }
                 if local.isComposite(localID) && kernel.isComposite(kernelID) { return true }
-                let localKind = local.kind(localID), kernelKind = kernel.kind(kernelID)
-                let enums: Set<RawBTF.Kind> = [.enumeration, .enumeration64]
-                guard localKind == kernelKind || (enums.contains(localKind) && enums.contains(kernelKind)) else {
-                    return false
-                }
+                let localKind = local.kind(localID)
+                guard Candidates.Key.group(localKind) == Candidates.Key.group(kernel.kind(kernelID)) else { return false }
                 switch localKind {
                 case .pointer, .float:
                     return true
@@ -298,11 +289,6 @@ enum CORETargetBTF {
 
             /// Kinds libbpf takes for one another when it looks for candidates.
             static func group(_ kind: RawBTF.Kind) -> RawBTF.Kind { kind == .enumeration64 ? .enumeration : kind }
-
-            init(kind: RawBTF.Kind, name: [UInt8]) {
-                self.kind = kind
-                self.name = name
-            }
         }
 
         /// One pass over the kernel's types; nil if a wanted type has no name.
@@ -404,10 +390,9 @@ enum CORETargetBTF {
                 guard let result = emit(kernel.sizeOrType(id), deep: deep) else { return nil }
                 record = header(name, info, result)
                 for index in 0..<kernel.vlen(id) {
-                    let parameterName = kernel.bytes.loadUnaligned(fromByteOffset: kernel.record(id).lowerBound + 12 + 8 * index,
-                                                                   as: UInt32.self)
-                    guard let type = emit(kernel.parameterType(id, index), deep: deep) else { return nil }
-                    record += le(string(parameterName)) + le(type)
+                    let parameter = kernel.parameter(id, index)
+                    guard let type = emit(parameter.type, deep: deep) else { return nil }
+                    record += le(string(parameter.nameOffset)) + le(type)
                 }
             case .function, .variable, .dataSection, .declarationTag:
                 return nil

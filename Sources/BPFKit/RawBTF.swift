@@ -106,8 +106,10 @@ struct RawBTF {
         (word(id, 3), word(id, 4), word(id, 5))
     }
 
-    /// A function prototype's parameter types.
-    func parameterType(_ id: UInt32, _ index: Int) -> UInt32 { word(id, 4 + 2 * index) }
+    /// A function prototype's parameter: its name and type.
+    func parameter(_ id: UInt32, _ index: Int) -> (nameOffset: UInt32, type: UInt32) {
+        (word(id, 3 + 2 * index), word(id, 4 + 2 * index))
+    }
 
     /// An enumerator's name (enum and enum64).
     func enumeratorNameOffset(_ id: UInt32, _ index: Int) -> UInt32 {

@@ -10,7 +10,6 @@ func checkSize<T>(_ type: T.Type, _ bytes: Int, _ what: String, map: BPFMapHandl
     }
 }
 
-/// Checks a map's type against the kinds a view accepts.
 /// Throws unless the number of possible CPUs is known: a per-CPU value buffer sized by a guess
 /// would let the kernel write past it.
 func checkPossibleCPUs(_ map: BPFMapHandle) throws(BPFError) {
@@ -20,6 +19,7 @@ func checkPossibleCPUs(_ map: BPFMapHandle) throws(BPFError) {
     }
 }
 
+/// Checks a map's type against the kinds a view accepts.
 func checkType(_ map: BPFMapHandle, _ accepted: [BPFMapType], view: String) throws(BPFError) {
     guard accepted.contains(map.type) else {
         let wanted = accepted.map { article($0) }.joined(separator: " or ")

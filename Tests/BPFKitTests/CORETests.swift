@@ -59,10 +59,19 @@ struct CORECutKernelTests {
         ("execsnoop", ExecsnoopSkeleton.objectBytes),
     ]
 
+    /// The cut for an object's bytes, from the kernel's BTF mapped, or read when `map` is false.
+    static func cut(_ bytes: [UInt8], map: Bool = true) -> [UInt8]? {
+        bytes.withUnsafeBytes { object in
+            ELFSections(object).flatMap { sections in
+                KernelBTFMapping.withKernelBTF(map: map) { CORETargetBTF.make(sections: sections, kernel: $0) }
+            }
+        }
+    }
+
     @Test("The cut holds only what the relocations use", arguments: objects.map(\.0))
     func small(name: String) throws {
         let bytes = try #require(Self.objects.first { $0.0 == name }?.1)
-        let cut = try #require(bytes.withUnsafeBytes { CORETargetBTF.make(object: $0) })
+        let cut = try #require(Self.cut(bytes))
         let btf = cut.withUnsafeBytes { RawBTF($0)?.count ?? 0 }
         #expect(cut.count < 64 * 1024 && btf > 10, "\(cut.count) bytes, \(btf) types")
         #expect(try BPFObject(bytes: bytes, name: name).usesCutTargetBTF)
@@ -72,13 +81,7 @@ struct CORECutKernelTests {
     @Test("Where the kernel cannot map its BTF, it is read, and the cut is the same", arguments: objects.map(\.0))
     func readNotMapped(name: String) throws {
         let bytes = try #require(Self.objects.first { $0.0 == name }?.1)
-        let cuts = [true, false].map { map in
-            bytes.withUnsafeBytes { object in
-                ELFSections(object).flatMap { sections in
-                    KernelBTFMapping.withKernelBTF(map: map) { CORETargetBTF.make(sections: sections, kernel: $0) }
-                }
-            }
-        }
+        let cuts = [true, false].map { Self.cut(bytes, map: $0) }
         #expect(cuts[0] != nil && cuts[0] == cuts[1])
     }
 
