@@ -22,6 +22,8 @@ public final class BPFObject {
     private var targetBTF: Int32?
     /// Whether CO-RE relocates against a cut-down kernel BTF (else libbpf reads the whole one).
     package let usesCutTargetBTF: Bool
+    /// Whether the kernel BTF work was done ahead, by `prefetch(name:bytes:)`.
+    package let tookPrefetch: Bool
 
     /// Opens an object from the bytes of an ELF file built with `clang -target bpf`.
     ///
@@ -35,14 +37,9 @@ public final class BPFObject {
     /// Opens an object; `cutKernelBTF: false` leaves libbpf to read the kernel's whole BTF.
     package init(bytes: [UInt8], name: String, cutKernelBTF: Bool) throws(BPFError) {
         _ = BTFTracepoints.registered
-        // One look at the kernel's BTF: the cut for CO-RE, the ids of tp_btf targets.
-        let cut: [UInt8]? = bytes.withUnsafeBytes { object in
-            guard let sections = ELFSections(object) else { return nil }
-            return KernelBTFMapping.withKernelBTF { kernel in
-                BTFTracepoints.resolve(BTFTracepoints.targets(sections), in: kernel)
-                return cutKernelBTF ? CORETargetBTF.make(sections: sections, kernel: kernel) : nil
-            }
-        }
+        let prefetched = OpenPrefetch.take(name: name, bytes: bytes)
+        tookPrefetch = cutKernelBTF && prefetched != nil
+        let cut = cutKernelBTF ? prefetched ?? Self.lookAtKernelBTF(bytes, cut: true) : Self.lookAtKernelBTF(bytes, cut: false)
         // libbpf opens the cut by path at load: /proc/self/fd must work (not without /proc).
         let target = cut.flatMap { btf -> (fd: Int32, path: String)? in
             let fd = btf.withUnsafeBytes { clibbpf_memory_file("bpfkit-core-btf", $0.baseAddress, $0.count) }
@@ -63,6 +60,27 @@ public final class BPFObject {
         } catch {
             if let target { close(target.fd) }
             throw error
+        }
+    }
+
+    /// Starts on a thread of its own the part of opening `bytes` that needs no configuration:
+    /// parsing its sections, cutting the kernel's BTF for its CO-RE relocations and finding its
+    /// tp_btf targets (milliseconds, most of an open). Call it first thing, before parsing
+    /// arguments or probing the kernel, with the array you will open: `init(bytes:name:)` with
+    /// the same `name` and the same array (not a copy) waits for that work instead of doing it.
+    public static func prefetch(name: String, bytes: @escaping @Sendable () -> [UInt8]) {
+        OpenPrefetch.start(name: name, bytes: bytes)
+    }
+
+    /// One look at the kernel's BTF for an object: the ids of its tp_btf targets, and the cut for
+    /// its CO-RE relocations if `cut` (nil if there is none to make; see `CORETargetBTF`).
+    static func lookAtKernelBTF(_ bytes: [UInt8], cut: Bool) -> [UInt8]? {
+        bytes.withUnsafeBytes { object in
+            guard let sections = ELFSections(object) else { return nil }
+            return KernelBTFMapping.withKernelBTF { kernel in
+                BTFTracepoints.resolve(BTFTracepoints.targets(sections), in: kernel)
+                return cut ? CORETargetBTF.make(sections: sections, kernel: kernel) : nil
+            }
         }
     }
 

@@ -80,7 +80,7 @@ public final class BPFRecordStream<Element: Sendable>: AsyncSequence, Sendable {
         continuation.onTermination = { _ in control.stop() }
         self.stream = stream
         self.control = control
-        ReaderThread.start {
+        DetachedThread.start {
             do {
                 try Self.run(source, control: control)
                 continuation.finish()
@@ -123,9 +123,10 @@ public final class BPFRecordStream<Element: Sendable>: AsyncSequence, Sendable {
     public func finish() { control.stop() }
 }
 
-/// A detached POSIX thread running one closure: a reader blocks in epoll and must not occupy
-/// a Swift concurrency thread.
-enum ReaderThread {
+/// A detached POSIX thread running one closure: a reader blocks in epoll, and work done ahead
+/// (`OpenPrefetch`) runs beside the caller's start-up; neither may occupy a Swift concurrency
+/// thread.
+enum DetachedThread {
     private final class Body {
         let run: @Sendable () -> Void
         init(_ run: @escaping @Sendable () -> Void) { self.run = run }

@@ -27,13 +27,14 @@ enum BTFTracepoints {
     static func resolve(_ names: [String], in kernel: RawBTF) {
         let wanted = unknown(names)
         if wanted.isEmpty { return }
-        let prefix = Array("btf_trace_".utf8)
+        // Compared as bytes: of the kernel's ~1,500 btf_trace_ typedefs only the wanted become Strings.
+        let typedefs = wanted.map { (name: $0, bytes: Array("btf_trace_\($0)".utf8)) }
         var found = Dictionary(uniqueKeysWithValues: wanted.map { ($0, Int32(0)) })
         for id in 1..<UInt32(kernel.count) where kernel.kind(id) == .typedef {
             let name = kernel.name(id)
-            guard name.count > prefix.count, name.prefix(prefix.count).elementsEqual(prefix) else { continue }
-            let tracepoint = String(decoding: name.dropFirst(prefix.count), as: UTF8.self)
-            if wanted.contains(tracepoint) { found[tracepoint] = Int32(id) }
+            for typedef in typedefs where typedef.bytes.count == name.count && typedef.bytes.elementsEqual(name) {
+                found[typedef.name] = Int32(id)
+            }
         }
         ids.withLock { $0.merge(found) { _, new in new } }
     }

@@ -1,3 +1,5 @@
+internal import Glibc
+
 /// BTF read in place from its raw bytes (the kernel's, memory-mapped, or an object's `.BTF`
 /// section): an index of where each type's record starts, and accessors for the fields CO-RE
 /// matching needs. Nothing is copied; the bytes must outlive the value. Native byte order only.
@@ -120,9 +122,8 @@ struct RawBTF {
     func name(at offset: UInt32) -> UnsafeRawBufferPointer {
         let start = strings.lowerBound + Int(offset)
         guard start < strings.upperBound else { return UnsafeRawBufferPointer(rebasing: bytes[0..<0]) }
-        var end = start
-        while end < strings.upperBound && bytes[end] != 0 { end += 1 }
-        return UnsafeRawBufferPointer(rebasing: bytes[start..<end])
+        let length = strnlen(bytes.baseAddress!.assumingMemoryBound(to: CChar.self) + start, strings.upperBound - start)
+        return UnsafeRawBufferPointer(rebasing: bytes[start..<(start + length)])
     }
 
     func name(_ id: UInt32) -> UnsafeRawBufferPointer { name(at: nameOffset(id)) }

@@ -76,26 +76,33 @@ extension BPFGlobalData {
 public enum BPFEmbeddedObject {
     /// Decodes standard base64 (padding and unknown characters are skipped).
     public static func bytes(base64 text: StaticString) -> [UInt8] {
+        text.withUTF8Buffer { input in
+            [UInt8](unsafeUninitializedCapacity: input.count / 4 * 3 + 3) { output, count in
+                decodingTable.withUnsafeBufferPointer { table in
+                    var accumulator: UInt32 = 0
+                    var bits: UInt32 = 0
+                    for character in input {
+                        let value = table[Int(character)]
+                        if value == 0xFF { continue }
+                        accumulator = (accumulator << 6) | UInt32(value)
+                        bits += 6
+                        if bits >= 8 {
+                            bits -= 8
+                            output[count] = UInt8(truncatingIfNeeded: accumulator >> bits)
+                            count += 1
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Each byte's value as a base64 digit, 0xFF for other bytes.
+    private static let decodingTable: [UInt8] = {
         var table = [UInt8](repeating: 0xFF, count: 256)
         for (index, character) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8.enumerated() {
             table[Int(character)] = UInt8(index)
         }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.utf8CodeUnitCount / 4 * 3)
-        var accumulator: UInt32 = 0
-        var bits = 0
-        text.withUTF8Buffer { buffer in
-            for character in buffer {
-                let value = table[Int(character)]
-                if value == 0xFF { continue }
-                accumulator = (accumulator << 6) | UInt32(value)
-                bits += 6
-                if bits >= 8 {
-                    bits -= 8
-                    bytes.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
-                }
-            }
-        }
-        return bytes
-    }
+        return table
+    }()
 }

@@ -55,6 +55,13 @@ package struct SkeletonGenerator {
             /// Opens the embedded object: the stage where programs, maps and `rodata` are configured.
             public static func open() throws(BPFError) -> Open { try Open() }
 
+            /// Starts the part of `open()` that needs no configuration (decoding the object, cutting
+            /// the kernel's BTF for it) on a thread of its own; `open()` then waits for it instead of
+            /// doing it. Call it first thing, so that it overlaps argument parsing and probing.
+            public static func prefetch() {
+                BPFObject.prefetch(name: \(literal(object.name))) { \(typeName).objectBytes }
+            }
+
             /// Attaches every loaded program whose section names its attach point (uprobes and
             /// iterators need their explicit calls); the object keeps the links.
             @discardableResult

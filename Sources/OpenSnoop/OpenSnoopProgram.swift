@@ -68,6 +68,10 @@ public final class OpenSnoopProgram {
         }
     }
 
+    /// Starts the part of loading that needs no options (the kernel BTF work) on a thread of its
+    /// own, to overlap option parsing: call it first thing (see `BPFObject.prefetch`).
+    public static func prefetch() { OpensnoopSkeleton.prefetch() }
+
     public init(options: TraceOptions) throws {
         try options.validate()
         guard KernelSupport.hasTracingPrivileges else {

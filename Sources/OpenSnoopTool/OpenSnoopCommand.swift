@@ -279,6 +279,7 @@ public struct OpenSnoopCommand: ParsableCommand {
         metricsFactory = metrics
         Diagnostics.guardStandardDescriptors()
         Readiness.claim()
+        OpenSnoopProgram.prefetch()
         Glibc.exit(run(arguments: GetoptArguments.commandLineBytes))
     }
 

@@ -78,6 +78,31 @@ struct CORECutKernelTests {
         #expect(try !BPFObject(bytes: bytes, name: name, cutKernelBTF: false).usesCutTargetBTF)
     }
 
+    @Test("An open takes the work prefetched for its very bytes, once, and relocates the same")
+    func prefetched() throws {
+        let bytes = KittestSkeleton.objectBytes
+        BPFObject.prefetch(name: "prefetched") { bytes }
+        let object = try BPFObject(bytes: bytes, name: "prefetched")
+        #expect(object.tookPrefetch && object.usesCutTargetBTF)
+        let again = try BPFObject(bytes: bytes, name: "prefetched")
+        #expect(!again.tookPrefetch && again.usesCutTargetBTF)  // taken once
+        #expect(try relocated(object) == relocated(again))
+
+        // Equal bytes in other storage (a copy the caller could have changed since): done again.
+        var changed = bytes
+        changed.append(0)
+        changed.removeLast()
+        let copy = changed
+        BPFObject.prefetch(name: "prefetched") { copy }
+        let other = try BPFObject(bytes: bytes, name: "prefetched")
+        #expect(!other.tookPrefetch && other.usesCutTargetBTF)
+
+        // Bytes that are no object: the open fails as it would have.
+        let junk = [UInt8](repeating: 0x7F, count: 4096)
+        BPFObject.prefetch(name: "junk") { junk }
+        #expect(throws: BPFError.self) { try BPFObject(bytes: junk, name: "junk") }
+    }
+
     @Test("Where the kernel cannot map its BTF, it is read, and the cut is the same", arguments: objects.map(\.0))
     func readNotMapped(name: String) throws {
         let bytes = try #require(Self.objects.first { $0.0 == name }?.1)
@@ -123,7 +148,10 @@ struct CORECutKernelTests {
     /// The loaded programs' instructions by name, map descriptors blanked (they differ between
     /// two loads).
     private func relocated(_ bytes: [UInt8], name: String, cut: Bool) throws -> [String: [UInt64]] {
-        let object = try BPFObject(bytes: bytes, name: name, cutKernelBTF: cut)
+        try relocated(BPFObject(bytes: bytes, name: name, cutKernelBTF: cut))
+    }
+
+    private func relocated(_ object: BPFObject) throws -> [String: [UInt64]] {
         for program in object.programs {
             switch program.attachPoint {
             case .fentry, .kprobe: program.autoload = false  // refused here
