@@ -30,8 +30,9 @@ enum BTFTracepoints {
         // Compared as bytes: of the kernel's ~1,500 btf_trace_ typedefs only the wanted become Strings.
         let typedefs = wanted.map { (name: $0, bytes: Array("btf_trace_\($0)".utf8)) }
         var found = Dictionary(uniqueKeysWithValues: wanted.map { ($0, Int32(0)) })
-        for id in 1..<UInt32(kernel.count) where kernel.kind(id) == .typedef {
-            let name = kernel.name(id)
+        let typedefKind = UInt32(1) << RawBTF.Kind.typedef.rawValue
+        kernel.forEachType(kinds: typedefKind, firstBytes: RawBTF.NameStarts(typedefs.map(\.bytes))) { id, nameOffset in
+            let name = kernel.name(at: nameOffset)
             for typedef in typedefs where typedef.bytes.count == name.count && typedef.bytes.elementsEqual(name) {
                 found[typedef.name] = Int32(id)
             }

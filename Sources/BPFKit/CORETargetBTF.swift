@@ -302,9 +302,10 @@ enum CORETargetBTF {
                 if key.kind == .enumeration { kinds |= 1 << RawBTF.Kind.enumeration64.rawValue }
             }
             var result: [Key: [UInt32]] = [:]
-            for id in 1..<UInt32(kernel.count) where kinds & (1 << (kernel.info(id) >> 24 & 0x1f)) != 0 {
-                let name = essentialName(kernel.name(id))
-                guard name.count < byLength.count else { continue }
+            // A flavor is cut from the end only, so a candidate starts as its essential name does.
+            kernel.forEachType(kinds: kinds, firstBytes: RawBTF.NameStarts(keys.map(\.name))) { id, nameOffset in
+                let name = essentialName(kernel.name(at: nameOffset))
+                guard name.count < byLength.count else { return }
                 for key in byLength[name.count] where key.kind == Key.group(kernel.kind(id)) && key.name.elementsEqual(name) {
                     result[key, default: []].append(id)
                 }

@@ -43,26 +43,81 @@ struct RawBTF {
         self.bytes = bytes
         self.typesStart = typesStart
         self.strings = stringsStart..<stringsEnd
-        var records: [UInt32] = [0]
-        records.reserveCapacity(typeLength / 16)
-        var position = typesStart
         // Trailer bytes per kind: fixed, or per vlen entry (negative); 0 for an unknown kind.
         let trailers: [Int] = (0..<32).map { raw in
             guard let kind = Kind(rawValue: UInt32(raw)) else { return 0 }
             let one = Self.trailerSize(kind, vlen: 1), two = Self.trailerSize(kind, vlen: 2)
             return one == two ? one : -one
         }
-        while position < typesEnd {
-            guard position + Self.recordSize <= typesEnd else { return nil }
-            let info = bytes.loadUnaligned(fromByteOffset: position + 4, as: UInt32.self)
-            let raw = Int((info >> 24) & 0x1f)
-            guard raw >= 1 && raw <= 19 else { return nil }
-            let trailer = trailers[raw]
-            records.append(UInt32(position))
-            position += Self.recordSize + (trailer >= 0 ? trailer : -trailer * Int(info & 0xffff))
+        // One pass over the kernel's ~150,000 records, so written without checked appends.
+        var wellFormed = true
+        let records = [UInt32](unsafeUninitializedCapacity: typeLength / Self.recordSize + 1) { records, count in
+            trailers.withUnsafeBufferPointer { trailers in
+                records[0] = 0
+                count = 1
+                var position = typesStart
+                while position < typesEnd {
+                    guard position + Self.recordSize <= typesEnd else { break }
+                    let info = bytes.loadUnaligned(fromByteOffset: position + 4, as: UInt32.self)
+                    let raw = Int((info >> 24) & 0x1f)
+                    guard raw >= 1 && raw <= 19 else { break }
+                    let trailer = trailers[raw]
+                    records[count] = UInt32(position)
+                    count += 1
+                    position += Self.recordSize + (trailer >= 0 ? trailer : -trailer * Int(info & 0xffff))
+                }
+                wellFormed = position == typesEnd
+            }
         }
-        guard position == typesEnd else { return nil }
+        guard wellFormed else { return nil }
         self.records = records
+    }
+
+    /// Calls `body` with the id and name offset of each type of the kinds in `kinds` (bit
+    /// 1 << kind) whose name starts with a byte in `firstBytes` (bit `byte`): the scans for
+    /// names, without reading most names.
+    func forEachType(kinds: UInt32, firstBytes: NameStarts, _ body: (UInt32, UInt32) -> Void) {
+        let base = bytes.baseAddress!
+        let stringsStart = strings.lowerBound, stringsEnd = strings.upperBound
+        records.withUnsafeBufferPointer { records in
+            for id in 1..<records.count {
+                let record = Int(records[id])
+                let info = base.loadUnaligned(fromByteOffset: record + 4, as: UInt32.self)
+                guard kinds & (1 << (info >> 24 & 0x1f)) != 0 else { continue }
+                let nameOffset = base.loadUnaligned(fromByteOffset: record, as: UInt32.self)
+                let start = stringsStart + Int(nameOffset)
+                guard start < stringsEnd, firstBytes.contains(base.load(fromByteOffset: start, as: UInt8.self)) else { continue }
+                body(UInt32(id), nameOffset)
+            }
+        }
+    }
+
+    /// A set of bytes, for `forEachType`.
+    struct NameStarts {
+        private var bits: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+
+        init<S: Sequence>(_ names: S) where S.Element == [UInt8] {
+            for name in names where !name.isEmpty {
+                let byte = name[0]
+                switch byte >> 6 {
+                case 0: bits.0 |= 1 << UInt64(byte & 63)
+                case 1: bits.1 |= 1 << UInt64(byte & 63)
+                case 2: bits.2 |= 1 << UInt64(byte & 63)
+                default: bits.3 |= 1 << UInt64(byte & 63)
+                }
+            }
+        }
+
+        func contains(_ byte: UInt8) -> Bool {
+            let word: UInt64
+            switch byte >> 6 {
+            case 0: word = bits.0
+            case 1: word = bits.1
+            case 2: word = bits.2
+            default: word = bits.3
+            }
+            return word & (1 << UInt64(byte & 63)) != 0
+        }
     }
 
     /// Bytes after the common 12-byte record, by kind.
