@@ -88,6 +88,7 @@ public final class RingBuffer {
         }
         boxes.append(box)
         maps.append(map)
+        try edgeTriggered(map)
     }
 
     /// A consumer of a loaded object's ring-buffer map.
@@ -108,10 +109,22 @@ public final class RingBuffer {
         }
         boxes.append(box)
         maps.append(map)
+        try edgeTriggered(map)
     }
 
-    /// The epoll descriptor that becomes readable when a producer wakes the reader (owned by
-    /// this consumer): put it in another event loop, then call `consume()`.
+    /// A wait ends at a wakeup, not whenever a record is pending: with level-triggered epoll a
+    /// fast reader came back to find a record or two each time and woke thousands of times a
+    /// second, whatever wakeups producers held back to batch records. Every wait is followed
+    /// by reading every map (`poll`), so nothing pending is left behind.
+    private func edgeTriggered(_ map: BPFMapHandle) throws(BPFError) {
+        try libbpfCall("watch ring buffer \(map.name)") {
+            clibbpf_ring_buffer_edge_triggered(pointer, map.fileDescriptor, Int32(maps.count - 1))
+        }
+    }
+
+    /// The epoll descriptor that becomes readable when a producer wakes the reader, once per
+    /// wakeup (edge-triggered; owned by this consumer): put it in another event loop, and call
+    /// `consume()` each time it is readable and each time a wait for it times out.
     public var epollDescriptor: Int32 { ring_buffer__epoll_fd(pointer) }
 
     /// Waits up to `timeoutMilliseconds` for a wakeup, then handles every pending record of

@@ -151,6 +151,12 @@ int clibbpf_register_tp_btf(clibbpf_tp_btf_id_fn resolve)
 	return libbpf_register_prog_handler("tp_btf+", BPF_PROG_TYPE_RAW_TRACEPOINT, BPF_TRACE_RAW_TP, &opts);
 }
 
+int clibbpf_ring_buffer_edge_triggered(struct ring_buffer *rb, int map_fd, int index)
+{
+	struct epoll_event event = { .events = EPOLLIN | EPOLLET, .data.fd = index };
+	return epoll_ctl(ring_buffer__epoll_fd(rb), EPOLL_CTL_MOD, map_fd, &event) < 0 ? -errno : 0;
+}
+
 int clibbpf_memory_file(const char *name, const void *bytes, size_t size)
 {
 	int fd = memfd_create(name, MFD_CLOEXEC);

@@ -1,6 +1,7 @@
 import BPFKit
 import BPFKitTestPrograms
 import Glibc
+import CLibBPF
 import Testing
 
 struct HandlerFailure: Error, Equatable {}
@@ -53,6 +54,25 @@ struct ReaderTests {
         #expect(try ring.consume() == 4)
         #expect(fromA == [1, 2])
         #expect(fromB == [42, 42])
+    }
+
+    @Test("A wait ends at a wakeup, not because records are pending: wakeups held back batch records")
+    func edgeTriggered() throws {
+        let skeleton = try loadTestObject()
+        try skeleton.attach()
+        var count = 0
+        let ring = try RingBuffer(skeleton.maps.ringA) { _ in count += 1 }
+        try ring.add(skeleton.maps.ringB.handle()) { _ in count += 1 }
+        var events = [epoll_event](repeating: epoll_event(), count: 2)
+        triggerGetppid(2)  // the first record of each ring wakes the reader, the second does not
+        #expect(epoll_wait(ring.epollDescriptor, &events, 2, 1000) == 2)
+        // Four records pending and no new wakeup: the wait times out (level-triggered, it would not).
+        #expect(epoll_wait(ring.epollDescriptor, &events, 2, 50) == 0)
+        #expect(try ring.poll(timeoutMilliseconds: 0) == 4)
+        #expect(count == 4)
+        triggerGetppid(1)  // caught up: a wakeup again
+        #expect(epoll_wait(ring.epollDescriptor, &events, 2, 1000) == 2)
+        #expect(try ring.consume() == 2)
     }
 
     @Test("The perf event array reader gets every record with its CPU")

@@ -43,6 +43,12 @@ void clibbpf_tp_btf_loaded(void);
  * sets errno. */
 int clibbpf_memory_file(const char *name, const void *bytes, size_t size);
 
+/* Makes the `index`-th ring (map fd `map_fd`) of `rb` edge-triggered in its epoll set: a wait
+ * then ends at a producer's wakeup, not whenever a record is pending, so records that producers
+ * sent without a wakeup (BPF_RB_NO_WAKEUP) gather until one comes or the wait times out.
+ * ring_buffer__add registers ring `index` with data.fd = index. Returns 0 or -errno. */
+int clibbpf_ring_buffer_edge_triggered(struct ring_buffer *rb, int map_fd, int index);
+
 /* bpf_obj_get with file flags (BPF_F_RDONLY, BPF_F_WRONLY or 0). Returns an fd or -errno. */
 int clibbpf_obj_get(const char *path, uint32_t file_flags);
 
