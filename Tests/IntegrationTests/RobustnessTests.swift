@@ -228,23 +228,33 @@ struct RobustnessTests {
 
     @Test("The event stream's tracing stops (programs detached) when its consumer stops")
     func asyncStreamStops() async throws {
-        let before = ownBPFPrograms()
+        // By id: tests running beside this one load and release programs in this process too.
+        let before = ownBPFProgramIDs()
         var options = TraceOptions()
         options.commandNames = [Array("nothing-matches".utf8)]
         let stream = OpenEventReader.events(options: options)
         let consumer = Task {
             for try await _ in stream {}
         }
-        #expect(await waitUntilAsync(seconds: 10) { ownBPFPrograms() > before })
+        var loaded: Set<Int> = []
+        #expect(await waitUntilAsync(seconds: 10) {
+            loaded = ownBPFProgramIDs().subtracting(before)
+            return !loaded.isEmpty
+        })
         consumer.cancel()
-        #expect(await waitUntilAsync(seconds: 10) { ownBPFPrograms() == before })
+        #expect(await waitUntilAsync(seconds: 10) { ownBPFProgramIDs().isDisjoint(with: loaded) })
     }
 }
 
-/// BPF programs this test process holds.
-private func ownBPFPrograms() -> Int {
+/// The ids of the BPF programs this test process holds.
+private func ownBPFProgramIDs() -> Set<Int> {
     let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
-    return fds.filter { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)")) == "anon_inode:bpf-prog" }.count
+    return Set(fds.compactMap { fd -> Int? in
+        guard (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)")) == "anon_inode:bpf-prog",
+              let info = try? String(contentsOfFile: "/proc/self/fdinfo/\(fd)", encoding: .utf8),
+              let line = info.split(separator: "\n").first(where: { $0.hasPrefix("prog_id:") }) else { return nil }
+        return Int(line.dropFirst("prog_id:".count).trimmingCharacters(in: .whitespaces))
+    })
 }
 
 private func waitUntilAsync(seconds: Double, _ condition: () -> Bool) async -> Bool {
