@@ -22,7 +22,7 @@ public final class BPFObject {
     private var targetBTF: Int32?
     /// Whether CO-RE relocates against a cut-down kernel BTF (else libbpf reads the whole one).
     package let usesCutTargetBTF: Bool
-    /// Whether the kernel BTF work was done ahead, by `prefetch(name:bytes:)`.
+    /// Whether the kernel BTF work was done ahead, by `prefetch(_:)`.
     package let tookPrefetch: Bool
 
     /// Opens an object from the bytes of an ELF file built with `clang -target bpf`.
@@ -34,12 +34,26 @@ public final class BPFObject {
         try self.init(bytes: bytes, name: name, cutKernelBTF: true)
     }
 
+    /// Opens an embedded object (a skeleton's), taking what `prefetch(_:)` did for it, if
+    /// anything. Its bytes are not kept: libbpf has copied what it needs once this returns.
+    public convenience init(embedded object: BPFEmbeddedObject) throws(BPFError) {
+        if let prefetched = OpenPrefetch.take(object) {
+            try self.init(bytes: prefetched.bytes, name: object.name, prepared: .some(prefetched.cut), cutKernelBTF: true)
+        } else {
+            try self.init(bytes: object.bytes, name: object.name, cutKernelBTF: true)
+        }
+    }
+
     /// Opens an object; `cutKernelBTF: false` leaves libbpf to read the kernel's whole BTF.
-    package init(bytes: [UInt8], name: String, cutKernelBTF: Bool) throws(BPFError) {
+    package convenience init(bytes: [UInt8], name: String, cutKernelBTF: Bool) throws(BPFError) {
+        try self.init(bytes: bytes, name: name, prepared: nil, cutKernelBTF: cutKernelBTF)
+    }
+
+    /// `prepared`: the cut, already made (by a prefetch).
+    private init(bytes: [UInt8], name: String, prepared: [UInt8]??, cutKernelBTF: Bool) throws(BPFError) {
         _ = BTFTracepoints.registered
-        let prefetched = OpenPrefetch.take(name: name, bytes: bytes)
-        tookPrefetch = cutKernelBTF && prefetched != nil
-        let cut = cutKernelBTF ? prefetched ?? Self.lookAtKernelBTF(bytes, cut: true) : Self.lookAtKernelBTF(bytes, cut: false)
+        tookPrefetch = prepared != nil
+        let cut = prepared ?? Self.lookAtKernelBTF(bytes, cut: cutKernelBTF)
         // libbpf opens the cut by path at load: /proc/self/fd must work (not without /proc).
         let target = cut.flatMap { btf -> (fd: Int32, path: String)? in
             let fd = btf.withUnsafeBytes { clibbpf_memory_file("bpfkit-core-btf", $0.baseAddress, $0.count) }
@@ -63,13 +77,13 @@ public final class BPFObject {
         }
     }
 
-    /// Starts on a thread of its own the part of opening `bytes` that needs no configuration:
-    /// parsing its sections, cutting the kernel's BTF for its CO-RE relocations and finding its
-    /// tp_btf targets (milliseconds, most of an open). Call it first thing, before parsing
-    /// arguments or probing the kernel, with the array you will open: `init(bytes:name:)` with
-    /// the same `name` and the same array (not a copy) waits for that work instead of doing it.
-    public static func prefetch(name: String, bytes: @escaping @Sendable () -> [UInt8]) {
-        OpenPrefetch.start(name: name, bytes: bytes)
+    /// Starts on a thread of its own the part of opening `object` that needs no configuration:
+    /// decoding it, parsing its sections, cutting the kernel's BTF for its CO-RE relocations and
+    /// finding its tp_btf targets (milliseconds, most of an open). Call it first thing, before
+    /// parsing arguments or probing the kernel: `init(embedded:)` of the same object then waits
+    /// for that work instead of doing it.
+    public static func prefetch(_ object: BPFEmbeddedObject) {
+        OpenPrefetch.start(object)
     }
 
     /// One look at the kernel's BTF for an object: the ids of its tp_btf targets, and the cut for

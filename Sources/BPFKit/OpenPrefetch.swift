@@ -1,11 +1,10 @@
 internal import Glibc
 internal import Synchronization
 
-/// The kernel-BTF work of opening one object (`BPFObject.lookAtKernelBTF`), done ahead on a
-/// thread of its own (`BPFObject.prefetch(name:bytes:)`) and taken once by the open of the same
-/// bytes.
+/// The decoding and the kernel-BTF work of opening one embedded object, done ahead on a thread
+/// of its own (`BPFObject.prefetch(_:)`) and taken once by `BPFObject(embedded:)`.
 final class OpenPrefetch: @unchecked Sendable {
-    /// Prefetches not taken yet, by object name.
+    /// Prefetches not taken yet, by the embedded object's identity (name and text).
     private static let pending = Mutex<[String: OpenPrefetch]>([:])
 
     /// Posted when `bytes` and `cut` are set; they are not touched again after.
@@ -20,31 +19,27 @@ final class OpenPrefetch: @unchecked Sendable {
         finished.deallocate()
     }
 
-    /// Starts the work for the object `name`, unless a prefetch of that name is pending.
-    static func start(name: String, bytes: @escaping @Sendable () -> [UInt8]) {
+    /// Starts the work for `object`, unless a prefetch of it is pending.
+    static func start(_ object: BPFEmbeddedObject) {
         let prefetch = OpenPrefetch()
         let started = pending.withLock { table in
-            guard table[name] == nil else { return false }
-            table[name] = prefetch
+            guard table[object.identity] == nil else { return false }
+            table[object.identity] = prefetch
             return true
         }
         guard started else { return }
         DetachedThread.start {
-            prefetch.bytes = bytes()
+            prefetch.bytes = object.bytes
             prefetch.cut = BPFObject.lookAtKernelBTF(prefetch.bytes, cut: true)
             sem_post(prefetch.finished)
         }
     }
 
-    /// The cut a prefetch named `name` made, once it is done, if it made it for this very array
-    /// (the prefetch holds its own reference, so the same storage means the same bytes); nil if
-    /// there is no such prefetch. A prefetch is taken once, whatever its bytes.
-    static func take(name: String, bytes: [UInt8]) -> [UInt8]?? {
-        guard let prefetch = pending.withLock({ $0.removeValue(forKey: name) }) else { return nil }
+    /// The bytes and the cut (nil if there is none to make) a prefetch of `object` made, once it
+    /// is done; nil if there is no such prefetch. A prefetch is taken once.
+    static func take(_ object: BPFEmbeddedObject) -> (bytes: [UInt8], cut: [UInt8]?)? {
+        guard let prefetch = pending.withLock({ $0.removeValue(forKey: object.identity) }) else { return nil }
         while sem_wait(prefetch.finished) != 0 && errno == EINTR {}
-        let same = prefetch.bytes.withUnsafeBufferPointer { mine in
-            bytes.withUnsafeBufferPointer { theirs in mine.baseAddress == theirs.baseAddress && mine.count == theirs.count }
-        }
-        return same ? .some(prefetch.cut) : nil
+        return (prefetch.bytes, prefetch.cut)
     }
 }

@@ -71,9 +71,26 @@ extension BPFGlobalData {
     }
 }
 
-/// The bytes of a BPF object embedded in a generated skeleton (base64 in the binary's
-/// read-only data; decoded without Foundation).
-public enum BPFEmbeddedObject {
+/// A BPF object embedded in a generated skeleton: its name, and its bytes as base64 in the
+/// binary's read-only data, decoded (without Foundation) each time they are asked for, so that
+/// no copy is kept once the object is open (libbpf copies what it needs at open).
+public struct BPFEmbeddedObject: Sendable {
+    /// The object's name, as libbpf knows it.
+    public let name: String
+    /// The object's bytes in standard base64.
+    public let base64: StaticString
+
+    public init(name: String, base64: StaticString) {
+        self.name = name
+        self.base64 = base64
+    }
+
+    /// The object's bytes, decoded.
+    public var bytes: [UInt8] { Self.bytes(base64: base64) }
+
+    /// Where the text lives: two values with the same name and text hold the same bytes.
+    var identity: String { "\(name)@\(UInt(bitPattern: base64.utf8Start))" }
+
     /// Decodes standard base64 (padding and unknown characters are skipped).
     public static func bytes(base64 text: StaticString) -> [UInt8] {
         text.withUTF8Buffer { input in

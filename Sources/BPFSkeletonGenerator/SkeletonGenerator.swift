@@ -34,8 +34,10 @@ package struct SkeletonGenerator {
         /// `\(typeName).open()` parses the embedded object; configure its `rodata`, programs and maps,
         /// then `load()` it to get a `\(typeName)`, and `attach()`. Not thread-safe (see `BPFObject`).
         public struct \(typeName) {
-            /// The compiled object (ELF with BTF, DWARF stripped).
-            public static let objectBytes: [UInt8] = BPFEmbeddedObject.bytes(base64: "\(base64)")
+            /// The compiled object (ELF with BTF, DWARF stripped), embedded.
+            public static let embeddedObject = BPFEmbeddedObject(name: \(literal(object.name)), base64: "\(base64)")
+            /// The compiled object's bytes (decoded at each use: `open()` keeps no copy).
+            public static var objectBytes: [UInt8] { embeddedObject.bytes }
 
             /// The loaded object, for anything the typed members do not cover.
             public let object: BPFObject
@@ -58,9 +60,7 @@ package struct SkeletonGenerator {
             /// Starts the part of `open()` that needs no configuration (decoding the object, cutting
             /// the kernel's BTF for it) on a thread of its own; `open()` then waits for it instead of
             /// doing it. Call it first thing, so that it overlaps argument parsing and probing.
-            public static func prefetch() {
-                BPFObject.prefetch(name: \(literal(object.name))) { \(typeName).objectBytes }
-            }
+            public static func prefetch() { BPFObject.prefetch(embeddedObject) }
 
             /// Attaches every loaded program whose section names its attach point (uprobes and
             /// iterators need their explicit calls); the object keeps the links.
@@ -85,7 +85,7 @@ package struct SkeletonGenerator {
 
                 init() throws(BPFError) {
                     // Everything is made before any stored property is set (noncopyable init).
-                    let object = try BPFObject(bytes: \(typeName).objectBytes, name: \(literal(object.name)))
+                    let object = try BPFObject(embedded: \(typeName).embeddedObject)
                     let programs = try Programs(object)
                     let maps = try Maps(object)
 
