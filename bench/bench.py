@@ -27,6 +27,8 @@ THEIRS = "/usr/sbin/opensnoop"
 MARKER_INTERVAL = 0.001
 # A tracer that does not say when it is attached (libbpf-tools) gets this long to attach.
 ATTACH_WINDOW = 1.0
+# Pause before each run, after syncing, for the last run's deferred work to end.
+SETTLE = 0.3
 
 
 @dataclass
@@ -189,8 +191,17 @@ def count_events(out_path, paths, json_lines=False):
     return n
 
 
+def settle():
+    """Lets the previous run's deferred work end (writing back its output file, freeing the
+    files its workload opened) before the next run starts: otherwise the run after the
+    untraced one, always the same setup, had its start-up slowed by it."""
+    os.sync()
+    time.sleep(SETTLE)
+
+
 def run_once(setup, workload, threads, count, work, run_id):
     """One run of one setup: returns its measurements."""
+    settle()
     target = os.path.join(work, "target")
     missing = os.path.join(work, "missing-file")
     out_path = "/dev/null" if setup.output == "null" else os.path.join(work, "out.txt")
