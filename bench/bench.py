@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Peer benchmark: workloads with no tracer, with swift-opensnoop and with libbpf-tools'
-opensnoop, alternating in one run (each round runs every setup once, in turn).
+opensnoop, alternating in one run (each round runs every setup once, in turn, starting one
+setup further on than the round before; each run after a sync and a short pause).
 
 Two workloads, each at 1 and 2 threads:
 - the open loop (openat+close, every 8th open failing): ns per open, slowdown against no
@@ -193,8 +194,8 @@ def count_events(out_path, paths, json_lines=False):
 
 def settle():
     """Lets the previous run's deferred work end (writing back its output file, freeing the
-    files its workload opened) before the next run starts: otherwise the run after the
-    untraced one, always the same setup, had its start-up slowed by it."""
+    files its workload opened) before the next run starts: the run after the untraced one had
+    its start-up slowed by it."""
     os.sync()
     time.sleep(SETTLE)
 
@@ -328,7 +329,7 @@ def machine_line(args):
     print(f"# BPF tracing programs already loaded at start (other tracers on this machine): "
           f"{len(others)}{' (' + ', '.join(others) + ')' if others else ''}")
     print(f"# open loop: {args.opens} openat+close per thread, every 8th failing; getppid loop: {args.calls} calls "
-          f"per thread; median of {args.rounds} rounds, setups alternating within each round "
+          f"per thread; median of {args.rounds} rounds, setups alternating within each round, each round starting one further on "
           f"(slowdown: median, min and max of per-round ratios to that round's untraced run)")
 
 
@@ -355,8 +356,11 @@ def main():
                     ("open", OPEN_SETUPS, args.opens, "open", "open loop"),
                     ("getppid", GETPPID_SETUPS, args.calls, "call", "getppid loop: the cost to everything else")):
                 results = {s.name: [] for s in setups}
-                for _ in range(args.rounds):
-                    for s in setups:
+                for round_index in range(args.rounds):
+                    # Each round starts one setup further on: whatever the run after the
+                    # untraced one pays, it is not always the same setup that pays it.
+                    start = round_index % len(setups)
+                    for s in setups[start:] + setups[:start]:
                         run_id += 1
                         results[s.name].append(run_once(s, (exe, workload), threads, count, work, run_id))
                 print(f"\n## {threads} thread(s): {title}")
