@@ -80,13 +80,17 @@ public final class BPFRecordStream<Element: Sendable>: AsyncSequence, Sendable {
         continuation.onTermination = { _ in control.stop() }
         self.stream = stream
         self.control = control
-        DetachedThread.start {
+        let started = DetachedThread.start {
             do {
                 try Self.run(source, control: control)
                 continuation.finish()
             } catch {
                 continuation.finish(throwing: error)
             }
+        }
+        if let errno = started {
+            continuation.finish()
+            throw BPFError.system("start the reader thread", errno: errno)
         }
     }
 
@@ -132,13 +136,21 @@ enum DetachedThread {
         init(_ run: @escaping @Sendable () -> Void) { self.run = run }
     }
 
-    static func start(_ body: @escaping @Sendable () -> Void) {
+    /// Starts `body` on a new thread; nil, or the error (EAGAIN: a thread or process limit)
+    /// when there is none, and `body` will not run.
+    @discardableResult
+    static func start(_ body: @escaping @Sendable () -> Void) -> Int32? {
         var thread = pthread_t()
         let context = Unmanaged.passRetained(Body(body)).toOpaque()
-        pthread_create(&thread, nil, { context in
+        let result = pthread_create(&thread, nil, { context in
             Unmanaged<Body>.fromOpaque(context!).takeRetainedValue().run()
             return nil
         }, context)
+        guard result == 0 else {
+            Unmanaged<Body>.fromOpaque(context).release()
+            return result
+        }
         pthread_detach(thread)
+        return nil
     }
 }

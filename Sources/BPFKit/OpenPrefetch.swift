@@ -28,10 +28,13 @@ final class OpenPrefetch: @unchecked Sendable {
             return true
         }
         guard started else { return }
-        DetachedThread.start {
+        let failed = DetachedThread.start {
             prefetch.bytes = object.bytes
             prefetch.cut = BPFObject.lookAtKernelBTF(prefetch.bytes, cut: true)
             sem_post(prefetch.finished)
+        }
+        if failed != nil {  // no thread to spare: the open does the work itself
+            pending.withLock { _ = $0.removeValue(forKey: object.identity) }
         }
     }
 

@@ -62,6 +62,10 @@ public final class RingBuffer {
 
     private let pointer: OpaquePointer
     private let state = ConsumerState()
+    /// Set when the last read stopped before the rings were empty (a handler stopped or
+    /// failed): what it left may have had its wakeup already, which an edge-triggered wait would
+    /// not see again, so the next `poll` reads before it waits.
+    private var stoppedEarly = false
     private var boxes: [Box] = []
     private var maps: [BPFMapHandle] = []
 
@@ -115,7 +119,8 @@ public final class RingBuffer {
     /// A wait ends at a wakeup, not whenever a record is pending: with level-triggered epoll a
     /// fast reader came back to find a record or two each time and woke thousands of times a
     /// second, whatever wakeups producers held back to batch records. Every wait is followed
-    /// by reading every map (`poll`), so nothing pending is left behind.
+    /// by reading every map (`poll`), and a read a handler stopped is finished before the next
+    /// wait, so nothing pending is left behind.
     private func edgeTriggered(_ map: BPFMapHandle) throws(BPFError) {
         try libbpfCall("watch ring buffer \(map.name)") {
             clibbpf_ring_buffer_edge_triggered(pointer, map.fileDescriptor, Int32(maps.count - 1))
@@ -123,25 +128,45 @@ public final class RingBuffer {
     }
 
     /// The epoll descriptor that becomes readable when a producer wakes the reader, once per
-    /// wakeup (edge-triggered; owned by this consumer): put it in another event loop, and call
-    /// `consume()` each time it is readable and each time a wait for it times out.
+    /// wakeup (edge-triggered; owned by this consumer): put it in another event loop, wait with
+    /// a timeout, and call `consume()` each time it is readable, each time a wait times out, and
+    /// again after a read a handler stopped.
     public var epollDescriptor: Int32 { ring_buffer__epoll_fd(pointer) }
 
     /// Waits up to `timeoutMilliseconds` for a wakeup, then handles every pending record of
     /// every map, woken or not (producers may suppress wakeups to batch them). Returns the
     /// count handled; a signal interrupting the wait is not an error. Rethrows a handler's error.
+    ///
+    /// A negative timeout waits until records are handled or a signal comes, in waits of at
+    /// most 100 ms, each followed by a read: a producer's wakeup can be missed when it commits
+    /// a record at the moment a read ends (the kernel orders the two sides with acquire and
+    /// release only), and an edge-triggered wait would not end for that record.
     @discardableResult
     public func poll(timeoutMilliseconds: Int32) throws -> Int {
+        if stoppedEarly { return try consume() }
+        guard timeoutMilliseconds < 0 else { return try pollOnce(timeoutMilliseconds).count }
+        while true {
+            let (count, interrupted) = try pollOnce(100)
+            if count > 0 || interrupted || stoppedEarly { return count }
+        }
+    }
+
+    private func pollOnce(_ timeoutMilliseconds: Int32) throws -> (count: Int, interrupted: Bool) {
         let woken = ring_buffer__poll(pointer, timeoutMilliseconds)
-        let count = try state.finish(woken, context: "poll ring buffer \(maps[0].name)")
-        if woken == -ECANCELED { return count }
-        return count + (try consume())
+        let count = try finish(woken, context: "poll ring buffer \(maps[0].name)")
+        if woken == -ECANCELED { return (count, false) }
+        return (count + (try consume()), woken == -EINTR)
     }
 
     /// Handles every pending record without waiting. Returns the count handled.
     @discardableResult
     public func consume() throws -> Int {
         let result = ring_buffer__consume(pointer)
-        return try state.finish(result, context: "read ring buffer \(maps[0].name)")
+        return try finish(result, context: "read ring buffer \(maps[0].name)")
+    }
+
+    private func finish(_ result: Int32, context: @autoclosure () -> String) throws -> Int {
+        stoppedEarly = state.stopRequested
+        return try state.finish(result, context: context())
     }
 }

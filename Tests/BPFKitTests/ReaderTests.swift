@@ -75,6 +75,26 @@ struct ReaderTests {
         #expect(try ring.consume() == 2)
     }
 
+    @Test("After a handler stops a read, the next poll reads what is left without waiting for a wakeup")
+    func stopThenPoll() throws {
+        let skeleton = try loadTestObject()
+        try skeleton.attach()
+        var seen = 0
+        let ring = try RingBuffer(skeleton.maps.ringA) { _ in
+            seen += 1
+            if seen == 1 { throw BPFStopReading() }
+        }
+        triggerGetppid(3)  // one wakeup, for the first record
+        #expect(try ring.poll(timeoutMilliseconds: 1000) == 1)
+        let start = ContinuousClock.now
+        #expect(try ring.poll(timeoutMilliseconds: 5000) == 2)
+        #expect(ContinuousClock.now - start < .seconds(1))
+        // Without a timeout: it returns once it has handled records.
+        triggerGetppid(2)
+        #expect(try ring.poll(timeoutMilliseconds: -1) == 2)
+        #expect(seen == 5)
+    }
+
     @Test("The perf event array reader gets every record with its CPU")
     func perfEventArray() throws {
         let skeleton = try loadTestObject()
