@@ -104,7 +104,7 @@ public final class OpenSnoopProgram {
             let skeleton = try open.load()
             try skeleton.programs.whoami.run()
             try Self.fillFilterMaps(skeleton, options: options)
-            cpuRings = options.perCPURings ? try Self.makeCPURings(skeleton, pages: options.ringBufferPages) : []
+            cpuRings = options.perCPURings ? try Self.makeCPURings(skeleton, pages: Self.ringPages(options)) : []
             var attached: [BPFProgram] = []
             for program in OpensnoopSkeleton.Program.allCases where skeleton.programs[program].autoload {
                 switch Hook(program) {
@@ -145,17 +145,24 @@ public final class OpenSnoopProgram {
     /// The ring buffers the events arrive in: the shared one, and each CPU's with per-CPU rings.
     public func eventRings() throws -> [BPFMapHandle] { [try skeleton.maps.events.handle()] + cpuRings }
 
-    /// One ring per possible CPU, of an equal share of `pages` (a power of two, at least a
-    /// page), put in `cpu_events`.
-    private static func makeCPURings(_ skeleton: OpensnoopSkeleton, pages: Int) throws -> [BPFMapHandle] {
+    /// The pages of each events ring: the shared ring's, or with per-CPU rings each CPU's equal
+    /// share of them (a power of two, at least a page).
+    private static func ringPages(_ options: TraceOptions) -> Int {
+        guard options.perCPURings else { return options.ringBufferPages }
         let cpus = BPFMapHandle.possibleCPUs
         var share = 1
-        while share * 2 <= pages / cpus { share *= 2 }
+        while share * 2 <= options.ringBufferPages / cpus { share *= 2 }
+        return share
+    }
+
+    /// One ring per possible CPU, of `pages` each, put in `cpu_events`.
+    private static func makeCPURings(_ skeleton: OpensnoopSkeleton, pages: Int) throws -> [BPFMapHandle] {
+        let cpus = BPFMapHandle.possibleCPUs
         let slots = try skeleton.maps.cpuEvents.handle()
         let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
         return try (0..<cpus).map { cpu in
             let ring = try BPFMapHandle(creating: .ringBuffer, name: "events_cpu\(cpu)", keySize: 0, valueSize: 0,
-                                        maxEntries: share * pageSize)
+                                        maxEntries: pages * pageSize)
             try slots.update(UInt32(cpu), UInt32(bitPattern: ring.fileDescriptor))
             return ring
         }
@@ -322,13 +329,15 @@ public final class OpenSnoopProgram {
         rodata.hasBpfLoop = KernelSupport.tracingCanLoop
         rodata.hasSnprintf = KernelSupport.tracingCanFormat
         rodata.wantCgroup = options.recordCgroup || options.summary?.contains(.cgroup) == true
-        rodata.wakeupBytes = UInt64(options.wakeupBytes)
+        let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+        // At most a quarter of a ring: a threshold the ring cannot reach left the reader to its
+        // 10 ms timer, and a small ring (-b 64: 256 KiB) lost an event in eight under a flood.
+        rodata.wakeupBytes = UInt64(min(options.wakeupBytes, ringPages(options) * pageSize / 4))
         rodata.emitEvents = options.emitEvents
         rodata.summaryBy = options.summary?.rawValue ?? 0
         rodata.wantLatency = options.measuresLatency
         rodata.slowerNs = options.slowerThanNanoseconds ?? 0
         rodata.countFiltered = options.countFiltered
-        let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
         // Rings and tables not used are made as small as the kernel allows.
         let sharedRing = options.emitEvents && !options.perCPURings
         try open.maps.events.setMaxEntries(sharedRing ? options.ringBufferPages * pageSize : pageSize)

@@ -79,7 +79,8 @@ public struct TraceOptions: Sendable {
     /// many produce at once, but events of different CPUs may come out of time order within a
     /// batch (up to one poll interval, 10 ms).
     public var perCPURings = false
-    /// Wake the reader once this many bytes are pending (batching); 0 wakes per event.
+    /// Wake the reader once this many bytes are pending (batching), at most a quarter of a
+    /// ring; 0 wakes per event.
     public var wakeupBytes = 256 * 1024
     public var attachMode = AttachMode.auto
     /// Trace io_uring opens.

@@ -209,6 +209,19 @@ struct RobustnessTests {
         #expect(fields[2] == "0")
     }
 
+    @Test("A small ring is read in time under a flood: the reader's wakeup threshold fits in it")
+    func smallRingKeepsUp() throws {
+        let name = uniqueName("small")
+        let tracer = try TracerRun(["-j", "-b", "64", "-n", name])  // 256 KiB: the default threshold was all of it
+        try runHelper(["--name", name, "loop", "50000", "/etc/hostname"])
+        tracer.stop(settle: 0.5)
+        let records = try tracer.records()
+        let events = records.filter { $0["path"] as? String == "/etc/hostname" }.count
+        let lost = records.compactMap { $0["lost"] as? Int }.reduce(0, +)
+        #expect(events + lost == 50_000, "events \(events) + lost \(lost)")
+        #expect(events >= 49_750, "events \(events), lost \(lost)")  // it lost 1 in 8 when the reader only woke on its timer
+    }
+
     @Test("Lost events are counted exactly: a stopped reader with a small ring reports what is missing")
     func lostEventsReported() throws {
         let name = uniqueName("lost")
