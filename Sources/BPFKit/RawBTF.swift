@@ -94,30 +94,15 @@ struct RawBTF {
 
     /// A set of bytes, for `forEachType`.
     struct NameStarts {
-        private var bits: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        private var bits = SIMD4<UInt64>()
 
         init<S: Sequence>(_ names: S) where S.Element == [UInt8] {
             for name in names where !name.isEmpty {
-                let byte = name[0]
-                switch byte >> 6 {
-                case 0: bits.0 |= 1 << UInt64(byte & 63)
-                case 1: bits.1 |= 1 << UInt64(byte & 63)
-                case 2: bits.2 |= 1 << UInt64(byte & 63)
-                default: bits.3 |= 1 << UInt64(byte & 63)
-                }
+                bits[Int(name[0] >> 6)] |= 1 << UInt64(name[0] & 63)
             }
         }
 
-        func contains(_ byte: UInt8) -> Bool {
-            let word: UInt64
-            switch byte >> 6 {
-            case 0: word = bits.0
-            case 1: word = bits.1
-            case 2: word = bits.2
-            default: word = bits.3
-            }
-            return word & (1 << UInt64(byte & 63)) != 0
-        }
+        func contains(_ byte: UInt8) -> Bool { bits[Int(byte >> 6)] & (1 << UInt64(byte & 63)) != 0 }
     }
 
     /// Bytes after the common 12-byte record, by kind.

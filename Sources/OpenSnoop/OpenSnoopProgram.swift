@@ -70,12 +70,8 @@ public final class OpenSnoopProgram {
 
     /// Starts the part of loading that needs no options (decoding the object, the kernel BTF
     /// work) on a thread of its own, to overlap option parsing: call it first thing (see
-    /// `BPFObject.prefetch`). Only with more than two CPUs online: on two, the thread competed
-    /// with the very work it overlaps (the benchmark's start-up did not move) and its stack and
-    /// malloc arena added 0.2 MiB to the peak RSS.
-    public static func prefetch() {
-        if sysconf(Int32(_SC_NPROCESSORS_ONLN)) > 2 { OpensnoopSkeleton.prefetch() }
-    }
+    /// `BPFObject.prefetch`).
+    public static func prefetch() { OpensnoopSkeleton.prefetch() }
 
     public init(options: TraceOptions) throws {
         try options.validate()

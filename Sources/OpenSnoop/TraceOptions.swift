@@ -1,3 +1,4 @@
+internal import BPFKit
 internal import Glibc
 internal import OpenSnoopEvent
 
@@ -68,13 +69,11 @@ public struct TraceOptions: Sendable {
     /// The ring sized by need: producers come with CPUs, so 128 pages per possible CPU, at least
     /// 256 (1 MiB of 4 KiB pages, what 2 CPUs need: 4 threads opening flat out on 2 CPUs lost
     /// nothing in JSON, where 128 pages lost some) and at most 8192.
-    /// (Worked out once: glibc reads /sys for the CPU count on every call.)
-    public static let defaultRingBufferPages: Int = {
-        let cpus = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_CONF))))
+    public static var defaultRingBufferPages: Int {
         var pages = 256
-        while pages < 128 * cpus && pages < 8192 { pages *= 2 }
+        while pages < 128 * BPFMapHandle.possibleCPUs && pages < 8192 { pages *= 2 }
         return pages
-    }()
+    }
     /// One events ring per CPU instead of one shared ring: no contention between CPUs when
     /// many produce at once, but events of different CPUs may come out of time order within a
     /// batch (up to one poll interval, 10 ms).

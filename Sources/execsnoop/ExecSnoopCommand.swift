@@ -45,7 +45,7 @@ struct ExecSnoopCommand: ParsableCommand {
     static func main() {
         Diagnostics.guardStandardDescriptors()
         Readiness.claim()
-        if sysconf(Int32(_SC_NPROCESSORS_ONLN)) > 2 { ExecsnoopSkeleton.prefetch() }  // as opensnoop
+        ExecsnoopSkeleton.prefetch()
         let (command, raw) = parseGetoptOrExit(getoptOptions, rawOptions: ["name"], tool: "execsnoop")
         let (code, message) = command.trace(name: raw["name"]?.first)
         if let message { Diagnostics.report(message, tool: "execsnoop") }
