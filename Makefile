@@ -15,7 +15,7 @@ ARGS ?=
 RELEASE_FLAGS := -c release --static-swift-stdlib --disable-local-rpath -Xswiftc -use-ld=lld \
 	-Xlinker --strip-all -Xlinker -z -Xlinker pack-relative-relocs
 
-.PHONY: deps build run test bench clean
+.PHONY: deps build run test bench kernel-test clean
 
 deps:
 	@scripts/install-deps.sh
@@ -35,6 +35,14 @@ test: deps
 
 bench: build
 	bench/run.sh
+
+# The kernel matrix: boots Debian's 5.10, 6.1, 6.12, 6.18 and newest 7.x cloud kernels under qemu,
+# each once, and runs every tracer in each (Tests/KernelMatrix/run.sh says how to choose fewer,
+# e.g. KERNELS="6.1 7.x" make kernel-test). Also builds the rest of the release products (execsnoop,
+# the Examples, the test helper); an up-to-date build is not redone.
+kernel-test: build
+	$(SWIFT) build $(RELEASE_FLAGS)
+	Tests/KernelMatrix/run.sh
 
 clean:
 	rm -rf .build bench/out

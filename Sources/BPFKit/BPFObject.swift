@@ -3,9 +3,9 @@ internal import Glibc
 
 /// A BPF object file: its programs and maps, from open to load, and what its programs attached.
 ///
-/// Lifecycle: `init(bytes:name:)` opens (parses) the ELF; before `load()` you may set read-only
-/// globals, resize maps, reuse pinned maps and switch programs off; `load()` creates the maps and
-/// runs the verifier; then attach programs. The object keeps every link it attached: nothing
+/// Lifecycle: `init(bytes:name:kernelBTFPath:)` opens (parses) the ELF; before `load()` you may
+/// set read-only globals, resize maps, reuse pinned maps and switch programs off; `load()` creates
+/// the maps, relocates (CO-RE, by libbpf) and runs the verifier; then attach programs. The object keeps every link it attached: nothing
 /// detaches until you call `BPFLink.detach()`, take the link with `takeLink(_:)`, or release the
 /// object, whose deinit detaches its links and unloads its programs and maps.
 ///
@@ -18,94 +18,37 @@ public final class BPFObject {
     /// The links attached through this object's programs, detached when the object is released.
     public private(set) var links: [BPFLink] = []
 
-    /// The cut-down kernel BTF libbpf relocates against (`CORETargetBTF`), open until load.
-    private var targetBTF: Int32?
-    /// Whether CO-RE relocates against a cut-down kernel BTF (else libbpf reads the whole one).
-    package let usesCutTargetBTF: Bool
-    /// Whether the kernel BTF work was done ahead, by `prefetch(_:)`.
-    package let tookPrefetch: Bool
+    /// Each program's verifier statistics from a `load(collectingStatistics: true)`, by name.
+    private(set) var statistics: [String: VerifierStatistics] = [:]
 
     /// Opens an object from the bytes of an ELF file built with `clang -target bpf`.
     ///
-    /// CO-RE relocations are resolved at load against only the kernel types and members they
-    /// use, cut from the kernel's BTF here, when the kernel allows (see `CORETargetBTF`);
-    /// otherwise libbpf reads the kernel's whole BTF, with the same result.
-    public convenience init(bytes: [UInt8], name: String) throws(BPFError) {
-        try self.init(bytes: bytes, name: name, cutKernelBTF: true)
-    }
-
-    /// Opens an embedded object (a skeleton's), taking what `prefetch(_:)` did for it, if
-    /// anything. Its bytes are not kept: libbpf has copied what it needs once this returns.
-    public convenience init(embedded object: BPFEmbeddedObject) throws(BPFError) {
-        if let prefetched = OpenPrefetch.take(object) {
-            try self.init(bytes: prefetched.bytes, name: object.name, prepared: .some(prefetched.cut), cutKernelBTF: true)
-        } else {
-            try self.init(bytes: object.bytes, name: object.name, cutKernelBTF: true)
-        }
-    }
-
-    /// Opens an object; `cutKernelBTF: false` leaves libbpf to read the kernel's whole BTF.
-    package convenience init(bytes: [UInt8], name: String, cutKernelBTF: Bool) throws(BPFError) {
-        try self.init(bytes: bytes, name: name, prepared: nil, cutKernelBTF: cutKernelBTF)
-    }
-
-    /// `prepared`: the cut, already made (by a prefetch).
-    private init(bytes: [UInt8], name: String, prepared: [UInt8]??, cutKernelBTF: Bool) throws(BPFError) {
-        _ = BTFTracepoints.registered
-        tookPrefetch = prepared != nil
-        let cut = prepared ?? Self.lookAtKernelBTF(bytes, cut: cutKernelBTF)
-        // libbpf opens the cut by path at load: /proc/self/fd must work (not without /proc).
-        let target = cut.flatMap { btf -> (fd: Int32, path: String)? in
-            let fd = btf.withUnsafeBytes { clibbpf_memory_file("bpfkit-core-btf", $0.baseAddress, $0.count) }
-            guard fd >= 0 else { return nil }
-            let path = "/proc/self/fd/\(fd)"
-            guard access(path, R_OK) == 0 else {
-                close(fd)
-                return nil
-            }
-            return (fd, path)
-        }
-        targetBTF = target?.fd
-        usesCutTargetBTF = target != nil
-        do {
-            pointer = try libbpfPointer("open BPF object \(name)") {
-                bytes.withUnsafeBytes { clibbpf_open_mem($0.baseAddress, $0.count, name, target?.path) }
-            }
-        } catch {
-            if let target { close(target.fd) }
-            throw error
-        }
-    }
-
-    /// Starts on a thread of its own the part of opening `object` that needs no configuration:
-    /// decoding it, parsing its sections, cutting the kernel's BTF for its CO-RE relocations and
-    /// finding its tp_btf targets (milliseconds, most of an open). Call it first thing, before
-    /// parsing arguments or probing the kernel: `init(embedded:)` of the same object then waits
-    /// for that work instead of doing it.
-    ///
-    /// Only with more than two CPUs online: on two, the thread competed with the very work it
-    /// overlaps (a tracer's measured start-up did not move) and its stack and malloc arena
-    /// added 0.2 MiB to the peak RSS; the open then does the work itself.
-    public static func prefetch(_ object: BPFEmbeddedObject) {
-        if sysconf(Int32(_SC_NPROCESSORS_ONLN)) > 2 { OpenPrefetch.start(object) }
-    }
-
-    /// One look at the kernel's BTF for an object: the ids of its tp_btf targets, and the cut for
-    /// its CO-RE relocations if `cut` (nil if there is none to make; see `CORETargetBTF`).
-    static func lookAtKernelBTF(_ bytes: [UInt8], cut: Bool) -> [UInt8]? {
-        bytes.withUnsafeBytes { object in
-            guard let sections = ELFSections(object) else { return nil }
-            return KernelBTFMapping.withKernelBTF { kernel in
-                BTFTracepoints.resolve(BTFTracepoints.targets(sections), in: kernel)
-                return cut ? CORETargetBTF.make(sections: sections, kernel: kernel) : nil
+    /// At load, libbpf resolves the object's CO-RE relocations against the running kernel's BTF
+    /// (`/sys/kernel/btf/vmlinux`), or against `kernelBTFPath` when given: a BTF file for a kernel
+    /// that does not expose its own, such as one from BTFHub or one cut down to what this object
+    /// uses with `bpftool gen min_core_btf` (libbpf's `btf_custom_path`). The file is read at
+    /// load; here it must only be readable. `tp_btf`, fentry and iterator programs still need
+    /// the kernel's own BTF: their targets are kernel type ids.
+    public init(bytes: [UInt8], name: String, kernelBTFPath: String? = nil) throws(BPFError) {
+        if let kernelBTFPath {
+            try systemCall("open BPF object \(name) with kernel BTF \(kernelBTFPath)", retryOnInterrupt: false) {
+                access(kernelBTFPath, R_OK)
             }
         }
+        pointer = try libbpfPointer("open BPF object \(name)") {
+            bytes.withUnsafeBytes { clibbpf_open_mem($0.baseAddress, $0.count, name, kernelBTFPath) }
+        }
+    }
+
+    /// Opens an embedded object (a skeleton's); see `init(bytes:name:kernelBTFPath:)`. Its bytes
+    /// are not kept: libbpf has copied what it needs once this returns.
+    public convenience init(embedded object: BPFEmbeddedObject, kernelBTFPath: String? = nil) throws(BPFError) {
+        try self.init(bytes: object.bytes, name: object.name, kernelBTFPath: kernelBTFPath)
     }
 
     deinit {
         for link in links { link.detach() }
         bpf_object__close(pointer)
-        if let targetBTF { close(targetBTF) }
     }
 
     /// The object's name.
@@ -155,12 +98,21 @@ public final class BPFObject {
     /// of a longer log since Linux 6.4; earlier kernels keep its start).
     static let verifierLogSize = 1 << 20
 
+    /// The verifier's `BPF_LOG_STATS` log level: statistics only, no instruction trace.
+    static let statisticsLogLevel: UInt32 = 4
+
     /// Creates the maps, loads and verifies every program whose autoload is on.
     ///
+    /// With `collectingStatistics`, the verifier reports what verifying each program took
+    /// (`BPF_LOG_STATS`, what libbpf's `veristat` shows; Linux 5.2): read it after the load from
+    /// `BPFProgram.verifierStatistics`. A rejected program's log then holds the verifier's
+    /// messages without its instruction trace.
+    ///
     /// Throws `.notSupported` (before asking the kernel) for a program whose kind this kernel
-    /// cannot load, `.verifierRejected` with the verifier's reason when it refuses a program,
-    /// and a system error otherwise.
-    public func load() throws(BPFError) {
+    /// cannot load, `.notFound` for a `tp_btf` program whose tracepoint the kernel does not have,
+    /// `.verifierRejected` with the verifier's reason when it refuses a program, and a system
+    /// error otherwise.
+    public func load(collectingStatistics: Bool = false) throws(BPFError) {
         guard !isLoaded else { throw BPFError(.invalidArgument, "load BPF object \(name)", details: "already loaded") }
         let programs = programs.filter(\.autoload)
         for program in programs { try program.checkKernelSupport() }
@@ -168,6 +120,7 @@ public final class BPFObject {
         for (program, log) in zip(programs, logs) {
             log[0] = 0
             bpf_program__set_log_buf(program.pointer, log, Self.verifierLogSize)
+            if collectingStatistics { bpf_program__set_log_level(program.pointer, Self.statisticsLogLevel) }
         }
         defer {
             for (program, log) in zip(programs, logs) {
@@ -176,17 +129,28 @@ public final class BPFObject {
             }
         }
         let result = bpf_object__load(pointer)
-        clibbpf_tp_btf_loaded()
-        if let targetBTF {
-            close(targetBTF)
-            self.targetBTF = nil
-        }
         guard result < 0 else {
             isLoaded = true
+            if collectingStatistics {
+                for (program, log) in zip(programs, logs) {
+                    statistics[program.name] = VerifierStatistics(log: String(cString: log))
+                }
+            }
             return
         }
-        for (program, log) in zip(programs, logs) where log[0] != 0 {
-            throw Self.verifierError(program: program.name, code: -result, log: String(cString: log))
+        // Programs load in order until one fails: the last log written is the failed program's,
+        // unless it holds only the statistics of a program that loaded (libbpf failed before
+        // the kernel saw the next one).
+        if let (program, log) = Array(zip(programs, logs)).last(where: { $0.1[0] != 0 }),
+           case let text = String(cString: log), !collectingStatistics || !VerifierStatistics.isStatisticsOnly(text) {
+            throw Self.verifierError(program: program.name, code: -result, log: text)
+        }
+        if -result == ESRCH {  // libbpf found no attach target: name a tp_btf program's missing tracepoint
+            for program in programs {
+                guard case .btfTracepoint(let target) = program.attachPoint, !KernelSupport.hasBTFTracepoint(target) else { continue }
+                throw BPFError(.notFound, "load BPF program \(program.name) (\(program.section))", errno: ESRCH,
+                               details: "the kernel has no tracepoint \(target) (no btf_trace_\(target) in its BTF)")
+            }
         }
         throw BPFError.system("load BPF object \(name)", errno: -result)
     }

@@ -20,12 +20,8 @@ public struct BPFProgram {
     /// Where the section says the program attaches.
     public var attachPoint: BPFAttachPoint { BPFAttachPoint(section: section) }
 
-    /// The kernel program type. (BPFKit has libbpf take a tp_btf program for a raw tracepoint
-    /// one until load; it is a tracing program.)
-    public var type: BPFProgramType {
-        if case .btfTracepoint = attachPoint { return .tracing }
-        return BPFProgramType(rawValue: bpf_program__type(pointer).rawValue)
-    }
+    /// The kernel program type.
+    public var type: BPFProgramType { BPFProgramType(rawValue: bpf_program__type(pointer).rawValue) }
 
     /// Whether `BPFObject.load()` loads this program. Switch off what the kernel lacks (before load).
     public var autoload: Bool {
@@ -35,6 +31,10 @@ public struct BPFProgram {
 
     /// The program's file descriptor after load (-1 before); owned by the object.
     public var fileDescriptor: Int32 { bpf_program__fd(pointer) }
+
+    /// What the verifier reported for this program, if its object was loaded with
+    /// `load(collectingStatistics: true)`; nil otherwise.
+    public var verifierStatistics: VerifierStatistics? { object.statistics[name] }
 
     /// The program's instructions as libbpf prepared them (relocated, once loaded), each as its
     /// 8 raw bytes; map references hold this process's map descriptors.
@@ -107,7 +107,6 @@ public struct BPFProgram {
     public func attach() throws(BPFError) -> BPFLink {
         switch attachPoint {
         case .kprobe, .ksyscall: try requireKprobes("attach \(name) (\(section))")
-        case .btfTracepoint: return try attachTracing()
         case .other(let kind):
             throw BPFError(.unimplemented, "attach \(name) (\(section))",
                            details: "BPFKit attaches no '\(kind)' program by its section: use an explicit attach call")

@@ -1,9 +1,15 @@
 internal import CLibBPF
+internal import Glibc
 
-/// The object's BTF, read for what BPFKit and its skeleton generator need: data-section
-/// variables and the shapes of their types. `package`: the generator (bpf-embed) uses it.
+/// BTF read with libbpf's btf API: an object's (data-section variables and the shapes of their
+/// types, for BPFKit and the skeleton generator) or the kernel's (its tracepoints, for
+/// `KernelBTF`). Borrows the `struct btf`: its owner must outlive it. `package`: the
+/// generator (bpfkit-build) uses it.
 package struct BTFInfo {
     let btf: OpaquePointer
+
+    /// Reads `btf` (not freed here).
+    init(_ btf: OpaquePointer) { self.btf = btf }
 
     /// The BTF of an opened object, if it has any.
     init?(object: OpaquePointer) {
@@ -29,30 +35,22 @@ package struct BTFInfo {
         case bytes(Int)
     }
 
-    private static let kindInt: UInt32 = 1, kindPointer: UInt32 = 2, kindArray: UInt32 = 3,
-        kindEnum: UInt32 = 6, kindTypedef: UInt32 = 8, kindVolatile: UInt32 = 9, kindConst: UInt32 = 10,
-        kindRestrict: UInt32 = 11, kindVar: UInt32 = 14, kindDataSection: UInt32 = 15,
-        kindFloat: UInt32 = 16, kindTypeTag: UInt32 = 18, kindEnum64: UInt32 = 19
-
-    private func kind(_ type: UnsafePointer<btf_type>) -> UInt32 { (type.pointee.info >> 24) & 0x1f }
-    private func vlen(_ type: UnsafePointer<btf_type>) -> Int { Int(type.pointee.info & 0xffff) }
     private func name(_ offset: UInt32) -> String { btf__name_by_offset(btf, offset).map { String(cString: $0) } ?? "" }
 
     /// The name of the data section a DATASEC type id describes (`.bss`, `.rodata`...).
     func dataSectionName(typeID: UInt32) -> String? {
-        guard let type = btf__type_by_id(btf, typeID), kind(type) == Self.kindDataSection else { return nil }
+        guard let type = btf__type_by_id(btf, typeID), btf_is_datasec(type) else { return nil }
         return name(type.pointee.name_off)
     }
 
     /// The variables of data section `section`, in offset order (empty if it has none).
     package func variables(inSection section: String) -> [Variable] {
-        let id = btf__find_by_name_kind(btf, section, Self.kindDataSection)
-        guard id > 0, let type = btf__type_by_id(btf, UInt32(id)) else { return [] }
-        let infos = UnsafeRawPointer(type.advanced(by: 1)).assumingMemoryBound(to: btf_var_secinfo.self)
+        let id = btf__find_by_name_kind(btf, section, UInt32(BTF_KIND_DATASEC as Int))
+        guard id > 0, let type = btf__type_by_id(btf, UInt32(id)), let infos = btf_var_secinfos(type) else { return [] }
         var result: [Variable] = []
-        for index in 0..<vlen(type) {
+        for index in 0..<Int(btf_vlen(type)) {
             let info = infos[index]
-            guard let variable = btf__type_by_id(btf, info.type), kind(variable) == Self.kindVar else { continue }
+            guard let variable = btf__type_by_id(btf, info.type), btf_is_var(variable) else { continue }
             result.append(Variable(name: name(variable.pointee.name_off), offset: Int(info.offset),
                                    size: Int(info.size), type: variable.pointee.type))
         }
@@ -63,30 +61,49 @@ package struct BTFInfo {
     package func shape(of id: UInt32) -> Shape {
         guard let type = btf__type_by_id(btf, id) else { return .bytes(0) }
         let size = Int(btf__resolve_size(btf, id))
-        switch kind(type) {
-        case Self.kindTypedef, Self.kindVolatile, Self.kindConst, Self.kindRestrict, Self.kindTypeTag:
+        switch Int(btf_kind(type)) {
+        case BTF_KIND_TYPEDEF, BTF_KIND_VOLATILE, BTF_KIND_CONST, BTF_KIND_RESTRICT, BTF_KIND_TYPE_TAG:
             return shape(of: type.pointee.type)
-        case Self.kindInt:
-            let encoding = UnsafeRawPointer(type.advanced(by: 1)).load(as: UInt32.self)
-            let flags = (encoding >> 24) & 0x0f, bits = encoding & 0xff
-            if flags & 4 != 0 && size == 1 { return .bool }
+        case BTF_KIND_INT:
+            let flags = Int32(btf_int_encoding(type)), bits = Int(btf_int_bits(type))
+            if flags & BTF_INT_BOOL != 0 && size == 1 { return .bool }
             // C `char` (signed or not by target): bytes, as Swift reads them.
-            if size == 1 && (flags & 2 != 0 || name(type.pointee.name_off) == "char") { return .integer(size: 1, signed: false) }
+            if size == 1 && (flags & BTF_INT_CHAR != 0 || name(type.pointee.name_off) == "char") {
+                return .integer(size: 1, signed: false)
+            }
             guard bits == size * 8, [1, 2, 4, 8].contains(size) else { return .bytes(size) }
-            return .integer(size: size, signed: flags & 1 != 0)
-        case Self.kindEnum, Self.kindEnum64:
+            return .integer(size: size, signed: flags & BTF_INT_SIGNED != 0)
+        case BTF_KIND_ENUM, BTF_KIND_ENUM64:
             guard [1, 2, 4, 8].contains(size) else { return .bytes(size) }
-            return .integer(size: size, signed: (type.pointee.info >> 31) != 0)
-        case Self.kindFloat where size == 4 || size == 8:
+            return .integer(size: size, signed: btf_kflag(type))
+        case BTF_KIND_FLOAT where size == 4 || size == 8:
             return .float(size: size)
-        case Self.kindArray:
-            let array = UnsafeRawPointer(type.advanced(by: 1)).load(as: btf_array.self)
+        case BTF_KIND_ARRAY:
+            guard let array = btf_array(type)?.pointee else { return .bytes(size) }
             let element = shape(of: array.type)
             if case .bytes = element { return .bytes(size) }
             return .array(element, count: Int(array.nelems))
         default:
             return .bytes(max(size, 0))
         }
+    }
+}
+
+extension BTFInfo {
+    /// Every tracepoint this BTF declares, by name, with its number of parameters after the
+    /// leading `void *` context: the kernel declares `btf_trace_NAME` as a pointer to the
+    /// prototype of the tracepoint's BPF probe.
+    func tracepointParameterCounts() -> [String: Int] {
+        var result: [String: Int] = [:]
+        for id in 1..<btf__type_cnt(btf) {
+            guard let typedef = btf__type_by_id(btf, id), btf_is_typedef(typedef),
+                  let name = btf__name_by_offset(btf, typedef.pointee.name_off), strncmp(name, "btf_trace_", 10) == 0,
+                  let pointer = btf__type_by_id(btf, typedef.pointee.type), btf_is_ptr(pointer),
+                  let prototype = btf__type_by_id(btf, pointer.pointee.type), btf_is_func_proto(prototype),
+                  btf_vlen(prototype) >= 1 else { continue }
+            result[String(cString: name + 10)] = Int(btf_vlen(prototype)) - 1
+        }
+        return result
     }
 }
 

@@ -22,7 +22,8 @@ public enum KernelSupport {
         return result
     }
 
-    /// Whether the kernel exposes its own BTF (needed for CO-RE and `tp_btf`).
+    /// Whether the kernel exposes its own BTF: needed for `tp_btf`, fentry and iterator programs,
+    /// and for CO-RE unless the object is opened with a BTF file for this kernel (`kernelBTFPath`).
     public static var hasKernelBTF: Bool {
         access("/sys/kernel/btf/vmlinux", R_OK) == 0
     }
@@ -103,7 +104,8 @@ public enum KernelSupport {
     }
 
     /// Whether the tracepoint `category/name` exists: from tracefs when readable, else from the
-    /// kernel's BTF (every tracepoint has a `btf_trace_NAME` type there).
+    /// kernel's BTF (see `hasBTFTracepoint(_:)`), which has no types for the per-syscall events
+    /// of `syscalls`: without tracefs they count as absent (attaching them needs tracefs anyway).
     public static func hasTracepoint(category: String, name: String) -> Bool {
         canReadTracefs ? tracingFileExists("events/\(category)/\(name)") : hasBTFTracepoint(name)
     }
@@ -137,10 +139,10 @@ public enum KernelSupport {
         supports(helper: BPF_FUNC_snprintf.rawValue, in: .tracepoint)
     }
 
-    /// Whether the kernel's BTF has the BTF-enabled tracepoint `name` (for `tp_btf/name`).
-    public static func hasBTFTracepoint(_ name: String) -> Bool {
-        BTFTracepoints.exists(name) ?? (libbpf_find_vmlinux_btf_id(name, BPF_TRACE_RAW_TP) > 0)
-    }
+    /// Whether the kernel's BTF has the tracepoint `name` (for `tp_btf/name`): a `btf_trace_NAME`
+    /// type in vmlinux's BTF (modules' tracepoints are not looked at). The BTF is read once per
+    /// process (see `KernelBTF`).
+    public static func hasBTFTracepoint(_ name: String) -> Bool { KernelBTF.hasTracepoint(name) }
 
     /// Whether tracepoint programs can read the current task through BTF (`bpf_get_current_task_btf`, Linux 5.11).
     public static var canReadCurrentTaskBTF: Bool {

@@ -80,6 +80,7 @@ public struct BPFEmbeddedObject: Sendable {
     /// The object's bytes in standard base64.
     public let base64: StaticString
 
+    /// The object named `name` whose bytes are `base64`.
     public init(name: String, base64: StaticString) {
         self.name = name
         self.base64 = base64
@@ -87,9 +88,6 @@ public struct BPFEmbeddedObject: Sendable {
 
     /// The object's bytes, decoded.
     public var bytes: [UInt8] { Self.bytes(base64: base64) }
-
-    /// Where the text lives: two values with the same name and text hold the same bytes.
-    var identity: String { "\(name)@\(UInt(bitPattern: base64.utf8Start))" }
 
     /// Decodes standard base64 (padding and unknown characters are skipped).
     public static func bytes(base64 text: StaticString) -> [UInt8] {

@@ -55,12 +55,11 @@ package struct SkeletonGenerator {
         out += """
 
             /// Opens the embedded object: the stage where programs, maps and `rodata` are configured.
-            public static func open() throws(BPFError) -> Open { try Open() }
-
-            /// Starts the part of `open()` that needs no configuration (decoding the object, cutting
-            /// the kernel's BTF for it) on a thread of its own; `open()` then waits for it instead of
-            /// doing it. Call it first thing, so that it overlaps argument parsing and probing.
-            public static func prefetch() { BPFObject.prefetch(embeddedObject) }
+            /// CO-RE relocates against the running kernel's BTF, or against the BTF file at
+            /// `kernelBTFPath` (BTFHub, `bpftool gen min_core_btf`) for a kernel without its own.
+            public static func open(kernelBTFPath: String? = nil) throws(BPFError) -> Open {
+                try Open(kernelBTFPath: kernelBTFPath)
+            }
 
             /// Attaches every loaded program whose section names its attach point (uprobes and
             /// iterators need their explicit calls); the object keeps the links.
@@ -83,9 +82,9 @@ package struct SkeletonGenerator {
         }
         out += """
 
-                init() throws(BPFError) {
+                init(kernelBTFPath: String?) throws(BPFError) {
                     // Everything is made before any stored property is set (noncopyable init).
-                    let object = try BPFObject(embedded: \(typeName).embeddedObject)
+                    let object = try BPFObject(embedded: \(typeName).embeddedObject, kernelBTFPath: kernelBTFPath)
                     let programs = try Programs(object)
                     let maps = try Maps(object)
 
@@ -100,9 +99,10 @@ package struct SkeletonGenerator {
                     self.maps = maps
                 }
 
-                /// Creates the maps and loads the programs (the verifier runs here).
-                public consuming func load() throws(BPFError) -> \(typeName) {
-                    try object.load()
+                /// Creates the maps and loads the programs (the verifier runs here); with
+                /// `collectingStatistics`, each program's `verifierStatistics` says what verifying it took.
+                public consuming func load(collectingStatistics: Bool = false) throws(BPFError) -> \(typeName) {
+                    try object.load(collectingStatistics: collectingStatistics)
                     return try \(typeName)(loaded: object, programs: programs, maps: maps)
                 }
             }

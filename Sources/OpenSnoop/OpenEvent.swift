@@ -10,17 +10,8 @@ public struct OpenEvent {
     public enum Source: UInt8, Sendable, CaseIterable {
         case open = 1, openat = 2, openat2 = 3, creat = 4, ioUring = 5, openByHandleAt = 6
 
-        /// The name used in JSON output.
-        public var name: String {
-            switch self {
-            case .open: "open"
-            case .openat: "openat"
-            case .openat2: "openat2"
-            case .creat: "creat"
-            case .ioUring: "io_uring"
-            case .openByHandleAt: "open_by_handle_at"
-            }
-        }
+        /// The name used in JSON output (the syscall's, or "io_uring"), from the C contract.
+        public var name: String { String(cString: opensnoop_source_name(UInt32(rawValue))) }
     }
 
     /// Offsets of `struct opensnoop_event`'s fields (checked against the C layout by a test).

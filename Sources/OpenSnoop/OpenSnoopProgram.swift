@@ -15,6 +15,8 @@ public final class OpenSnoopProgram {
     public let attachMode: TraceOptions.AttachMode
     /// Whether io_uring opens are traced.
     public let tracesIoUring: Bool
+    /// Why io_uring opens are not traced although asked for: this kernel cannot (nil otherwise).
+    public let ioUringUnavailable: String?
     /// Whether 32-bit (compat) opens are traced.
     public let tracesCompat: Bool
     /// The options it was made with.
@@ -29,51 +31,53 @@ public final class OpenSnoopProgram {
     /// What each program of `opensnoop.bpf.c` is for: the table that decides which ones load.
     /// A program the table does not know is a compile error (the switch is exhaustive).
     private enum Hook {
-        /// The raw `sys_exit` hook of `raw` mode.
-        case rawExit
+        /// The raw `sys_exit` hook of `raw` mode; `resolving`: with path resolution (bpf_loop).
+        case rawExit(resolving: Bool)
         /// The raw `sys_enter` hook timing opens in `raw` mode (`--latency`).
         case rawEntry
         /// An open syscall's exit tracepoint, in `tracepoints` mode.
-        case syscallExit(String)
+        case syscallExit
         /// An open syscall's entry tracepoint timing it in `tracepoints` mode (`--latency`).
-        case syscallEntry(String)
-        /// io_uring open tracking.
-        case ioUring
+        case syscallEntry
+        /// io_uring submission, at the tracepoint of that name (`io_uring_submit_req`, or
+        /// `io_uring_submit_sqe` before 6.4).
+        case ioUringSubmit(String)
+        /// io_uring completion, for the prototype with this many parameters (3 since 6.13, 7 before).
+        case ioUringComplete(parameters: Int)
+        /// io_uring requests whose preparation failed.
+        case ioUringFailed
         /// Following a command's process tree.
         case follow
         /// Run once after load, never attached: learns our own process id as the kernel numbers it.
         case identify
-        /// Run when asked, never attached: reads what only the kernel knows (the ring's fill).
-        case query
 
         init(_ program: OpensnoopSkeleton.Program) {
             switch program {
-            case .rawSysExit: self = .rawExit
+            case .rawSysExit: self = .rawExit(resolving: true)
+            case .rawSysExitBasic: self = .rawExit(resolving: false)
             case .rawSysEnter: self = .rawEntry
-            case .tpExitOpen: self = .syscallExit("sys_exit_open")
-            case .tpExitOpenat: self = .syscallExit("sys_exit_openat")
-            case .tpExitOpenat2: self = .syscallExit("sys_exit_openat2")
-            case .tpExitCreat: self = .syscallExit("sys_exit_creat")
-            case .tpExitOpenByHandleAt: self = .syscallExit("sys_exit_open_by_handle_at")
-            case .tpEnterOpen: self = .syscallEntry("sys_enter_open")
-            case .tpEnterOpenat: self = .syscallEntry("sys_enter_openat")
-            case .tpEnterOpenat2: self = .syscallEntry("sys_enter_openat2")
-            case .tpEnterCreat: self = .syscallEntry("sys_enter_creat")
-            case .tpEnterOpenByHandleAt: self = .syscallEntry("sys_enter_open_by_handle_at")
-            case .uringSubmit, .uringComplete, .uringReqFailed: self = .ioUring
+            case .tpExitOpen, .tpExitOpenat, .tpExitOpenat2, .tpExitCreat, .tpExitOpenByHandleAt: self = .syscallExit
+            case .tpEnterOpen, .tpEnterOpenat, .tpEnterOpenat2, .tpEnterCreat, .tpEnterOpenByHandleAt: self = .syscallEntry
+            case .uringSubmitReq: self = .ioUringSubmit("io_uring_submit_req")
+            case .uringSubmitSqe: self = .ioUringSubmit("io_uring_submit_sqe")
+            case .uringComplete: self = .ioUringComplete(parameters: 3)
+            case .uringCompleteRes: self = .ioUringComplete(parameters: 7)
+            case .uringReqFailed: self = .ioUringFailed
             case .followFork, .followExit: self = .follow
             case .whoami: self = .identify
-            case .ringFill: self = .query
             }
         }
     }
 
-    /// Starts the part of loading that needs no options (decoding the object, the kernel BTF
-    /// work) on a thread of its own, to overlap option parsing: call it first thing (see
-    /// `BPFObject.prefetch`).
-    public static func prefetch() { OpensnoopSkeleton.prefetch() }
+    /// The io_uring tracepoints, with the number of parameters of each prototype this program
+    /// knows (`submit_sqe` took the request first only from 6.0 to 6.3).
+    private static let ioUringPrototypes = [
+        "io_uring_submit_req": [1], "io_uring_submit_sqe": [2], "io_uring_complete": [3, 7], "io_uring_req_failed": [3],
+    ]
 
-    public init(options: TraceOptions) throws {
+    /// Loads and attaches the programs `options` select on this kernel. With
+    /// `collectingStatistics`, `verifierStatistics` says what verifying each one took.
+    public init(options: TraceOptions, collectingStatistics: Bool = false) throws {
         try options.validate()
         guard KernelSupport.hasTracingPrivileges else {
             if KernelSupport.isInUserNamespace {
@@ -96,15 +100,16 @@ public final class OpenSnoopProgram {
             let compat = options.compat && mode == .raw && KernelSupport.hasIA32Emulation
             let open = try OpensnoopSkeleton.open()
             let ioUring = try Self.selectPrograms(open.programs, mode: mode, options: options)
+            ioUringUnavailable = ioUring.unavailable
             try Self.configure(open, options: options, compat: compat)
-            let skeleton = try open.load()
+            let skeleton = try open.load(collectingStatistics: collectingStatistics)
             try skeleton.programs.whoami.run()
             try Self.fillFilterMaps(skeleton, options: options)
             cpuRings = options.perCPURings ? try Self.makeCPURings(skeleton, pages: Self.ringPages(options)) : []
             var attached: [BPFProgram] = []
             for program in OpensnoopSkeleton.Program.allCases where skeleton.programs[program].autoload {
                 switch Hook(program) {
-                case .identify, .query: continue
+                case .identify: continue
                 default: break
                 }
                 try skeleton.programs[program].attach()
@@ -113,7 +118,7 @@ public final class OpenSnoopProgram {
             self.skeleton = skeleton
             self.attached = attached
             attachMode = mode
-            tracesIoUring = ioUring
+            tracesIoUring = ioUring.traced
             tracesCompat = compat
         } catch let error as BPFError {
             throw OpenSnoopError.bpf(error)
@@ -126,12 +131,15 @@ public final class OpenSnoopProgram {
         switch options.attachMode {
         case .auto:
             if options.compat && KernelSupport.hasIA32Emulation { return .raw }
-            return registers && KernelSupport.canReadTracefs ? .tracepoints : .raw
+            return registers && KernelSupport.tracingCanLoop && KernelSupport.canReadTracefs ? .tracepoints : .raw
         case .raw:
             return .raw
         case .tracepoints:
             guard registers else {
                 throw OpenSnoopError.unsupported("attach mode 'tracepoints' needs bpf_task_pt_regs (Linux 5.15 or later)")
+            }
+            guard KernelSupport.tracingCanLoop else {
+                throw OpenSnoopError.unsupported("attach mode 'tracepoints' needs bpf_loop (Linux 5.17 or later)")
             }
             try KernelSupport.ensureTracefs()
             return .tracepoints
@@ -164,6 +172,15 @@ public final class OpenSnoopProgram {
         }
     }
 
+    /// What the verifier reported for each program loaded (with `collectingStatistics`), in the
+    /// skeleton's order.
+    public var verifierStatistics: [(program: String, statistics: VerifierStatistics)] {
+        OpensnoopSkeleton.Program.allCases.compactMap { program in
+            let loaded = skeleton.programs[program]
+            return loaded.verifierStatistics.map { (loaded.name, $0) }
+        }
+    }
+
     /// The ring buffer the summary's path names arrive in.
     public func namesMap() -> BPFMap { skeleton.maps.names }
 
@@ -183,10 +200,9 @@ public final class OpenSnoopProgram {
     /// Opens the filters dropped since load (with `countFiltered`; 0 otherwise).
     public func filteredOpens() throws -> UInt64 { try counter(OPENSNOOP_COUNTER_FILTERED) }
 
-    /// Bytes waiting in the events ring buffer now.
+    /// Bytes waiting in the events ring buffers now.
     public func ringBufferUsedBytes() throws -> UInt64 {
-        try skeleton.programs.ringFill.run()
-        return skeleton.bss.ringUsed
+        try eventRings().reduce(0) { $0 + (try $1.ringBufferPendingBytes()) }
     }
 
     /// The events ring buffers' size in bytes, all together.
@@ -227,58 +243,93 @@ public final class OpenSnoopProgram {
         }
     }
 
-    /// Switches on the programs this mode and these options need, from the hook table; returns
-    /// whether io_uring is traced.
+    /// Switches on the programs this mode, these options and this kernel need, from the hook
+    /// table; returns whether io_uring is traced, or why it cannot be.
     private static func selectPrograms(_ programs: OpensnoopSkeleton.Programs, mode: TraceOptions.AttachMode,
-                                       options: TraceOptions) throws -> Bool {
-        let uringHooks = ["io_uring_submit_req", "io_uring_complete", "io_uring_req_failed"]
-        let ioUring = options.ioUring && uringHooks.allSatisfy { KernelSupport.hasTracepoint(category: "io_uring", name: $0) }
+                                       options: TraceOptions) throws -> (traced: Bool, unavailable: String?) {
+        let canLoop = KernelSupport.tracingCanLoop
+        if !canLoop {
+            if options.fullPath || !options.pathPrefixes.isEmpty || options.summary?.contains(.path) == true {
+                throw OpenSnoopError.unsupported(
+                    "-F, --path and --summary-by path resolve or hash paths with bpf_loop (Linux 5.17 or later); this kernel has none")
+            }
+        }
+        let ioUring = options.ioUring ? ioUringHooks(canLoop: canLoop) : (hooks: [:], unavailable: nil)
         let timed = options.measuresLatency
         var syscallHooks = 0
         for program in OpensnoopSkeleton.Program.allCases {
+            let hook = Hook(program)
             let wanted: Bool
-            switch Hook(program) {
-            case .rawExit:
-                wanted = mode == .raw
+            switch hook {
+            case .rawExit(let resolving):
+                wanted = mode == .raw && resolving == canLoop
                 if wanted && !KernelSupport.hasTracepoint(category: "raw_syscalls", name: "sys_exit") {
                     throw OpenSnoopError.unsupported("this kernel has no raw_syscalls:sys_exit tracepoint (CONFIG_FTRACE_SYSCALLS)")
                 }
-                if wanted { syscallHooks += 1 }
             case .rawEntry:
                 wanted = mode == .raw && timed
-            case .syscallExit(let name):
-                wanted = mode == .tracepoints && KernelSupport.hasTracepoint(category: "syscalls", name: name)
-                if wanted { syscallHooks += 1 }
-            case .syscallEntry(let name):
-                wanted = mode == .tracepoints && timed && KernelSupport.hasTracepoint(category: "syscalls", name: name)
-            case .ioUring:
-                wanted = ioUring
+            case .syscallExit, .syscallEntry:
+                guard case .tracepoint(let category, let name) = programs[program].attachPoint else { wanted = false; break }
+                let entry = if case .syscallEntry = hook { true } else { false }
+                wanted = mode == .tracepoints && (!entry || timed) && KernelSupport.hasTracepoint(category: category, name: name)
+            case .ioUringSubmit, .ioUringComplete, .ioUringFailed:
+                wanted = ioUring.hooks[program] == true
             case .follow:
                 wanted = options.followCommand
-            case .identify, .query:
+            case .identify:
                 wanted = true
             }
+            if wanted, case .rawExit = hook { syscallHooks += 1 }
+            if wanted, case .syscallExit = hook { syscallHooks += 1 }
             programs[program].autoload = wanted
         }
         guard syscallHooks > 0 else {
             throw OpenSnoopError.unsupported("this kernel has no open syscall tracepoints (CONFIG_FTRACE_SYSCALLS)")
         }
-        if timed && !KernelSupport.supports(.taskStorage) {
-            throw OpenSnoopError.unsupported("--latency and --slower need task storage maps (Linux 5.11 or later)")
+        return (!ioUring.hooks.isEmpty, options.ioUring ? ioUring.unavailable : nil)
+    }
+
+    /// The io_uring programs whose tracepoints this kernel has with the prototypes they were
+    /// written for (from its BTF), or why io_uring opens cannot be traced here.
+    private static func ioUringHooks(canLoop: Bool) -> (hooks: [OpensnoopSkeleton.Program: Bool], unavailable: String?) {
+        guard canLoop else { return ([:], "io_uring opens are traced on Linux 5.17 or later (bpf_loop); this kernel has none") }
+        let found = KernelBTF.tracepointParameterCounts(Array(ioUringPrototypes.keys))
+        var hooks: [OpensnoopSkeleton.Program: Bool] = [:]
+        var submit = false, complete = false, failed = false
+        for program in OpensnoopSkeleton.Program.allCases {
+            switch Hook(program) {
+            case .ioUringSubmit(let name) where !submit && found[name].map({ ioUringPrototypes[name]!.contains($0) }) == true:
+                hooks[program] = true
+                submit = true
+            case .ioUringComplete(let parameters) where found["io_uring_complete"] == parameters:
+                hooks[program] = true
+                complete = true
+            case .ioUringFailed where found["io_uring_req_failed"] == 3:
+                hooks[program] = true
+                failed = true
+            default:
+                break
+            }
         }
-        return ioUring
+        guard submit && complete && failed else {
+            return ([:], "this kernel's io_uring tracepoints do not identify an open's request (Linux 6.0 or later does)")
+        }
+        return (hooks, nil)
     }
 
     /// Writes the filters and settings into the program's read-only globals; sizes maps.
     private static func configure(_ open: borrowing OpensnoopSkeleton.Open, options: TraceOptions, compat: Bool) throws {
         let rodata = open.rodata
-        rodata.filterPid = !options.pids.isEmpty
-        rodata.filterTid = !options.tids.isEmpty
-        rodata.filterUid = !options.uids.isEmpty
+        var taskFilters: opensnoop_task_filter.RawValue = 0
+        if !options.pids.isEmpty { taskFilters |= OPENSNOOP_FILTER_PID.rawValue }
+        if !options.tids.isEmpty { taskFilters |= OPENSNOOP_FILTER_TID.rawValue }
+        if !options.uids.isEmpty { taskFilters |= OPENSNOOP_FILTER_UID.rawValue }
+        if options.followCommand { taskFilters |= OPENSNOOP_FILTER_TRACED.rawValue }
+        if options.cgroupMapPath != nil { taskFilters |= OPENSNOOP_FILTER_CGROUP_IDS.rawValue }
+        if options.mountNamespaceMapPath != nil { taskFilters |= OPENSNOOP_FILTER_MNTNS.rawValue }
+        rodata.taskFilters = UInt8(taskFilters)
         rodata.failedOnly = options.failedOnly
-        rodata.filterTraced = options.followCommand
         if !options.pids.isEmpty || !options.tids.isEmpty, let namespace = PIDNamespace.current, !namespace.isInitial {
-            rodata.idsInPidns = true
             rodata.pidnsDev = namespace.device
             rodata.pidnsIno = namespace.inode
         }
@@ -296,7 +347,6 @@ public final class OpenSnoopProgram {
                 case .bits(let bits): masks.append(bits)
                 }
             }
-            rodata.filterFlags = true
             rodata.targAccmodes = accessModes
             rodata.nFlagMasks = UInt8(masks.count)
             try rodata.setFlagMasks(masks)
@@ -307,23 +357,14 @@ public final class OpenSnoopProgram {
             try rodata.setPrefixes(options.pathPrefixes)
         }
         if let path = options.cgroupMapPath {
-            rodata.filterCgroupIds = true
             try reusePinned(open.maps.cgroupIds, at: path, option: "--cgroupmap")
         }
         if let path = options.mountNamespaceMapPath {
-            rodata.filterMntns = true
             try reusePinned(open.maps.mntnsIds, at: path, option: "--mntnsmap")
         }
         rodata.nCgroupTrees = UInt8(options.cgroupDirectories.count)
-        let hasTaskBTF = KernelSupport.canReadCurrentTaskBTF
-        if (options.fullPath || !options.pathPrefixes.isEmpty) && !hasTaskBTF {
-            throw OpenSnoopError.unsupported("-F/--full-path and --path need bpf_get_current_task_btf (Linux 5.11 or later)")
-        }
         rodata.fullPath = options.fullPath
-        rodata.hasTaskBtf = hasTaskBTF
         rodata.traceCompat = compat
-        rodata.hasBpfLoop = KernelSupport.tracingCanLoop
-        rodata.hasSnprintf = KernelSupport.tracingCanFormat
         rodata.wantCgroup = options.recordCgroup || options.summary?.contains(.cgroup) == true
         let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
         // At most a quarter of a ring: a threshold the ring cannot reach left the reader to its
@@ -346,6 +387,7 @@ public final class OpenSnoopProgram {
         let unused = [(open.maps.tracedPids, !options.followCommand), (open.maps.pidFilter, options.pids.isEmpty),
                       (open.maps.tidFilter, options.tids.isEmpty), (open.maps.uidFilter, options.uids.isEmpty)]
         for (map, isUnused) in unused where isUnused { try map.setMaxEntries(1) }
+        if !options.measuresLatency { try open.maps.starts.setMaxEntries(1) }
     }
 
     /// A user's pinned map that cannot stand in for ours is a bad argument: one line naming

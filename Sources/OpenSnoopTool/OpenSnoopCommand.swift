@@ -218,6 +218,10 @@ public struct OpenSnoopCommand: ParsableCommand {
     @Flag(name: [.customShort("v"), .long], help: "Say which hooks are in use; show libbpf's log.")
     var verbose = false
 
+    @Flag(name: .customLong("verifier-stats"),
+          help: "Load the programs these options select, print what the kernel's verifier reported for each (instructions processed, stack per frame), and exit.")
+    var verifierStats = false
+
     @Option(name: .customLong("attach-mode"), parsing: .unconditional, help: .hidden)
     var attachMode: TraceOptions.AttachMode = .auto
 
@@ -262,6 +266,7 @@ public struct OpenSnoopCommand: ParsableCommand {
         .init(long: "per-cpu-rings", takesValue: false, repeatable: true),
         .init(long: "no-compat", takesValue: false, repeatable: true),
         .init(long: "verbose", short: "v", takesValue: false, repeatable: true),
+        .init(long: "verifier-stats", takesValue: false, repeatable: true),
         .init(long: "attach-mode", takesValue: true),
         .init(long: "version", short: "V", takesValue: false, repeatable: true),
         .init(long: "help", short: "h", takesValue: false, repeatable: true),
@@ -279,7 +284,6 @@ public struct OpenSnoopCommand: ParsableCommand {
         metricsFactory = metrics
         Diagnostics.guardStandardDescriptors()
         Readiness.claim()
-        OpenSnoopProgram.prefetch()
         Glibc.exit(run(arguments: GetoptArguments.commandLineBytes))
     }
 
@@ -346,7 +350,40 @@ public struct OpenSnoopCommand: ParsableCommand {
         if Diagnostics.standardOutputWasClosed && command.output == nil && (options.emitEvents || command.summary != nil) {
             return fail("standard output is closed: nothing to write to (use -o FILE)", code: 1)
         }
+        if command.verifierStats { return command.printVerifierStatistics(options) }
         return command.trace(options, commandBytes: normalized.trailing)
+    }
+
+    private static func rightAligned(_ text: String, _ width: Int) -> String {
+         String(repeating: " ", count: max(0, width - text.count)) + text
+    }
+
+    private static func leftAligned(_ text: String, _ width: Int) -> String {
+        text + String(repeating: " ", count: max(0, width - text.count))
+    }
+
+    /// `--verifier-stats`: one line per program loaded: instructions processed, each frame's
+    /// stack, and the most a call chain can use when every frame is rounded up to 32 bytes (as
+    /// 6.1 counts; the limit is 512 on kernels without a BPF private stack).
+    private func printVerifierStatistics(_ options: TraceOptions) -> Int32 {
+        let program: OpenSnoopProgram
+        do {
+            program = try OpenSnoopProgram(options: options, collectingStatistics: true)
+        } catch {
+            return Self.fail("\(error)", code: 1)
+        }
+        func line(_ name: String, _ instructions: String, _ frames: String, _ chain: String) -> String {
+            [Self.leftAligned(name, 30), Self.rightAligned(instructions, 7), Self.leftAligned(frames, 18),
+             Self.rightAligned(chain, 8)].joined(separator: " ") + "\n"
+        }
+        var text = line("PROGRAM", "INSNS", "  STACK", "CHAIN/32")
+        for (name, statistics) in program.verifierStatistics {
+            let frames = statistics.stackDepths.map(String.init).joined(separator: "+")
+            let chain = statistics.stackDepths.reduce(0) { $0 + max(32, ($1 + 31) / 32 * 32) }
+            text += line(name, String(statistics.instructionsProcessed), "  " + frames, String(chain))
+        }
+        _ = text.withCString { write(STDOUT_FILENO, $0, strlen($0)) }
+        return 0
     }
 
     /// Options that only make sense together, or not together.
@@ -462,6 +499,7 @@ public struct OpenSnoopCommand: ParsableCommand {
                                            summary: snapshots(options, sink: sink, endpoint: endpoint), report: report)
             endpoint?.isHealthy = true
             if verbose { report(describe(session.program)) }
+            if let reason = session.program.ioUringUnavailable { report("note: io_uring opens are not traced: \(reason)") }
             warnAboutMissingProcesses(options)
             let child = command.isEmpty ? nil : try TracedCommand.spawn(commandBytes)
             do { try session.start() } catch OutputSink.OutputError.closed { if child == nil { return 0 } }
@@ -517,7 +555,7 @@ public struct OpenSnoopCommand: ParsableCommand {
             compat = "not traced (attach mode tracepoints)"
         }
         return "attach mode \(program.attachMode.rawValue), 32-bit opens \(compat), io_uring opens "
-            + (program.tracesIoUring ? "traced" : "not traced (no io_uring tracepoints)")
+            + (program.tracesIoUring ? "traced" : "not traced (\(program.ioUringUnavailable ?? "not asked for"))")
     }
 
     /// One line naming the PIDs/TIDs that do not exist now (they are traced if they appear).

@@ -45,7 +45,6 @@ struct ExecSnoopCommand: ParsableCommand {
     static func main() {
         Diagnostics.guardStandardDescriptors()
         Readiness.claim()
-        ExecsnoopSkeleton.prefetch()
         let (command, raw) = parseGetoptOrExit(getoptOptions, rawOptions: ["name"], tool: "execsnoop")
         let (code, message) = command.trace(name: raw["name"]?.first)
         if let message { Diagnostics.report(message, tool: "execsnoop") }

@@ -47,12 +47,30 @@ struct PureTests {
         #expect(source.contains("public var targComm: InlineArray<16, UInt8> {"))
         #expect(source.contains("public func setTargComm(_ values: some Collection<UInt8>) throws(BPFError)"))
         #expect(!source.contains("BssGlobals"))
+        #expect(source.contains("public static func open(kernelBTFPath: String? = nil) throws(BPFError) -> Open {"))
+        #expect(source.contains("public consuming func load(collectingStatistics: Bool = false) throws(BPFError) -> DemoSkeleton {"))
     }
 
     @Test("Embedded bytes decode from base64")
     func base64() {
         #expect(BPFEmbeddedObject.bytes(base64: "AAEC/w==") == [0, 1, 2, 255])
         #expect(BPFEmbeddedObject.bytes(base64: "") == [])
+    }
+
+    @Test("Verifier statistics read from the kernel's BPF_LOG_STATS lines")
+    func verifierStatistics() throws {
+        let log = """
+            verification time 1234 usec
+            stack depth 64+72+88
+            processed 5120 insns (limit 1000000) max_states_per_insn 4 total_states 300 peak_states 120 mark_read 40
+
+            """
+        let statistics = try #require(VerifierStatistics(log: log))
+        #expect(statistics.instructionsProcessed == 5120 && statistics.totalStates == 300 && statistics.peakStates == 120)
+        #expect(statistics.verificationTime == .microseconds(1234) && statistics.stackDepths == [64, 72, 88])
+        #expect(VerifierStatistics.isStatisticsOnly(log))
+        #expect(!VerifierStatistics.isStatisticsOnly("R0 invalid mem access 'map_value_or_null'\n" + log))
+        #expect(VerifierStatistics(log: "") == nil)
     }
 
     @Test("Errors read as context: reason")

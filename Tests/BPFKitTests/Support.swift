@@ -34,8 +34,25 @@ func triggerGetppid(_ times: Int = 1) {
     for _ in 0..<times { _ = getppid() }
 }
 
-/// A path for a pin on the BPF file system, unique to this process and `name`.
-func pinPath(_ name: String) -> String { "/sys/fs/bpf/bpfkit_test_\(getpid())_\(name)" }
+/// A BPF file system of this test process's own, mounted on first use and unmounted (and its
+/// directory removed) when the process exits: the tests never depend on whether `/sys/fs/bpf`
+/// happens to be a BPF file system on this machine.
+let privateBPFFS: String = {
+    let base = String(cString: getenv("TMPDIR") ?? strdup("/tmp"))
+    let directory = base + "/bpfkit-test-bpffs-\(getpid())"
+    mkdir(directory, 0o700)
+    if mount("bpf", directory, "bpf", 0, nil) != 0 {
+        Issue.record("mount a BPF file system at \(directory): \(String(cString: strerror(errno)))")
+    }
+    atexit {
+        umount2(privateBPFFS, Int32(MNT_DETACH))
+        rmdir(privateBPFFS)
+    }
+    return directory
+}()
+
+/// A path for a pin on the test process's own BPF file system, unique to `name`.
+func pinPath(_ name: String) -> String { privateBPFFS + "/bpfkit_test_\(name)" }
 
 /// Whether a file exists.
 func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }

@@ -109,7 +109,7 @@ struct FilterTests {
             var arguments = arguments
             var pinned: String? = nil
             if arguments[1] == "pinned" {
-                pinned = "/sys/fs/bpf/opensnoop_test_cg_\(getpid())"
+                pinned = pinPath("cgroups")
                 let id = try #require(try FileManager.default.attributesOfItem(atPath: cgroup + "/child")[.systemFileNumber] as? UInt64)
                 try bpftool(["map", "create", pinned!, "type", "hash", "key", "8", "value", "8", "entries", "8", "name", "ostest_cg"])
                 try bpftool(["map", "update", "pinned", pinned!, "key"] + bytes(id) + ["value"] + bytes(1))
@@ -132,7 +132,7 @@ struct FilterTests {
         let dir = try directory(with: ["same", "other"])
         let link = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/mnt")
         let id = try #require(UInt64(link.dropFirst("mnt:[".count).dropLast()))
-        let pinned = "/sys/fs/bpf/opensnoop_test_mntns_\(getpid())"
+        let pinned = pinPath("mount-namespaces")
         try bpftool(["map", "create", pinned, "type", "hash", "key", "8", "value", "8", "entries", "8", "name", "ostest_ns"])
         defer { unlink(pinned) }
         try bpftool(["map", "update", "pinned", pinned, "key"] + bytes(id) + ["value"] + bytes(1))

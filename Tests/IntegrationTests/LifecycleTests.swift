@@ -93,7 +93,7 @@ struct LifecycleTests {
 
     @Test("A pinned map that cannot serve --cgroupmap/--mntnsmap: one line naming the option and path, exit 2")
     func badPinnedMaps() throws {
-        let pinned = "/sys/fs/bpf/opensnoop_test_array_\(getpid())"
+        let pinned = pinPath("array")
         let create = Process()
         create.executableURL = URL(fileURLWithPath: "/usr/sbin/bpftool")
         create.arguments = ["map", "create", pinned, "type", "array", "key", "4", "value", "8", "entries", "1", "name", "ostest_arr"]

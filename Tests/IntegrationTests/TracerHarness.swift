@@ -25,6 +25,26 @@ enum Binaries {
     static var execsnoop: String { directory.appendingPathComponent("execsnoop").path }
 }
 
+/// A BPF file system of this test process's own for pinned maps, mounted on first use and
+/// unmounted (its directory removed) when the process exits: the tests never depend on whether
+/// `/sys/fs/bpf` happens to be a BPF file system on this machine.
+let privateBPFFS: String = {
+    let base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
+    let directory = base + "/opensnoop-test-bpffs-\(getpid())"
+    mkdir(directory, 0o700)
+    if mount("bpf", directory, "bpf", 0, nil) != 0 {
+        Issue.record("mount a BPF file system at \(directory): \(String(cString: strerror(errno)))")
+    }
+    atexit {
+        umount2(privateBPFFS, Int32(MNT_DETACH))
+        rmdir(privateBPFFS)
+    }
+    return directory
+}()
+
+/// A path on the test process's own BPF file system, unique to `name`.
+func pinPath(_ name: String) -> String { privateBPFFS + "/" + name }
+
 /// Collects everything a pipe delivers, on a background thread.
 final class PipeCollector: Sendable {
     let pipe = Pipe()

@@ -23,25 +23,8 @@ typedef void (*clibbpf_log_fn)(int level, const char *message);
 void clibbpf_set_log_handler(clibbpf_log_fn handler, int level);
 
 /* bpf_object__open_mem with an object name and, unless NULL, the BTF file CO-RE relocates
- * against instead of the kernel's. Returns NULL and sets errno on failure. */
+ * against instead of the kernel's (btf_custom_path). Returns NULL and sets errno on failure. */
 struct bpf_object *clibbpf_open_mem(const void *bytes, size_t size, const char *name, const char *btf_path);
-
-/* The BTF type id of vmlinux's `btf_trace_TRACEPOINT`: 0 if vmlinux has none, -1 if unknown. */
-typedef int (*clibbpf_tp_btf_id_fn)(const char *tracepoint);
-
-/* Lets tp_btf programs load without libbpf reading the kernel's whole BTF: libbpf takes them for
- * raw tracepoint programs until load (so that it does not read the kernel BTF for them), then
- * loads them as the BTF-typed tracing programs they are, attached at the type id `resolve` gives
- * (libbpf's search of vmlinux when it does not know; then the modules' BTF, as libbpf does).
- * Call once, before opening any object. Returns libbpf_register_prog_handler's result. */
-int clibbpf_register_tp_btf(clibbpf_tp_btf_id_fn resolve);
-
-/* Closes the module BTF fds this thread's last object load used for tp_btf targets in modules. */
-void clibbpf_tp_btf_loaded(void);
-
-/* An in-memory file (memfd, close-on-exec) holding `size` bytes. Returns its fd, or -1 and
- * sets errno. */
-int clibbpf_memory_file(const char *name, const void *bytes, size_t size);
 
 /* Makes the `index`-th ring (map fd `map_fd`) of `rb` edge-triggered in its epoll set: a wait
  * then ends at a producer's wakeup, not whenever a record is pending, so records that producers

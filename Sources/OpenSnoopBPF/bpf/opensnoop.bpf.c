@@ -1,19 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0
-/* opensnoop's kernel side: one record per file open, filtered here before any
- * ring-buffer space is used.
+/* opensnoop's kernel side: one record per file open, filtered here before any ring-buffer
+ * space is used.
  *
- * Hooks (user space switches on one set before load):
- *  - "raw" mode: one program on the raw sys_exit tracepoint sees every system call's end and
- *    keeps the opens: native x86-64 ones and 32-bit (ia32, x32) ones, which the per-syscall
- *    tracepoints never show. It runs for every system call on the machine and returns at once
- *    for the others.
+ * Hooks (user space switches on one set before load, from the hook table in
+ * OpenSnoopProgram.swift):
+ *  - "raw" mode: raw_sys_exit, on the raw sys_exit tracepoint, sees every system call's end
+ *    and keeps the opens: native ones and 32-bit (ia32, x32) ones, which the per-syscall
+ *    tracepoints never show. It runs for every system call and returns at once for others.
+ *    raw_sys_exit_basic is the same without path resolution, for kernels without bpf_loop
+ *    (before 5.17), whose verifier refuses a program that refers to a loop callback at all.
  *  - "tracepoints" mode: one program per open syscall at its sys_exit_* tracepoint, reading
- *    the arguments from the task's saved registers (Linux 5.15); native opens only, nothing
- *    runs for other system calls.
- *  - io_uring: tp_btf on io_uring_submit_req / io_uring_complete / io_uring_req_failed.
+ *    the arguments from the task's saved registers (bpf_task_pt_regs); native opens only.
+ *  - io_uring: submission (io_uring_submit_req, or io_uring_submit_sqe before 6.4),
+ *    completion (two programs, one per prototype of io_uring_complete) and failed preparation.
  *  - following a command: sched_process_fork / sched_process_exit.
- * Every open goes through one trace_open(); its arguments are decoded once per syscall in
- * decode_syscall(), from registers, whichever mode delivered them.
+ * Every open ends in one global function, finish_event() (finish_event_basic() without path
+ * resolution), which the verifier checks once per program. Global functions take scalars only
+ * (what 5.10's verifier accepts): the open being built lives in a per-CPU scratch slot of its
+ * own for each program, so that programs interrupting each other on a CPU never share one.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -22,7 +26,6 @@
 #include "opensnoop_event.h"
 
 #define AT_FDCWD -100
-#define ENAMETOOLONG 36
 #define O_WRONLY 01
 #define O_CREAT 0100
 #define O_TRUNC 01000
@@ -34,34 +37,24 @@
 char LICENSE[] SEC("license") = "GPL";
 
 /* ---- configuration, set by user space before load ---- */
-const volatile bool filter_pid = false;      /* pid must be in pid_filter */
-const volatile bool filter_tid = false;      /* tid must be in tid_filter */
-const volatile bool filter_uid = false;      /* uid must be in uid_filter */
-const volatile bool filter_traced = false;   /* pid must be in traced_pids (followed command) */
-const volatile bool filter_cgroup_ids = false; /* cgroup id must be in cgroup_ids */
-const volatile __u8 n_cgroup_trees = 0;      /* task must be under one of cgroup_tree[0..n) */
-const volatile bool filter_mntns = false;    /* mount namespace id must be in mntns_ids */
+const volatile __u8 task_filters = 0;        /* enum opensnoop_task_filter */
+const volatile __u64 pidns_dev = 0;          /* -p/-t ids are in this pid namespace (ino 0: the */
+const volatile __u64 pidns_ino = 0;          /* kernel's own numbering) */
 const volatile bool failed_only = false;
-const volatile bool ids_in_pidns = false;    /* -p/-t are ids in the pid namespace below */
-const volatile __u64 pidns_dev = 0;
-const volatile __u64 pidns_ino = 0;
 const volatile __u8 n_comms = 0;             /* comm must contain one of targ_comm[i][0..comm_len[i]) */
 const volatile __u8 comm_len[OPENSNOOP_MAX_COMMS] = {};
 const volatile char targ_comm[OPENSNOOP_MAX_COMMS][OPENSNOOP_COMM_LEN] = {};
-const volatile bool filter_flags = false;    /* open must have one of the flags below */
-const volatile __u8 n_flag_masks = 0;        /* ... all bits of one of these masks */
+const volatile __u8 targ_accmodes = 0;       /* flags filter: access mode N where bit N is set, */
+const volatile __u8 n_flag_masks = 0;        /* or all bits of one of these masks */
 const volatile __u64 flag_masks[OPENSNOOP_MAX_FLAG_MASKS] = {};
-const volatile __u8 targ_accmodes = 0;       /* ... or access mode N where bit N is set */
+const volatile __u8 n_cgroup_trees = 0;      /* task must be under one of cgroup_tree[0..n) */
 const volatile __u8 n_prefixes = 0;          /* path must start with one of the prefixes */
 const volatile __u16 prefix_len[OPENSNOOP_MAX_PREFIXES] = {};
 const volatile char prefixes[OPENSNOOP_MAX_PREFIXES][OPENSNOOP_PREFIX_MAX] = {};
 const volatile __u64 wakeup_bytes = 0;       /* wake the reader once this much is pending */
 const volatile bool full_path = false;       /* send the resolved path (-F) */
-const volatile bool has_task_btf = false;    /* bpf_get_current_task_btf exists (Linux 5.11) */
 const volatile bool trace_compat = false;    /* raw mode: 32-bit opens too */
 const volatile bool want_cgroup = false;     /* fill opensnoop_event.cgroup_id */
-const volatile bool has_bpf_loop = false;    /* bpf_loop exists (Linux 5.17) */
-const volatile bool has_snprintf = false;    /* bpf_snprintf exists (Linux 5.13) */
 const volatile bool emit_events = true;      /* send each open (off for --summary alone) */
 const volatile __u8 summary_by = 0;          /* count opens in `summary` by these keys (0: no) */
 const volatile bool want_latency = false;    /* time each open from its start (--latency) */
@@ -71,7 +64,6 @@ const volatile bool per_cpu_rings = false;   /* one events ring per CPU (cpu_eve
 
 /* ---- set after load ---- */
 __u32 self_tgid = 0;                         /* opensnoop's own process: never traced */
-__u64 ring_used = 0;                         /* bytes waiting in the events ring (ring_fill) */
 
 /* ---- maps ---- */
 struct {
@@ -99,34 +91,31 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
-/* Event under construction: the header, then the path as passed at data[0] (read with room
- * for two bytes past PATH_MAX, to tell a cut name from a complete one), then the resolved
- * path right after the path (up to a directory of PATH_MAX, "/", and a name of PATH_MAX). */
-#define PATH_READ OPENSNOOP_PATH_READ
-#define DATA_SIZE (OPENSNOOP_PATH_MAX * 4)
-struct scratch {
-	struct opensnoop_event ev;
-	char data[DATA_SIZE];
+/* An open system call as its exit hook saw it: its first four arguments (registers of the
+ * native or ia32 calling convention, as the syscall's ABI has them) and its result. */
+struct open_call {
+	__u64 arg[4];
+	long nr;
+	long ret;
+	__u32 source;
+	__u32 compat;  /* a 32-bit caller (ia32 or x32) */
 };
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct scratch);
-} scratch_buf SEC(".maps");
 
 /* Resolving a path: components are prepended from the end of buf (WALK_END). */
 #define WALK_END OPENSNOOP_PATH_MAX
 #define NAME_MAX 255
 #define MAX_COMPONENTS 128
 #define NOT_SEEN 0xFFFFFFFF
-struct path_scratch {
+struct walk {
 	struct dentry *dentry;
 	struct mount *mnt;
 	struct dentry *mnt_root;     /* mnt's root dentry (read once per mount, not per step) */
 	struct dentry *root_dentry;  /* the process's root directory */
 	struct mount *root_mnt;
+	struct path path;            /* a path read from the kernel (file, cwd or root) */
+	void *pprev;                 /* the dentry's d_hash.pprev: NULL once unhashed (deleted) */
+	struct dentry *parent;       /* ... its d_parent */
+	struct qstr name;            /* ... its d_name (pprev, parent and name read together) */
 	__u32 pos;                   /* the path is buf[pos..WALK_END) */
 	__u32 root_pos;              /* pos when the walk met the process's root, or NOT_SEEN */
 	__u32 cut;                   /* stopped before the top (too deep or too long) */
@@ -136,12 +125,30 @@ struct path_scratch {
 	char buf[WALK_END + NAME_MAX + 1];
 };
 
+/* Event under construction: the header, then the path as passed at data[0] (read with room
+ * for two bytes past PATH_MAX, to tell a cut name from a complete one), then the resolved
+ * path right after the path (up to a directory of PATH_MAX, "/", and a name of PATH_MAX);
+ * what each kind of hook needs besides (the syscall, the path walk, a summary key). */
+#define PATH_READ OPENSNOOP_PATH_READ
+#define DATA_SIZE (OPENSNOOP_PATH_MAX * 4)
+struct scratch {
+	struct opensnoop_event ev;
+	char data[DATA_SIZE];
+	struct open_call call;
+	struct opensnoop_summary_key key;
+	struct walk walk;
+};
+
+/* One scratch slot per program kind: a program that interrupts another on its CPU (an
+ * io_uring completion in an interrupt, say) never writes into the other's open. */
+enum scratch_slot { SLOT_SYSCALL, SLOT_URING_SUBMIT, SLOT_URING_COMPLETE, SLOT_URING_FAILED, SLOTS };
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, SLOTS);
 	__type(key, __u32);
-	__type(value, struct path_scratch);
-} path_buf SEC(".maps");
+	__type(value, struct scratch);
+} scratch SEC(".maps");
 
 #define ID_SET(name, ktype, entries)                  \
 	struct {                                      \
@@ -216,25 +223,25 @@ struct {
 
 const struct opensnoop_summary_value empty_row = {};
 
-/* --latency: when the current syscall of each thread began. */
+/* --latency: when the current syscall of each thread began (by thread id; an entry left by a
+ * thread that died inside an open is evicted in time). */
 struct syscall_start {
 	__u64 ts_ns;
 	long nr;
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
 	__type(value, struct syscall_start);
 } starts SEC(".maps");
 
 /* ---- small helpers ---- */
 
-static __always_inline struct scratch *get_scratch(void)
+static __always_inline struct scratch *get_scratch(__u32 slot)
 {
-	__u32 zero = 0;
-	return bpf_map_lookup_elem(&scratch_buf, &zero);
+	return bpf_map_lookup_elem(&scratch, &slot);
 }
 
 static __always_inline void count(__u32 index, __u64 delta)
@@ -248,21 +255,6 @@ static __always_inline void count(__u32 index, __u64 delta)
 static __always_inline struct task_struct *current_task(void)
 {
 	return (struct task_struct *)bpf_get_current_task();
-}
-
-/* The current task's command name: two plain loads from the task where BTF allows it,
- * the helper call otherwise (before Linux 5.11). */
-static __always_inline void read_comm(char comm[OPENSNOOP_COMM_LEN])
-{
-	if (has_task_btf) {
-		struct task_struct *task = bpf_get_current_task_btf();
-		__u64 *words = (__u64 *)comm;
-		words[0] = *(__u64 *)&task->comm[0];
-		words[1] = *(__u64 *)&task->comm[8];
-		comm[OPENSNOOP_COMM_LEN - 1] = 0;
-	} else {
-		bpf_get_current_comm(comm, OPENSNOOP_COMM_LEN);
-	}
 }
 
 /* ---- filters ---- */
@@ -302,7 +294,7 @@ static __always_inline bool comm_matches(const char *comm)
 
 static __always_inline bool flags_match(__u64 flags)
 {
-	if (!filter_flags)
+	if (!targ_accmodes && !n_flag_masks)
 		return true;
 	if ((targ_accmodes >> (flags & 3)) & 1)
 		return true;
@@ -330,18 +322,18 @@ static __always_inline bool in_cgroup_trees(void)
  * child namespace (the kernel's ids are those of the initial namespace). */
 static __always_inline bool ids_allowed(__u32 pid, __u32 tid)
 {
-	if (!filter_pid && !filter_tid)
+	if (!(task_filters & (OPENSNOOP_FILTER_PID | OPENSNOOP_FILTER_TID)))
 		return true;
-	if (ids_in_pidns) {
+	if (pidns_ino) {
 		struct bpf_pidns_info ns = {};
 		if (bpf_get_ns_current_pid_tgid(pidns_dev, pidns_ino, &ns, sizeof(ns)) != 0)
 			return false; /* not in that namespace: no id the user could have named */
 		pid = ns.tgid;
 		tid = ns.pid;
 	}
-	if (filter_pid && !bpf_map_lookup_elem(&pid_filter, &pid))
+	if ((task_filters & OPENSNOOP_FILTER_PID) && !bpf_map_lookup_elem(&pid_filter, &pid))
 		return false;
-	if (filter_tid && !bpf_map_lookup_elem(&tid_filter, &tid))
+	if ((task_filters & OPENSNOOP_FILTER_TID) && !bpf_map_lookup_elem(&tid_filter, &tid))
 		return false;
 	return true;
 }
@@ -351,18 +343,18 @@ static __always_inline bool task_allowed(__u32 pid, __u32 tid, __u32 uid)
 {
 	if (!ids_allowed(pid, tid))
 		return false;
-	if (filter_uid && !bpf_map_lookup_elem(&uid_filter, &uid))
+	if ((task_filters & OPENSNOOP_FILTER_UID) && !bpf_map_lookup_elem(&uid_filter, &uid))
 		return false;
-	if (filter_traced && !bpf_map_lookup_elem(&traced_pids, &pid))
+	if ((task_filters & OPENSNOOP_FILTER_TRACED) && !bpf_map_lookup_elem(&traced_pids, &pid))
 		return false;
-	if (filter_cgroup_ids) {
+	if (task_filters & OPENSNOOP_FILTER_CGROUP_IDS) {
 		__u64 cg = bpf_get_current_cgroup_id();
 		if (!bpf_map_lookup_elem(&cgroup_ids, &cg))
 			return false;
 	}
 	if (n_cgroup_trees && !in_cgroup_trees())
 		return false;
-	if (filter_mntns) {
+	if (task_filters & OPENSNOOP_FILTER_MNTNS) {
 		__u64 ns = BPF_CORE_READ(current_task(), nsproxy, mnt_ns, ns.inum);
 		if (!bpf_map_lookup_elem(&mntns_ids, &ns))
 			return false;
@@ -393,36 +385,6 @@ static __always_inline bool prefix_allowed(const char *path, __u32 len)
 	return false;
 }
 
-/* ---- emitting ---- */
-
-static __always_inline long wakeup_flag(void *ring)
-{
-	if (wakeup_bytes == 0)
-		return 0;
-	return bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= wakeup_bytes
-		? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
-}
-
-/* Sends the header and its path bytes to the shared ring, or to this CPU's own ring with
- * per-CPU rings; counts the event as lost if the ring is full. */
-static __always_inline void submit(struct scratch *s)
-{
-	__u32 len = s->ev.path_len + s->ev.full_len;
-	if (len > DATA_SIZE)
-		len = DATA_SIZE;
-	void *ring = &events;
-	if (per_cpu_rings) {
-		__u32 cpu = bpf_get_smp_processor_id();
-		ring = bpf_map_lookup_elem(&cpu_events, &cpu);
-		if (!ring) {
-			count(OPENSNOOP_COUNTER_LOST, 1);
-			return;
-		}
-	}
-	if (bpf_ringbuf_output(ring, s, sizeof(s->ev) + len, wakeup_flag(ring)) != 0)
-		count(OPENSNOOP_COUNTER_LOST, 1);
-}
-
 /* A filter dropped an open: counted when asked (the count costs a map update per open). */
 static __always_inline void filtered(void)
 {
@@ -430,36 +392,31 @@ static __always_inline void filtered(void)
 		count(OPENSNOOP_COUNTER_FILTERED, 1);
 }
 
-/* First step of every event: applies the task filters and, if the open is wanted, returns
- * the scratch record with the task's identity filled in. Nothing else is read before this,
- * so a filtered-out open costs little. */
-static __always_inline struct scratch *begin_event(long ret, bool result_known)
+/* ---- building an event ---- */
+
+/* First step of every event: applies the task filters and, if the open is wanted, fills in
+ * the task's identity and resets the rest. Nothing else is read before this, so a filtered-out
+ * open costs little. `result_known`: ret is the open's result (not at io_uring submission). */
+static __always_inline bool begin_event(struct scratch *s, long ret, bool result_known)
 {
 	if (failed_only && result_known && ret >= 0) {
 		filtered();
-		return NULL;
-	}
-	struct scratch *s = get_scratch();
-	if (!s)
-		return NULL;
-	if (n_comms) {
-		read_comm(s->ev.comm);
-		if (!comm_matches(s->ev.comm)) {
-			filtered();
-			return NULL;
-		}
+		return false;
 	}
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 pid = id >> 32, tid = (__u32)id;
 	if (pid == self_tgid)
-		return NULL;
+		return false;
+	bpf_get_current_comm(s->ev.comm, sizeof(s->ev.comm));
+	if (n_comms && !comm_matches(s->ev.comm)) {
+		filtered();
+		return false;
+	}
 	__u32 uid = (__u32)bpf_get_current_uid_gid();
 	if (!task_allowed(pid, tid, uid)) {
 		filtered();
-		return NULL;
+		return false;
 	}
-	if (!n_comms)
-		read_comm(s->ev.comm);
 	s->ev.pid = pid;
 	s->ev.tid = tid;
 	s->ev.uid = uid;
@@ -472,7 +429,22 @@ static __always_inline struct scratch *begin_event(long ret, bool result_known)
 	s->ev.root_len = 0;
 	s->ev.event_flags = 0;
 	s->ev.reserved[0] = s->ev.reserved[1] = s->ev.reserved[2] = 0;
-	return s;
+	return true;
+}
+
+/* The open's arguments, and the flags filter on them; false if the filter drops it. */
+static __always_inline bool set_open(struct scratch *s, __u8 source, int dirfd, __u64 flags, __u32 mode)
+{
+	if (!flags_match(flags)) {
+		filtered();
+		return false;
+	}
+	s->ev.ts_ns = bpf_ktime_get_ns();
+	s->ev.source = source;
+	s->ev.dirfd = dirfd;
+	s->ev.flags = flags;
+	s->ev.mode = mode;
+	return true;
 }
 
 /* Copies the path string (user or kernel memory) into s->data. A name longer than
@@ -484,29 +456,38 @@ static __always_inline void read_path(struct scratch *s, const char *path, bool 
 	if (n <= 0) {
 		s->ev.path_len = 0;
 		s->ev.event_flags |= OPENSNOOP_EV_PATH_UNREADABLE;
-		return;
-	}
-	if (n == PATH_READ) {
+	} else if (n == PATH_READ) {
 		s->ev.path_len = OPENSNOOP_PATH_MAX;
 		s->ev.event_flags |= OPENSNOOP_EV_PATH_TRUNCATED;
-		return;
+	} else {
+		s->ev.path_len = n - 1;
 	}
-	s->ev.path_len = n - 1;
+}
+
+/* The open_how of an openat2 (user memory): its flags and mode. */
+static __always_inline void read_open_how(const void *user_how, __u64 *flags, __u32 *mode)
+{
+	struct open_how how = {};
+	bpf_probe_read_user(&how, sizeof(how), user_how);
+	*flags = how.flags;
+	*mode = (__u32)how.mode;
 }
 
 /* ---- resolved paths, from the kernel's own dentries and mounts ---- */
 
 /* Prepends len bytes of kernel memory to the walk's path; false if there is no room. */
-static __always_inline bool prepend_kernel(struct path_scratch *w, const void *src, __u32 len)
+static __always_inline bool prepend_kernel(struct walk *w, const void *src, __u32 len)
 {
 	__u32 pos = w->pos;
-	barrier_var(pos);
-	if (len > NAME_MAX || len > pos) {
+	if (len > NAME_MAX || len > pos || pos > WALK_END) {
 		w->cut = 1;
 		return false;
 	}
 	pos -= len;
+	/* Hide what clang knows of both, so that it keeps the checks the verifier needs (the
+	 * verifiers of 6.1-6.19 do not carry a bound back through a subtraction). */
 	barrier_var(pos);
+	barrier_var(len);
 	if (pos > WALK_END)
 		return false;
 	bpf_probe_read_kernel(&w->buf[pos], len & NAME_MAX, src);
@@ -514,7 +495,7 @@ static __always_inline bool prepend_kernel(struct path_scratch *w, const void *s
 	return true;
 }
 
-static __always_inline bool prepend_byte(struct path_scratch *w, char c)
+static __always_inline bool prepend_slash(struct walk *w)
 {
 	__u32 pos = w->pos;
 	barrier_var(pos);
@@ -523,156 +504,102 @@ static __always_inline bool prepend_byte(struct path_scratch *w, char c)
 		return false;
 	}
 	pos -= 1;
-	barrier_var(pos);
-	if (pos >= WALK_END)
-		return false;
-	w->buf[pos] = c;
+	w->buf[pos & (WALK_END - 1)] = '/';
 	w->pos = pos;
 	return true;
 }
 
-/* Prepends value in decimal (before Linux 5.13, which has bpf_snprintf): the digits are made on
- * the stack and copied in one step, so the verifier does not check a prepend per digit. */
-static __always_inline void prepend_decimal(struct path_scratch *w, __u64 value)
+/* Appends len bytes (kernel memory) to the resolved path in s->data. */
+static __always_inline void append_full(struct scratch *s, const void *src, __u32 len)
 {
-	char digits[20];
-	__u32 n = 0;
-	for (int i = 0; i < 20; i++) {
-		digits[19 - i] = '0' + value % 10;
-		value /= 10;
-		n = i + 1;
-		if (!value)
-			break;
-	}
-	prepend_kernel(w, &digits[20 - n], n);
+	__u32 at = s->ev.path_len + s->ev.full_len;
+	barrier_var(at);
+	barrier_var(len);
+	if (at > 2 * OPENSNOOP_PATH_MAX + 1 || len > OPENSNOOP_PATH_MAX)
+		return;
+	bpf_probe_read_kernel(&s->data[at], len, src);
+	s->ev.full_len += len;
+	s->ev.event_flags |= OPENSNOOP_EV_FULL_PATH;
 }
 
 #define PIPEFS_MAGIC 0x50495045
 #define SOCKFS_MAGIC 0x534F434B
 #define NSFS_MAGIC 0x6e736673
 #define ANON_INODE_FS_MAGIC 0x09041934
+#define PSEUDO_MAX 320
 
-/* "pipe:[INODE]", "socket:[INODE]" or "NAMESPACE:[INODE]" at the end of w->buf, in one helper
- * call (Linux 5.13). */
-static __always_inline void inode_name(struct path_scratch *w, unsigned long magic, struct inode *inode, __u64 ino)
+/* The name the kernel gives a file with no path (d_path of a dentry with d_dname): a pipe,
+ * socket, namespace or anonymous inode, or a file made with no name (memfd, as
+ * "/memfd:NAME" marked deleted), formatted by bpf_snprintf (5.13) and appended. */
+static __always_inline void pseudo_name(struct scratch *s, struct dentry *dentry)
 {
 	static const char pipe_format[] = "pipe:[%llu]";
 	static const char socket_format[] = "socket:[%llu]";
 	static const char ns_format[] = "%s:[%llu]";
-	char text[64];
+	static const char anon_format[] = "anon_inode:%s";
+	static const char unnamed_format[] = "/%s";
+	struct walk *w = &s->walk;
+	struct inode *inode = BPF_CORE_READ(dentry, d_inode);
+	unsigned long magic = BPF_CORE_READ(dentry, d_sb, s_magic);
+	__u64 args[2] = { BPF_CORE_READ(inode, i_ino), 0 };
 	long n;
+	s->ev.event_flags |= OPENSNOOP_EV_FULL_PSEUDO;
 	if (magic == PIPEFS_MAGIC) {
-		__u64 args[1] = { ino };
-		n = bpf_snprintf(text, sizeof(text), pipe_format, args, sizeof(args));
+		n = bpf_snprintf(w->buf, PSEUDO_MAX, pipe_format, args, sizeof(args));
 	} else if (magic == SOCKFS_MAGIC) {
-		__u64 args[1] = { ino };
-		n = bpf_snprintf(text, sizeof(text), socket_format, args, sizeof(args));
-	} else {
+		n = bpf_snprintf(w->buf, PSEUDO_MAX, socket_format, args, sizeof(args));
+	} else if (magic == NSFS_MAGIC) {
 		struct ns_common *ns = BPF_CORE_READ(inode, i_private);
 		const char *name = NULL;
 		BPF_CORE_READ_INTO(&name, ns, ops, name);
-		__u64 args[2] = { (__u64)name, ino };
-		n = bpf_snprintf(text, sizeof(text), ns_format, args, sizeof(args));
-	}
-	if (n > 1 && n <= sizeof(text))
-		prepend_kernel(w, text, n - 1);
-}
-
-/* The name the kernel gives a file with no path (d_path of a dentry with d_dname): a pipe,
- * socket, namespace or anonymous inode, or a file made with no name (memfd). */
-static __always_inline void pseudo_name(struct scratch *s, struct path_scratch *w, struct dentry *dentry)
-{
-	struct super_block *sb = BPF_CORE_READ(dentry, d_sb);
-	struct inode *inode = BPF_CORE_READ(dentry, d_inode);
-	unsigned long magic = BPF_CORE_READ(sb, s_magic);
-	__u64 ino = BPF_CORE_READ(inode, i_ino);
-	struct qstr qname;
-	BPF_CORE_READ_INTO(&qname, dentry, d_name);
-	char prefix[24] = {};
-	long plen = 0;
-	s->ev.event_flags |= OPENSNOOP_EV_FULL_PSEUDO;
-	w->pos = WALK_END;
-	switch (magic) {
-	case PIPEFS_MAGIC:
-	case SOCKFS_MAGIC:
-	case NSFS_MAGIC:
-		if (has_snprintf) {
-			inode_name(w, magic, inode, ino);
-			return;
-		}
-		prepend_byte(w, ']');
-		prepend_decimal(w, ino);
-		prepend_byte(w, '[');
-		prepend_byte(w, ':');
-		if (magic == PIPEFS_MAGIC) {
-			prepend_kernel(w, "pipe", 4);
-		} else if (magic == SOCKFS_MAGIC) {
-			prepend_kernel(w, "socket", 6);
-		} else {
-			struct ns_common *ns = BPF_CORE_READ(inode, i_private);
-			const char *ns_name = NULL;
-			BPF_CORE_READ_INTO(&ns_name, ns, ops, name);
-			plen = bpf_probe_read_kernel_str(prefix, sizeof(prefix), ns_name);
-			if (plen > 1)
-				prepend_kernel(w, prefix, plen - 1);
-		}
-		return;
-	case ANON_INODE_FS_MAGIC:
-		prepend_kernel(w, qname.name, qname.len);
-		prepend_kernel(w, "anon_inode:", 11);
-		return;
-	default:
-		/* simple_dname: "/NAME (deleted)", e.g. "/memfd:NAME (deleted)" */
-		prepend_kernel(w, qname.name, qname.len);
-		prepend_byte(w, '/');
-		s->ev.event_flags |= OPENSNOOP_EV_FULL_DELETED;
-		return;
-	}
-}
-
-/* The fields of a dentry a walk step needs. */
-struct dentry_head {
-	void *pprev;           /* d_hash.pprev: NULL once unhashed (deleted) */
-	struct dentry *parent;
-	struct qstr name;
-};
-
-/* Reads them in one helper call where the kernel keeps them together (d_hash, d_parent, d_name
- * have been adjacent for years), else one call each. */
-static __always_inline void read_dentry_head(struct dentry *dentry, struct dentry_head *head)
-{
-	__u32 pprev = bpf_core_field_offset(struct dentry, d_hash.pprev);
-	__u32 parent = bpf_core_field_offset(struct dentry, d_parent);
-	__u32 name = bpf_core_field_offset(struct dentry, d_name);
-	if (parent == pprev + 8 && name == parent + 8) {
-		bpf_probe_read_kernel(head, sizeof(*head), (char *)dentry + pprev);
+		args[1] = args[0];
+		args[0] = (__u64)name;
+		n = bpf_snprintf(w->buf, PSEUDO_MAX, ns_format, args, sizeof(args));
 	} else {
-		BPF_CORE_READ_INTO(&head->pprev, dentry, d_hash.pprev);
-		BPF_CORE_READ_INTO(&head->parent, dentry, d_parent);
-		BPF_CORE_READ_INTO(&head->name, dentry, d_name);
+		const unsigned char *name = NULL;
+		BPF_CORE_READ_INTO(&name, dentry, d_name.name);
+		args[0] = (__u64)name;
+		if (magic == ANON_INODE_FS_MAGIC) {
+			n = bpf_snprintf(w->buf, PSEUDO_MAX, anon_format, args, sizeof(args));
+		} else {
+			n = bpf_snprintf(w->buf, PSEUDO_MAX, unnamed_format, args, sizeof(args));
+			s->ev.event_flags |= OPENSNOOP_EV_FULL_DELETED;
+		}
 	}
+	if (n > PSEUDO_MAX)
+		n = PSEUDO_MAX;
+	if (n > 1)
+		append_full(s, w->buf, n - 1);
 }
 
 /* One step of a path walk: notes the process's root, prepends one component or crosses one
  * mount point. The walk's state lives in the map value, so the verifier sees one state per
  * step, not one per path. Returns false when the walk is over. */
-static __always_inline bool walk_step(struct path_scratch *w)
+static __always_inline bool walk_step(struct walk *w)
 {
 	struct dentry *dentry = w->dentry;
 	struct mount *mnt = w->mnt;
 	if (dentry == w->root_dentry && mnt == w->root_mnt && w->root_pos == NOT_SEEN)
 		w->root_pos = w->pos;
-	struct dentry_head head;
-	read_dentry_head(dentry, &head);
+	/* d_hash.pprev, d_parent and d_name in one read where the kernel keeps them together (they
+	 * have been adjacent for years), else one read each. */
+	__u32 pprev = bpf_core_field_offset(struct dentry, d_hash.pprev);
+	if (bpf_core_field_offset(struct dentry, d_parent) == pprev + 8 &&
+	    bpf_core_field_offset(struct dentry, d_name) == pprev + 16) {
+		bpf_probe_read_kernel(&w->pprev, 32, (char *)dentry + pprev);
+	} else {
+		BPF_CORE_READ_INTO(&w->pprev, dentry, d_hash.pprev);
+		BPF_CORE_READ_INTO(&w->parent, dentry, d_parent);
+		BPF_CORE_READ_INTO(&w->name, dentry, d_name);
+	}
+	struct dentry *parent = w->parent;
 	if (w->first) {
 		w->first = 0;
-		w->unlinked = !head.pprev && head.parent != dentry;
+		w->unlinked = !w->pprev && parent != dentry;
 	}
-	struct dentry *mnt_root = w->mnt_root;
-	struct dentry *parent = head.parent;
-	if (dentry == mnt_root || dentry == parent) {
+	if (dentry == w->mnt_root || dentry == parent) {
 		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
-		if (up == mnt || dentry != mnt_root) {
+		if (up == mnt || dentry != w->mnt_root) {
 			w->done = 1; /* the root of the mount tree */
 			return false;
 		}
@@ -681,20 +608,16 @@ static __always_inline bool walk_step(struct path_scratch *w)
 		w->mnt_root = BPF_CORE_READ(up, mnt.mnt_root);
 		return true;
 	}
-	if (!prepend_kernel(w, head.name.name, head.name.len) || !prepend_byte(w, '/'))
+	if (!prepend_kernel(w, w->name.name, w->name.len) || !prepend_slash(w))
 		return false;
 	w->dentry = parent;
 	return true;
 }
 
 /* bpf_loop's body: the verifier checks it once, not once per step. */
-struct walk_context {
-	struct path_scratch *w;
-};
-
 static long walk_callback(__u32 index, void *context)
 {
-	struct path_scratch *w = ((struct walk_context *)context)->w;
+	struct walk *w = *(struct walk **)context;
 	return w && walk_step(w) ? 0 : 1;
 }
 
@@ -703,26 +626,19 @@ static __always_inline struct mount *real_mount(struct vfsmount *vfsmnt)
 	return (struct mount *)((char *)vfsmnt - bpf_core_field_offset(struct mount, mnt));
 }
 
-/* Writes the path of (dentry, vfsmnt) at the end of w->buf, up to the root of the mount tree,
- * noting where it passed the process's root. Sets w->cut when it stopped early. */
-static __always_inline void walk(struct path_scratch *w, struct dentry *dentry, struct vfsmount *vfsmnt)
+/* Writes the path of w->path at the end of w->buf, up to the root of the mount tree, noting
+ * where it passed the process's root. Sets w->cut when it stopped early. */
+static __always_inline void walk(struct walk *w)
 {
-	w->dentry = dentry;
+	struct vfsmount *vfsmnt = w->path.mnt;
+	w->dentry = w->path.dentry;
 	w->mnt = real_mount(vfsmnt);
 	w->mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
 	w->cut = 0;
 	w->done = 0;
 	w->first = 1;
 	w->unlinked = 0;
-	if (has_bpf_loop) {
-		struct walk_context context = { .w = w };
-		bpf_loop(MAX_COMPONENTS, walk_callback, &context, 0);
-	} else {
-		for (int i = 0; i < MAX_COMPONENTS; i++) {
-			if (!walk_step(w))
-				break;
-		}
-	}
+	bpf_loop(MAX_COMPONENTS, walk_callback, &w, 0);
 	if (!w->done)
 		w->cut = 1; /* too deep, or too long */
 	if (w->root_pos == NOT_SEEN && w->dentry == w->root_dentry && w->mnt == w->root_mnt)
@@ -732,8 +648,6 @@ static __always_inline void walk(struct path_scratch *w, struct dentry *dentry, 
 /* The file behind descriptor fd of the current task, or NULL. */
 static __always_inline struct file *fd_file(int fd)
 {
-	/* Helper reads, not loads through the task's BTF pointer: the verifier searches the whole
-	 * kernel BTF for each pointer such a load yields, which made up most of the load time. */
 	struct fdtable *fdt = BPF_CORE_READ(current_task(), files, fdt);
 	if (!fdt || fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
 		return NULL;
@@ -743,84 +657,55 @@ static __always_inline struct file *fd_file(int fd)
 	return file;
 }
 
-static __always_inline void file_path(struct file *file, struct dentry **dentry, struct vfsmount **mnt)
-{
-	struct path path;
-	BPF_CORE_READ_INTO(&path, file, f_path);
-	*dentry = path.dentry;
-	*mnt = path.mnt;
-}
-
-/* Appends len bytes (kernel memory) to the resolved path in s->data. */
-static __always_inline void append_full(struct scratch *s, const void *src, __u32 len)
-{
-	__u32 at = s->ev.path_len + s->ev.full_len;
-	if (at > 2 * OPENSNOOP_PATH_MAX + 1 || len > OPENSNOOP_PATH_MAX)
-		return;
-	bpf_probe_read_kernel(&s->data[at], len, src);
-	s->ev.full_len += len;
-	s->ev.event_flags |= OPENSNOOP_EV_FULL_PATH;
-}
-
 /* Sets the resolved path after the path as passed: for an open that produced an fd, the path
  * of the file opened (symlinks followed, ".." as the kernel walked it); otherwise the directory
  * the name was relative to (dirfd, the cwd, or the root for an absolute name) joined with the
  * name; for open_by_handle_at that failed, the mount fd's path. */
-static __noinline void resolve_path(struct scratch *s, int dirfd, long ret, bool has_fd)
+static __always_inline void resolve_path(struct scratch *s)
 {
-	__u32 zero = 0;
-	struct path_scratch *w = bpf_map_lookup_elem(&path_buf, &zero);
-	if (!w || (s->ev.event_flags & OPENSNOOP_EV_PATH_UNREADABLE))
+	struct walk *w = &s->walk;
+	if (s->ev.event_flags & OPENSNOOP_EV_PATH_UNREADABLE)
 		return;
-	struct fs_struct *fs = BPF_CORE_READ(current_task(), fs);
-	struct path root;
-	BPF_CORE_READ_INTO(&root, fs, root);
-	struct vfsmount *root_mnt = root.mnt;
-	w->root_dentry = root.dentry;
-	w->root_mnt = real_mount(root_mnt);
-	w->root_pos = NOT_SEEN;
-	w->pos = WALK_END;
+	long ret = s->ev.ret;
+	bool has_fd = ret >= 0 && !(s->ev.event_flags & OPENSNOOP_EV_FIXED_SLOT);
 	bool handle = s->ev.source == OPENSNOOP_SRC_OPEN_BY_HANDLE_AT;
 	bool join = !has_fd && !handle;
 	bool absolute = s->ev.path_len > 0 && s->data[0] == '/';
-	struct dentry *dentry;
-	struct vfsmount *vfsmnt;
+	int dirfd = s->ev.dirfd;
+	struct fs_struct *fs = BPF_CORE_READ(current_task(), fs);
+	BPF_CORE_READ_INTO(&w->path, fs, root);
+	w->root_dentry = w->path.dentry;
+	w->root_mnt = real_mount(w->path.mnt);
+	w->root_pos = NOT_SEEN;
+	w->pos = WALK_END;
 	if (has_fd || handle) {
 		struct file *file = fd_file(has_fd ? ret : dirfd);
 		if (!file)
 			return;
-		file_path(file, &dentry, &vfsmnt);
-		const struct dentry_operations *op = BPF_CORE_READ(dentry, d_op);
+		BPF_CORE_READ_INTO(&w->path, file, f_path);
+		struct dentry *dentry = w->path.dentry;
+		struct vfsmount *mnt = w->path.mnt;
 		void *d_dname = NULL;
-		if (op)
-			BPF_CORE_READ_INTO(&d_dname, op, d_dname);
-		if (d_dname &&
-		    (BPF_CORE_READ(dentry, d_parent) != dentry || dentry != BPF_CORE_READ(vfsmnt, mnt_root))) {
-			pseudo_name(s, w, dentry);
-			__u32 pos = w->pos;
-			if (pos <= WALK_END)
-				append_full(s, &w->buf[pos], WALK_END - pos);
+		BPF_CORE_READ_INTO(&d_dname, dentry, d_op, d_dname);
+		if (d_dname && (BPF_CORE_READ(dentry, d_parent) != dentry || dentry != BPF_CORE_READ(mnt, mnt_root))) {
+			pseudo_name(s, dentry);
 			return;
 		}
-	} else if (absolute) {
-		dentry = w->root_dentry;
-		vfsmnt = root_mnt;
-	} else if (dirfd == AT_FDCWD) {
-		struct path pwd;
-		BPF_CORE_READ_INTO(&pwd, fs, pwd);
-		dentry = pwd.dentry;
-		vfsmnt = pwd.mnt;
-	} else {
-		struct file *dir = fd_file(dirfd);
-		if (!dir) {
-			/* no such directory fd: the name as passed is all there is */
-			s->ev.event_flags |= OPENSNOOP_EV_FULL_JOINED;
-			append_full(s, s->data, s->ev.path_len);
-			return;
+	} else if (!absolute) {
+		if (dirfd == AT_FDCWD) {
+			BPF_CORE_READ_INTO(&w->path, fs, pwd);
+		} else {
+			struct file *dir = fd_file(dirfd);
+			if (!dir) {
+				/* no such directory fd: the name as passed is all there is */
+				s->ev.event_flags |= OPENSNOOP_EV_FULL_JOINED;
+				append_full(s, s->data, s->ev.path_len);
+				return;
+			}
+			BPF_CORE_READ_INTO(&w->path, dir, f_path);
 		}
-		file_path(dir, &dentry, &vfsmnt);
 	}
-	walk(w, dentry, vfsmnt);
+	walk(w);
 	if (w->cut)
 		s->ev.event_flags |= OPENSNOOP_EV_FULL_TRUNCATED;
 	if (w->unlinked)
@@ -881,41 +766,22 @@ struct hash_context {
 	__u64 hash;
 };
 
-/* One 8-byte step of the path hash (FNV-1a over words); false past the end. */
-static __always_inline bool hash_step(struct hash_context *h, __u32 index)
+/* One 8-byte step of the path hash (FNV-1a over words); stops past the end. */
+static long hash_callback(__u32 index, void *context)
 {
+	struct hash_context *h = context;
 	__u32 done = index * 8;
 	if (done >= h->length)
-		return false;
+		return 1;
 	__u32 at = h->offset + done;
-	if (at > DATA_SIZE - 8)
-		return false;
+	if (at > DATA_SIZE - 8 || !h->s)
+		return 1;
 	__u64 word = *(__u64 *)&h->s->data[at];
 	__u32 left = h->length - done;
 	if (left < 8)
 		word &= (1ULL << (left * 8)) - 1;
 	h->hash = (h->hash ^ word) * 0x100000001b3ULL;
-	return true;
-}
-
-static long hash_callback(__u32 index, void *context)
-{
-	struct hash_context *h = context;
-	return hash_step(h, index) ? 0 : 1;
-}
-
-static __always_inline __u64 path_hash(struct scratch *s, __u32 offset, __u32 length)
-{
-	struct hash_context h = { .s = s, .offset = offset, .length = length, .hash = 0xcbf29ce484222325ULL };
-	if (has_bpf_loop) {
-		bpf_loop(DATA_SIZE / 8, hash_callback, &h, 0);
-	} else {
-		for (__u32 i = 0; i < DATA_SIZE / 8; i++) {
-			if (!hash_step(&h, i))
-				break;
-		}
-	}
-	return h.hash ^ length;
+	return 0;
 }
 
 /* Sends the path behind a new summary row's hash. */
@@ -948,35 +814,40 @@ static __always_inline __u32 log2_bucket(__u64 v)
 	return r < OPENSNOOP_LATENCY_BUCKETS ? r : OPENSNOOP_LATENCY_BUCKETS - 1;
 }
 
-/* Counts one open in its row of the summary table in use; a full table counts it as other. */
-static __always_inline void count_open(struct scratch *s)
+/* Counts one open in its row of the summary table in use; a full table counts it as other.
+ * `resolving`: paths are hashed (needs bpf_loop). */
+static __always_inline void count_open(struct scratch *s, bool resolving)
 {
-	struct opensnoop_summary_key key = {};
+	struct opensnoop_summary_key *key = &s->key;
 	__u32 offset = 0, length = 0;
+	__builtin_memset(key, 0, sizeof(*key));
 	if (summary_by & OPENSNOOP_BY_COMM) {
-		__u64 *comm = (__u64 *)key.comm;
+		__u64 *comm = (__u64 *)key->comm;
 		comm[0] = *(__u64 *)&s->ev.comm[0];
 		comm[1] = *(__u64 *)&s->ev.comm[8];
 	}
 	if (summary_by & OPENSNOOP_BY_PID)
-		key.pid = s->ev.pid;
+		key->pid = s->ev.pid;
 	if (summary_by & OPENSNOOP_BY_ERRNO)
-		key.error = s->ev.ret < 0 ? -s->ev.ret : 0;
+		key->error = s->ev.ret < 0 ? -s->ev.ret : 0;
 	if (summary_by & OPENSNOOP_BY_CGROUP)
-		key.cgroup_id = s->ev.cgroup_id;
-	if (summary_by & OPENSNOOP_BY_PATH) {
+		key->cgroup_id = s->ev.cgroup_id;
+	if (resolving && (summary_by & OPENSNOOP_BY_PATH)) {
 		summary_path(s, &offset, &length);
-		key.path_hash = path_hash(s, offset, length);
+		struct hash_context h = { .s = s, .offset = offset, .length = length, .hash = 0xcbf29ce484222325ULL };
+		bpf_loop(DATA_SIZE / 8, hash_callback, &h, 0);
+		key->path_hash = h.hash ^ length;
 	}
 	__u32 zero = 0;
 	void *table = bpf_map_lookup_elem(&summary, &zero);
 	if (!table)
 		return;
-	struct opensnoop_summary_value *row = bpf_map_lookup_elem(table, &key);
+	struct opensnoop_summary_value *row = bpf_map_lookup_elem(table, key);
 	if (!row) {
-		if (bpf_map_update_elem(table, &key, &empty_row, BPF_NOEXIST) == 0 && (summary_by & OPENSNOOP_BY_PATH))
-			send_name(s, key.path_hash, offset, length);
-		row = bpf_map_lookup_elem(table, &key);
+		if (bpf_map_update_elem(table, key, &empty_row, BPF_NOEXIST) == 0 && resolving &&
+		    (summary_by & OPENSNOOP_BY_PATH))
+			send_name(s, key->path_hash, offset, length);
+		row = bpf_map_lookup_elem(table, key);
 		if (!row) {
 			count(OPENSNOOP_COUNTER_OTHER, 1);
 			if (s->ev.ret < 0)
@@ -1014,24 +885,23 @@ static __always_inline void count_open(struct scratch *s)
 /* Notes when the current thread's syscall `nr` began. */
 static __always_inline void note_start(long nr)
 {
-	struct syscall_start *start = bpf_task_storage_get(&starts, bpf_get_current_task_btf(), 0,
-							   BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (start) {
-		start->ts_ns = bpf_ktime_get_ns();
-		start->nr = nr;
-	}
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct syscall_start start = { .ts_ns = bpf_ktime_get_ns(), .nr = nr };
+	bpf_map_update_elem(&starts, &tid, &start, BPF_ANY);
 }
 
 /* Sets the open's latency if its start was seen; false if --slower drops it. */
-static __always_inline bool take_latency(struct scratch *s, long nr, __u64 now)
+static __always_inline bool take_latency(struct scratch *s, long nr)
 {
 	if (!want_latency)
 		return true;
-	struct syscall_start *start = bpf_task_storage_get(&starts, bpf_get_current_task_btf(), 0, 0);
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct syscall_start *start = bpf_map_lookup_elem(&starts, &tid);
+	__u64 now = s->ev.ts_ns;
 	if (start && start->nr == nr && start->ts_ns && start->ts_ns <= now) {
 		s->ev.latency_ns = now - start->ts_ns;
 		s->ev.event_flags |= OPENSNOOP_EV_LATENCY;
-		start->ts_ns = 0;
+		bpf_map_delete_elem(&starts, &tid);
 	}
 	if (slower_ns == 0 || ((s->ev.event_flags & OPENSNOOP_EV_LATENCY) && s->ev.latency_ns >= slower_ns))
 		return true;
@@ -1039,25 +909,53 @@ static __always_inline bool take_latency(struct scratch *s, long nr, __u64 now)
 	return false;
 }
 
-/* Last step of an open once its name is in s: resolves what needs resolving, applies the
- * path filter, counts it, and sends it. `handles`: the open may be an open_by_handle_at (whose
- * path is always resolved). */
-static __always_inline int finish(struct scratch *s, bool handles)
+/* ---- sending ---- */
+
+static __always_inline long wakeup_flag(void *ring)
 {
+	if (wakeup_bytes == 0)
+		return 0;
+	return bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= wakeup_bytes
+		? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
+/* Sends the header and its path bytes to the shared ring, or to this CPU's own ring with
+ * per-CPU rings; counts the event as lost if the ring is full. */
+static __always_inline void submit(struct scratch *s)
+{
+	__u32 len = s->ev.path_len + s->ev.full_len;
+	if (len > DATA_SIZE)
+		len = DATA_SIZE;
+	void *ring = &events;
+	if (per_cpu_rings) {
+		__u32 cpu = bpf_get_smp_processor_id();
+		ring = bpf_map_lookup_elem(&cpu_events, &cpu);
+		if (!ring) {
+			count(OPENSNOOP_COUNTER_LOST, 1);
+			return;
+		}
+	}
+	if (bpf_ringbuf_output(ring, s, sizeof(s->ev) + len, wakeup_flag(ring)) != 0)
+		count(OPENSNOOP_COUNTER_LOST, 1);
+}
+
+/* Last step of every open once its name is in the slot: resolves what needs resolving, applies
+ * the path filter, counts it, and sends it. `resolving`: the path walk and path hashes are
+ * compiled in (they need bpf_loop, 5.17). */
+static __always_inline int finish(__u32 slot, bool resolving)
+{
+	struct scratch *s = get_scratch(slot);
 	if (!s)
 		return 0;
-	int dirfd = s->ev.dirfd;
-	long ret = s->ev.ret;
-	bool has_fd = ret >= 0 && !(s->ev.event_flags & OPENSNOOP_EV_FIXED_SLOT);
-	bool handle = handles && s->ev.source == OPENSNOOP_SRC_OPEN_BY_HANDLE_AT;
-	if (full_path || n_prefixes || handle)
-		resolve_path(s, dirfd, ret, has_fd);
+	bool handle = s->ev.source == OPENSNOOP_SRC_OPEN_BY_HANDLE_AT;
+	if (resolving && (full_path || n_prefixes || handle))
+		resolve_path(s);
 	if (!event_path_allowed(s)) {
 		filtered();
 		return 0;
 	}
 	if (summary_by)
-		count_open(s);
+		count_open(s, resolving);
 	if (!emit_events)
 		return 0;
 	if (!full_path && !handle) {
@@ -1071,77 +969,57 @@ static __always_inline int finish(struct scratch *s, bool handles)
 	return 0;
 }
 
-/*
- * Global functions: the verifier checks each once for all its callers, with nothing known of
- * the event but its memory (every input is read back from s), instead of once for each way of
- * getting there (each syscall, ABI and io_uring path). That is most of the load time. An
- * io_uring open is never an open_by_handle_at: its programs use finish_named, in which path
- * resolution is dead code unless -F or --path ask for it.
- */
-__noinline int finish_open(struct scratch *s)
+/* Global functions: the verifier checks each once for all its callers, instead of once for each
+ * way of getting there (each syscall, ABI and io_uring path). Scalars only: 5.10's verifier
+ * takes no pointer arguments to global functions (5.12 does). */
+__noinline int finish_event(__u32 slot)
 {
-	return finish(s, true);
+	return finish(slot, true);
 }
 
-__noinline int finish_named(struct scratch *s)
+__noinline int finish_event_basic(__u32 slot)
 {
-	return finish(s, false);
+	return finish(slot, false);
 }
 
 /* ---- system calls: one decoder, one trace_open ---- */
 
-/* x86-64 and ia32 numbers of the open system calls (x32 uses the x86-64 ones plus a bit). */
-#define NR_OPEN 2
-#define NR_CREAT 85
-#define NR_OPENAT 257
-#define NR_OPEN_BY_HANDLE_AT 304
-#define NR_OPENAT2 437
-#define NR32_OPEN 5
-#define NR32_CREAT 8
-#define NR32_OPENAT 295
-#define NR32_OPEN_BY_HANDLE_AT 342
-#define NR32_OPENAT2 437
+#if defined(__TARGET_ARCH_x86)
+#define NATIVE_NR(x86, arm64) x86
+#define SYSCALL_NR(regs) ((regs)->orig_ax)
 #define X32_SYSCALL_BIT 0x40000000
 #define TS_COMPAT 0x0002
+#elif defined(__TARGET_ARCH_arm64)
+#define NATIVE_NR(x86, arm64) arm64
+#define SYSCALL_NR(regs) ((regs)->syscallno)
+#else
+#error "opensnoop's BPF program knows the open syscalls of x86 and arm64 only"
+#endif
 
+/* The source of native syscall nr, 0 for a syscall that is no open. */
 static __always_inline __u8 native_source(long nr)
 {
-	switch (nr) {
-	case NR_OPEN: return OPENSNOOP_SRC_OPEN;
-	case NR_OPENAT: return OPENSNOOP_SRC_OPENAT;
-	case NR_OPENAT2: return OPENSNOOP_SRC_OPENAT2;
-	case NR_CREAT: return OPENSNOOP_SRC_CREAT;
-	case NR_OPEN_BY_HANDLE_AT: return OPENSNOOP_SRC_OPEN_BY_HANDLE_AT;
-	default: return 0;
-	}
+#define NATIVE_CASE(name, source, x86, ia32, arm64) \
+	if (NATIVE_NR(x86, arm64) >= 0 && nr == NATIVE_NR(x86, arm64)) return source;
+	OPENSNOOP_SYSCALLS(NATIVE_CASE)
+#undef NATIVE_CASE
+	return 0;
 }
 
+/* The source of ia32 syscall nr, 0 for a syscall that is no open. */
 static __always_inline __u8 ia32_source(long nr)
 {
-	switch (nr) {
-	case NR32_OPEN: return OPENSNOOP_SRC_OPEN;
-	case NR32_OPENAT: return OPENSNOOP_SRC_OPENAT;
-	case NR32_OPENAT2: return OPENSNOOP_SRC_OPENAT2;
-	case NR32_CREAT: return OPENSNOOP_SRC_CREAT;
-	case NR32_OPEN_BY_HANDLE_AT: return OPENSNOOP_SRC_OPEN_BY_HANDLE_AT;
-	default: return 0;
-	}
+#define IA32_CASE(name, source, x86, ia32, arm64) if (nr == ia32) return source;
+	OPENSNOOP_SYSCALLS(IA32_CASE)
+#undef IA32_CASE
+	return 0;
 }
 
-/* An open system call as its exit hook saw it: its first four arguments (registers of the
- * x86-64 or ia32 calling convention, as the syscall's ABI has them) and its result. */
-struct open_call {
-	__u64 arg[4];
-	long nr;
-	long ret;
-	__u32 source;
-	__u32 compat;  /* a 32-bit caller (ia32 or x32) */
-};
-
-/* Fills in what the open syscall was asked to do and reads the name. False if the flags filter
- * rejects it. */
-static __always_inline bool decode_syscall(struct scratch *s, const struct open_call *call)
+/* Fills in what the open syscall in the slot was asked to do and reads the name: each
+ * syscall's argument layout, once. False if the flags filter drops it. */
+static __always_inline bool decode_syscall(struct scratch *s)
 {
+	const struct open_call *call = &s->call;
 	const char *path = NULL;
 	__u64 flags = 0;
 	__u32 mode = 0;
@@ -1159,15 +1037,11 @@ static __always_inline bool decode_syscall(struct scratch *s, const struct open_
 		flags = (__u32)call->arg[2];
 		mode = (__u32)call->arg[3];
 		break;
-	case OPENSNOOP_SRC_OPENAT2: {
-		struct open_how how = {};
-		bpf_probe_read_user(&how, sizeof(how), (const void *)call->arg[2]);
+	case OPENSNOOP_SRC_OPENAT2:
 		dirfd = (int)call->arg[0];
 		path = (const char *)call->arg[1];
-		flags = how.flags;
-		mode = (__u32)how.mode;
+		read_open_how((const void *)call->arg[2], &flags, &mode);
 		break;
-	}
 	case OPENSNOOP_SRC_CREAT:
 		path = (const char *)call->arg[0];
 		flags = O_CREAT | O_WRONLY | O_TRUNC;
@@ -1180,140 +1054,137 @@ static __always_inline bool decode_syscall(struct scratch *s, const struct open_
 	default:
 		return false;
 	}
-	if (!flags_match(flags)) {
-		filtered();
-		return false;
-	}
 	/* The mode is used, and kept by the kernel, only when creating: otherwise it is whatever the
 	 * register held. */
 	if (source != OPENSNOOP_SRC_OPENAT2 && !(flags & (O_CREAT | O_TMPFILE_BIT)))
 		mode = 0;
-	s->ev.flags = flags;
-	s->ev.mode = mode;
-	s->ev.dirfd = dirfd;
-	s->ev.source = source;
+	if (!set_open(s, source, dirfd, flags, mode))
+		return false;
 	if (path)
 		read_path(s, path, true);
 	return true;
 }
 
-/* Every open syscall ends here (libbpf-tools' trace_exit()). A global function: the verifier
- * checks it once, for any syscall and ABI, instead of once for each way its callers reach it. */
-__noinline int trace_open(const struct open_call *call)
+/* Every open syscall ends here (libbpf-tools' trace_exit()), with its call in the slot. */
+static __always_inline int trace_open(struct scratch *s, bool resolving)
 {
-	if (!call)
+	if (!begin_event(s, s->call.ret, true) || !decode_syscall(s) || !take_latency(s, s->call.nr))
 		return 0;
-	long ret = call->ret;
-	struct scratch *s = begin_event(ret, true);
-	if (!s)
-		return 0;
-	__u64 now = bpf_ktime_get_ns();
-	if (!take_latency(s, call->nr, now))
-		return 0;
-	if (!decode_syscall(s, call))
-		return 0;
-	s->ev.ts_ns = now;
-	if (call->compat)
+	if (s->call.compat)
 		s->ev.event_flags |= OPENSNOOP_EV_COMPAT;
-	finish_open(s);
-	return 0;
+	return resolving ? finish_event(SLOT_SYSCALL) : finish_event_basic(SLOT_SYSCALL);
 }
 
 /* The first four syscall arguments in `regs`, by the native or the ia32 convention. */
-static __always_inline void syscall_args(struct open_call *call, const struct pt_regs *regs, bool ia32)
+static __always_inline void syscall_args(struct open_call *call, struct pt_regs *regs, bool ia32)
 {
 #if defined(__TARGET_ARCH_x86)
 	if (ia32) {
-		call->arg[0] = (__u32)regs->bx;
-		call->arg[1] = (__u32)regs->cx;
-		call->arg[2] = (__u32)regs->dx;
-		call->arg[3] = (__u32)regs->si;
+		call->arg[0] = (__u32)BPF_CORE_READ(regs, bx);
+		call->arg[1] = (__u32)BPF_CORE_READ(regs, cx);
+		call->arg[2] = (__u32)BPF_CORE_READ(regs, dx);
+		call->arg[3] = (__u32)BPF_CORE_READ(regs, si);
 		return;
 	}
-	call->arg[0] = regs->di;
-	call->arg[1] = regs->si;
-	call->arg[2] = regs->dx;
-	call->arg[3] = regs->r10;
-#else
+#endif
 	call->arg[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
 	call->arg[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
 	call->arg[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
 	call->arg[3] = PT_REGS_PARM4_CORE_SYSCALL(regs);
-#endif
 }
 
 /* raw mode: every system call's end; the opens among them, native and 32-bit. tp_btf: the
- * registers come as a typed argument, so another syscall costs a load and a compare, no helper
- * call. */
-SEC("tp_btf/sys_exit")
-int BPF_PROG(raw_sys_exit, struct pt_regs *regs, long ret)
+ * registers come as a typed argument, so another syscall costs a load and a compare. */
+static __always_inline int raw_exit(struct pt_regs *regs, long ret, bool resolving)
 {
-	long nr = regs->orig_ax;
+	long nr = SYSCALL_NR(regs);
+#if defined(__TARGET_ARCH_x86)
 	__u8 native = native_source(nr & ~X32_SYSCALL_BIT), ia32 = ia32_source(nr);
 	if (!native && !ia32)
 		return 0;
-	struct open_call call = { .nr = nr, .ret = ret, .source = native };
-	bool ia32_abi = false;
-#if defined(__TARGET_ARCH_x86)
-	__u32 status;
-	if (has_task_btf)
-		status = bpf_get_current_task_btf()->thread_info.status;
-	else
-		status = BPF_CORE_READ(current_task(), thread_info.status);
-	if (status & TS_COMPAT) {
-		call.source = ia32;
-		call.compat = 1;
-		ia32_abi = true;
-	} else if (nr & X32_SYSCALL_BIT) {
-		call.compat = 1;
+	__u32 compat = 0;
+	bool ia32_abi = BPF_CORE_READ(current_task(), thread_info.status) & TS_COMPAT;
+	if (ia32_abi || (nr & X32_SYSCALL_BIT)) {
+		if (!trace_compat)
+			return 0;
+		compat = 1;
 	}
-	if (call.compat && !trace_compat)
-		return 0;
+	__u8 source = ia32_abi ? ia32 : native;
+#else
+	__u8 source = native_source(nr);
+	__u32 compat = 0;
+	bool ia32_abi = false;
 #endif
-	if (!call.source)
+	if (!source)
 		return 0;
-	syscall_args(&call, regs, ia32_abi);
-	return trace_open(&call);
+	struct scratch *s = get_scratch(SLOT_SYSCALL);
+	if (!s)
+		return 0;
+	s->call.nr = nr;
+	s->call.ret = ret;
+	s->call.source = source;
+	s->call.compat = compat;
+	syscall_args(&s->call, regs, ia32_abi);
+	return trace_open(s, resolving);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(raw_sys_exit, struct pt_regs *regs, long ret)
+{
+	return raw_exit(regs, ret, true);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(raw_sys_exit_basic, struct pt_regs *regs, long ret)
+{
+	return raw_exit(regs, ret, false);
 }
 
 /* raw mode with --latency: when each open syscall began. */
 SEC("tp_btf/sys_enter")
 int BPF_PROG(raw_sys_enter, struct pt_regs *regs, long nr)
 {
+#if defined(__TARGET_ARCH_x86)
 	if (!native_source(nr & ~X32_SYSCALL_BIT) && !ia32_source(nr))
 		return 0;
+#else
+	if (!native_source(nr))
+		return 0;
+#endif
 	note_start(nr);
 	return 0;
 }
 
-/* tracepoints mode: one program per syscall, arguments from the saved registers. */
-static __always_inline int trace_native(long nr, long ret, __u8 source)
+/* tracepoints mode: one program per syscall, arguments from the saved registers (5.15). */
+static __always_inline int syscall_exit(long nr, long ret, __u8 source)
 {
-	struct open_call call = { .nr = nr, .ret = ret, .source = source };
-	syscall_args(&call, (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf()), false);
-	return trace_open(&call);
+	struct scratch *s = get_scratch(SLOT_SYSCALL);
+	if (!s)
+		return 0;
+	s->call.nr = nr;
+	s->call.ret = ret;
+	s->call.source = source;
+	s->call.compat = 0;
+	syscall_args(&s->call, (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf()), false);
+	return trace_open(s, true);
 }
 
-#define SYSCALL_HOOKS(name, source, nr)                                              \
+#define SYSCALL_HOOKS(name, source, x86, ia32, arm64)                                \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                                   \
 	int tp_exit_##name(struct trace_event_raw_sys_exit *ctx)                     \
 	{                                                                            \
-		return trace_native(nr, ctx->ret, source);                           \
+		return syscall_exit(NATIVE_NR(x86, arm64), ctx->ret, source);        \
 	}                                                                            \
 	SEC("tracepoint/syscalls/sys_enter_" #name)                                  \
 	int tp_enter_##name(void *ctx)                                               \
 	{                                                                            \
-		note_start(nr);                                                      \
+		note_start(NATIVE_NR(x86, arm64));                                   \
 		return 0;                                                            \
 	}
 
-SYSCALL_HOOKS(open, OPENSNOOP_SRC_OPEN, NR_OPEN)
-SYSCALL_HOOKS(openat, OPENSNOOP_SRC_OPENAT, NR_OPENAT)
-SYSCALL_HOOKS(openat2, OPENSNOOP_SRC_OPENAT2, NR_OPENAT2)
-SYSCALL_HOOKS(creat, OPENSNOOP_SRC_CREAT, NR_CREAT)
-SYSCALL_HOOKS(open_by_handle_at, OPENSNOOP_SRC_OPEN_BY_HANDLE_AT, NR_OPEN_BY_HANDLE_AT)
+OPENSNOOP_SYSCALLS(SYSCALL_HOOKS)
 
-/* ---- io_uring ---- */
+/* ---- io_uring (6.0 and later: the request's command area holds the open) ---- */
 
 static __always_inline bool is_uring_open(__u8 opcode)
 {
@@ -1326,57 +1197,73 @@ static __always_inline __u64 caller_flags(__u64 flags)
 	return flags & O_PATH ? flags : flags & ~(__u64)O_LARGEFILE;
 }
 
-/* At submission the request is prepared: its io_open holds the kernel copy of the name.
- * The submitter's identity and the task filters are taken here (the completion may run on an
- * io-wq worker); the rest waits for the result. */
-SEC("tp_btf/io_uring_submit_req")
-int BPF_PROG(uring_submit, struct io_kiocb *req)
+/* io_open.filename: a struct filename pointer until 6.19, the pointer inside an embedded
+ * struct delayed_filename from 7.0. */
+struct delayed_filename___new {
+	struct filename *__incomplete_filename;
+};
+
+struct io_open___new {
+	struct delayed_filename___new filename;
+};
+
+static __always_inline struct filename *uring_filename(struct io_open *open)
 {
-	if (!is_uring_open(req->opcode))
+	if (bpf_core_field_exists(struct io_open___new, filename))
+		return BPF_CORE_READ((struct io_open___new *)open, filename.__incomplete_filename);
+	return BPF_CORE_READ(open, filename);
+}
+
+/* At submission the request is prepared: its io_open holds the kernel copy of the name. The
+ * submitter's identity and the task filters are taken here (the completion may run on an
+ * io-wq worker); the rest waits for the result. */
+static __always_inline int uring_submitted(struct io_kiocb *req)
+{
+	if (!is_uring_open(BPF_CORE_READ(req, opcode)))
 		return 0;
-	struct scratch *s = begin_event(0, false);
-	if (!s)
+	struct scratch *s = get_scratch(SLOT_URING_SUBMIT);
+	if (!s || !begin_event(s, 0, false))
 		return 0;
 	struct io_open *open = (struct io_open *)&req->cmd;
-	__u64 flags = caller_flags(BPF_CORE_READ(open, how.flags));
-	if (!flags_match(flags)) {
-		filtered();
+	if (!set_open(s, OPENSNOOP_SRC_IO_URING, BPF_CORE_READ(open, dfd),
+		      caller_flags(BPF_CORE_READ(open, how.flags)), (__u32)BPF_CORE_READ(open, how.mode)))
 		return 0;
-	}
-	s->ev.ts_ns = bpf_ktime_get_ns();
-	s->ev.flags = flags;
-	s->ev.mode = (__u32)BPF_CORE_READ(open, how.mode);
-	s->ev.dirfd = BPF_CORE_READ(open, dfd);
-	s->ev.source = OPENSNOOP_SRC_IO_URING;
 	__u32 slot = BPF_CORE_READ(open, file_slot);
 	if (slot) {
 		s->ev.event_flags |= OPENSNOOP_EV_FIXED_SLOT;
 		s->ev.fixed_slot = slot == IORING_FILE_INDEX_ALLOC ? IORING_FILE_INDEX_ALLOC : slot - 1;
 	}
-	read_path(s, BPF_CORE_READ(open, filename, name), false);
+	read_path(s, BPF_CORE_READ(uring_filename(open), name), false);
 	__u64 key = (__u64)req;
 	if (bpf_map_update_elem(&pending_uring, &key, s, BPF_ANY) != 0)
 		count(OPENSNOOP_COUNTER_LOST, 1); /* too many opens in flight */
 	return 0;
 }
 
+SEC("tp_btf/io_uring_submit_req")
+int BPF_PROG(uring_submit_req, struct io_kiocb *req)
+{
+	return uring_submitted(req);
+}
+
+/* The same tracepoint before 6.4, when it took the request first too (6.0-6.3). */
+SEC("tp_btf/io_uring_submit_sqe")
+int BPF_PROG(uring_submit_sqe, struct io_kiocb *req)
+{
+	return uring_submitted(req);
+}
+
 /* The result arrives here, possibly on an iou-wrk thread of the same process. */
-SEC("tp_btf/io_uring_complete")
-int BPF_PROG(uring_complete, struct io_ring_ctx *ring, void *req, struct io_uring_cqe *cqe)
+static __always_inline int uring_completed(void *req, int ret)
 {
 	__u64 key = (__u64)req;
 	struct opensnoop_uring_open *pending = bpf_map_lookup_elem(&pending_uring, &key);
 	if (!pending)
 		return 0;
-	__s32 ret = cqe->res;
-	if (failed_only && ret >= 0) {
+	struct scratch *s = get_scratch(SLOT_URING_COMPLETE);
+	if (!s || (failed_only && ret >= 0)) {
 		bpf_map_delete_elem(&pending_uring, &key);
 		filtered();
-		return 0;
-	}
-	struct scratch *s = get_scratch();
-	if (!s) {
-		bpf_map_delete_elem(&pending_uring, &key);
 		return 0;
 	}
 	bpf_probe_read_kernel(s, sizeof(*pending), pending);
@@ -1394,12 +1281,25 @@ int BPF_PROG(uring_complete, struct io_ring_ctx *ring, void *req, struct io_urin
 	bool fixed = s->ev.event_flags & OPENSNOOP_EV_FIXED_SLOT;
 	if (fixed && ret >= 0 && s->ev.fixed_slot == IORING_FILE_INDEX_ALLOC)
 		s->ev.fixed_slot = ret; /* the slot the kernel chose */
-	finish_named(s);
-	return 0;
+	return finish_event(SLOT_URING_COMPLETE);
+}
+
+/* io_uring_complete since 6.13: the completion entry itself. */
+SEC("tp_btf/io_uring_complete")
+int BPF_PROG(uring_complete, void *ring, void *req, struct io_uring_cqe *cqe)
+{
+	return uring_completed(req, BPF_CORE_READ(cqe, res));
+}
+
+/* io_uring_complete before 6.13: (ctx, req, user_data, res, cflags, extra1, extra2). */
+SEC("tp_btf/io_uring_complete")
+int BPF_PROG(uring_complete_res, void *ring, void *req, __u64 user_data, int res)
+{
+	return uring_completed(req, res);
 }
 
 /* A request whose preparation failed (bad name pointer, name too long, bad flags) never
- * reaches io_uring_submit_req; it completes with this error. */
+ * reaches submission; it completes with this error. */
 SEC("tp_btf/io_uring_req_failed")
 int BPF_PROG(uring_req_failed, const struct io_uring_sqe *sqe, struct io_kiocb *req, int error)
 {
@@ -1409,27 +1309,21 @@ int BPF_PROG(uring_req_failed, const struct io_uring_sqe *sqe, struct io_kiocb *
 	__u64 key = (__u64)req;
 	if (bpf_map_lookup_elem(&pending_uring, &key))
 		return 0; /* already submitted: the completion reports it */
-	struct scratch *s = begin_event(error, true);
-	if (!s)
+	struct scratch *s = get_scratch(SLOT_URING_FAILED);
+	if (!s || !begin_event(s, error, true))
 		return 0;
-	__u64 flags = opcode == IORING_OP_OPENAT ? sqe->open_flags : 0;
+	__u64 flags = 0;
+	__u32 mode = 0;
 	if (opcode == IORING_OP_OPENAT2) {
-		struct open_how how = {};
-		bpf_probe_read_user(&how, sizeof(how), (const void *)sqe->addr2);
-		flags = how.flags;
+		read_open_how((const void *)sqe->addr2, &flags, &mode);
+	} else {
+		flags = sqe->open_flags;
+		mode = sqe->len;
 	}
-	if (!flags_match(flags)) {
-		filtered();
+	if (!set_open(s, OPENSNOOP_SRC_IO_URING, sqe->fd, flags, mode))
 		return 0;
-	}
-	s->ev.ts_ns = bpf_ktime_get_ns();
-	s->ev.flags = flags;
-	s->ev.mode = opcode == IORING_OP_OPENAT ? sqe->len : 0;
-	s->ev.dirfd = sqe->fd;
-	s->ev.source = OPENSNOOP_SRC_IO_URING;
 	read_path(s, (const char *)sqe->addr, true);
-	finish_named(s);
-	return 0;
+	return finish_event(SLOT_URING_FAILED);
 }
 
 /* ---- following a command: children of traced processes are traced ---- */
@@ -1437,8 +1331,8 @@ int BPF_PROG(uring_req_failed, const struct io_uring_sqe *sqe, struct io_kiocb *
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(follow_fork, struct task_struct *parent, struct task_struct *child)
 {
-	__u32 ppid = parent->tgid;
-	__u32 cpid = child->tgid;
+	__u32 ppid = BPF_CORE_READ(parent, tgid);
+	__u32 cpid = BPF_CORE_READ(child, tgid);
 	if (ppid == cpid)
 		return 0; /* a new thread */
 	if (ppid != self_tgid && !bpf_map_lookup_elem(&traced_pids, &ppid))
@@ -1456,30 +1350,9 @@ int BPF_PROG(follow_exit, struct task_struct *task)
 {
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
-	__u32 pid = task->tgid;
+	__u32 pid = BPF_CORE_READ(task, tgid);
 	if (bpf_map_delete_elem(&traced_pids, &pid) == 0)
 		count(OPENSNOOP_COUNTER_TRACED_LIVE, (__u64)-1);
-	return 0;
-}
-
-/* Adds CPU `cpu`'s ring fill to *context (a __u64); stops past the last CPU. */
-static long add_ring_fill(__u32 cpu, void *context)
-{
-	void *ring = bpf_map_lookup_elem(&cpu_events, &cpu);
-	if (!ring)
-		return 1;
-	*(__u64 *)context += bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA);
-	return 0;
-}
-
-/* Run by user space when it wants to know: how much the events rings hold. */
-SEC("raw_tp")
-int ring_fill(void *ctx)
-{
-	__u64 used = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	if (per_cpu_rings && has_bpf_loop)
-		bpf_loop(4096, add_ring_fill, &used, 0);
-	ring_used = used;
 	return 0;
 }
 

@@ -28,6 +28,29 @@ enum opensnoop_source {
 	OPENSNOOP_SRC_OPEN_BY_HANDLE_AT = 6,
 };
 
+/* The open system calls, the one list both sides use: X(name, source, x86-64 number, ia32
+ * number, arm64 number), -1 where an ABI has no such call. The BPF program makes its syscall
+ * decoding and its per-syscall tracepoint programs from it, user space the names. */
+#define OPENSNOOP_SYSCALLS(X)                                                  \
+	X(open, OPENSNOOP_SRC_OPEN, 2, 5, -1)                                  \
+	X(openat, OPENSNOOP_SRC_OPENAT, 257, 295, 56)                          \
+	X(openat2, OPENSNOOP_SRC_OPENAT2, 437, 437, 437)                       \
+	X(creat, OPENSNOOP_SRC_CREAT, 85, 8, -1)                               \
+	X(open_by_handle_at, OPENSNOOP_SRC_OPEN_BY_HANDLE_AT, 304, 342, 265)
+
+/* The name of a source ("openat", "io_uring"...), NULL for an unknown one (user space). */
+const char *opensnoop_source_name(unsigned source);
+
+/* The task filters in use (the BPF program's task_filters bits). */
+enum opensnoop_task_filter {
+	OPENSNOOP_FILTER_PID = 1 << 0,        /* pid in pid_filter */
+	OPENSNOOP_FILTER_TID = 1 << 1,        /* tid in tid_filter */
+	OPENSNOOP_FILTER_UID = 1 << 2,        /* uid in uid_filter */
+	OPENSNOOP_FILTER_TRACED = 1 << 3,     /* pid in traced_pids (a followed command) */
+	OPENSNOOP_FILTER_CGROUP_IDS = 1 << 4, /* cgroup id in cgroup_ids (--cgroupmap) */
+	OPENSNOOP_FILTER_MNTNS = 1 << 5,      /* mount namespace in mntns_ids (--mntnsmap) */
+};
+
 /* opensnoop_event.event_flags */
 enum opensnoop_event_flag {
 	/* The path as passed was longer than OPENSNOOP_PATH_MAX bytes and was cut there. */

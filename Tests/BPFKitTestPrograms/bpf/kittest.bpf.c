@@ -118,8 +118,15 @@ int rejected(void *ctx)
 	return *value;
 }
 
-/* CO-RE relocations of each kind BPFKit cuts the kernel's BTF for, run by the tests, which
- * compare the results under the cut BTF with those under libbpf's reading of the whole BTF. */
+/* A BTF tracepoint no kernel has: its load must fail naming it. */
+SEC("?tp_btf/bpfkit_no_such_tracepoint")
+int missing_tracepoint(void *ctx)
+{
+	return 0;
+}
+
+/* CO-RE relocations of each kind (field offsets and sizes, existence, type sizes, enum values,
+ * bitfields, array elements), run by the tests on the real kernel, which check the results. */
 struct task_struct___missing {
 	int no_such_field;
 } __attribute__((preserve_access_index));

@@ -1,6 +1,15 @@
-/* Compile-time checks that the event layout is what both sides expect. */
+/* User space's side of the contract: the sources' names, and compile-time checks that the event
+ * layout is what both sides expect. */
 #include <stddef.h>
 #include "opensnoop_event.h"
+
+const char *opensnoop_source_name(unsigned source)
+{
+#define SOURCE_NAME(name, src, x86, ia32, arm64) if (source == src) return #name;
+	OPENSNOOP_SYSCALLS(SOURCE_NAME)
+#undef SOURCE_NAME
+	return source == OPENSNOOP_SRC_IO_URING ? "io_uring" : NULL;
+}
 
 _Static_assert(sizeof(struct opensnoop_event) == OPENSNOOP_EVENT_SIZE, "event header size");
 _Static_assert(offsetof(struct opensnoop_event, flags) == 8, "flags offset");

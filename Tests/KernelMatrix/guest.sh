@@ -1,0 +1,369 @@
+#!/bin/sh
+# Kernel matrix, guest side: /init of the initramfs that Tests/KernelMatrix/run.sh boots under
+# qemu. Mounts what the tracers need, runs each check (black box: start a tracer, wait until it
+# traces, open a file it must show and one it must not, stop it with SIGINT, read its output),
+# prints one line per check on the console and powers off. POSIX sh for busybox.
+#
+# Console protocol (parsed by run.sh; nothing else starts with "KMX "):
+#   KMX kernel RELEASE
+#   KMX result CHECK ok|fail|na SECONDS MESSAGE
+#   KMX detail CHECK LINE          (a failing check's stderr, then its output, first lines)
+#   KMX done SECONDS
+# Kernel command line: kmx.checks=a,b,c (default: all), kmx.ready=SECONDS (how long a tracer may
+# take to load: TCG is ~12x slower than the host; default 90).
+
+# KMX_HOST=1: run by run.sh (KERNELS=host) in a chroot of the initramfs, in a private mount
+# namespace on the machine's own kernel: the same mounts (gone with the namespace), no console,
+# no power-off; kmx.* settings from KMX_CHECKS and KMX_READY.
+HOST=${KMX_HOST:-}
+/bin/busybox mkdir -p /proc /sys /dev /tmp /run
+/bin/busybox --install -s /bin
+export PATH=/opt/kmx/bin:/bin:/sbin:/usr/bin:/usr/sbin
+export HOME=/ LC_ALL=C
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+[ -n "$HOST" ] || exec </dev/console >/dev/console 2>&1
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null ||
+	mount -t debugfs debugfs /sys/kernel/debug
+mount -t bpf bpf /sys/fs/bpf
+if [ -z "$HOST" ]; then
+	mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
+	# Kernel messages stay off the console that carries the results (emergencies only).
+	echo 1 >/proc/sys/kernel/printk
+	ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
+fi
+
+arg() { # arg NAME DEFAULT: kmx.NAME=VALUE from the kernel command line (KMX_NAME on the host)
+	if [ -n "$HOST" ]; then
+		eval "echo \${KMX_$(echo $1 | tr a-z A-Z):-$2}"
+		return
+	fi
+	for word in $(cat /proc/cmdline); do
+		case $word in kmx.$1=*) echo "${word#kmx.$1=}"; return ;; esac
+	done
+	echo "$2"
+}
+READY=$(arg ready 90)     # seconds a tracer may take to load and attach
+AWAIT=30                   # seconds an expected event may take to show once the workload ran
+STOP=30                    # seconds a tracer may take to exit after SIGINT
+ALL="verifier default no-compat tracepoints full-path latency summary json command io_uring compat32 failed pid agent-metrics execsnoop opens opens-pid libbpf-tools"
+CHECKS=$(arg checks all | tr , ' ')
+[ "$CHECKS" = all ] && CHECKS=$ALL
+
+T=/tmp/kmx         # outputs of the tracers
+D=/tmp/kmx/files   # the files the workloads open
+mkdir -p $T $D/fp $D/compat $D/nocompat
+for f in default tp fp/rel lat summary json cmd cmd-child cmd-other uring failed pid-ready pid-target \
+	pid-other agent opens opens-pid-ready opens-pid-target opens-pid-other peer nocompat ready; do
+	echo x >$D/$f.file
+done
+touch $D/compat/present $D/nocompat/present
+H=opensnoop-testhelper
+
+now() { cut -d' ' -f1 /proc/uptime; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# alive PID: the process exists and is not a zombie.
+alive() {
+	state=$(sed 's/.*) //' /proc/$1/stat 2>/dev/null | cut -c1)
+	[ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
+
+# Results of the running check: R is ok, fail or na; M says why.
+ok() { R=ok; M=${1:-}; }
+fail() { R=fail; M=$1; }
+
+# start NAME CMD...: runs a tracer in the background, output in $T/NAME.out, stderr in .err.
+start() {
+	name=$1
+	shift
+	"$@" >$T/$name.out 2>$T/$name.err &
+	TPID=$!
+}
+
+# ready NAME: waits until the tracer printed something (its header, a table or an event;
+# opening a marker file now and then for the tracers that print no header); false if it
+# exited first or did not within $READY seconds.
+ready() {
+	i=0
+	while [ $i -lt $((READY * 5)) ]; do
+		[ -s $T/$1.out ] && return 0
+		alive $TPID || return 1
+		cat $D/ready.file >/dev/null
+		sleep 0.2
+		i=$((i + 1))
+	done
+	fail "not ready after ${READY}s (no header nor event)"
+	kill -KILL $TPID 2>/dev/null
+	wait $TPID 2>/dev/null
+	return 1
+}
+
+# exited NAME STATUS: a tracer that stopped by itself with STATUS: "n/a" if it said in one line
+# which kernel it needs (exit 1), a failure otherwise.
+exited() {
+	lines=$(grep -c . $T/$1.err)
+	if [ "$2" = 1 ] && [ "$lines" = 1 ] && grep -qE 'Linux [0-9]+\.[0-9]+' $T/$1.err; then
+		R=na
+		M="needs $(grep -oE 'Linux [0-9]+\.[0-9]+' $T/$1.err | head -n1)"
+	else
+		fail "exit $2: $(head -n1 $T/$1.err)"
+	fi
+}
+
+# gone NAME: the tracer exited before it was ready.
+gone() {
+	[ "$R" = fail ] && return  # ready() timed out and said so
+	wait $TPID
+	exited $1 $?
+}
+
+# await NAME PATTERN: true once PATTERN (grep -E) is in the output, within $AWAIT seconds.
+await() {
+	i=0
+	until grep -qE -- "$2" $T/$1.out; do
+		[ $i -ge $((AWAIT * 5)) ] && return 1
+		alive $TPID || { grep -qE -- "$2" $T/$1.out; return; }
+		sleep 0.2
+		i=$((i + 1))
+	done
+}
+
+# stop: SIGINT (or $SIG), then wait for the tracer to exit; TSTATUS is its exit status
+# (KILLED if it did not exit within $STOP seconds).
+stop() {
+	kill -${SIG:-INT} $TPID 2>/dev/null
+	i=0
+	while alive $TPID && [ $i -lt $((STOP * 5)) ]; do
+		sleep 0.2
+		i=$((i + 1))
+	done
+	if alive $TPID; then
+		kill -KILL $TPID
+		wait $TPID
+		TSTATUS=KILLED
+	else
+		wait $TPID
+		TSTATUS=$?
+	fi
+}
+
+# traced NAME WORKLOAD MUST MUSTNOT TRACER...: starts TRACER, runs the shell function WORKLOAD
+# once it traces, expects MUST (grep -E) in its output and MUSTNOT ("" for none) not, stops it
+# with SIGINT (it must then exit 0; with SIG=TERM: die of it, for the Examples, which leave
+# SIGINT as they found it, and a background job of a script finds it ignored). WORKLOAD opens what
+# must not show before what must, so that once MUST is there, MUSTNOT would be too.
+traced() {
+	name=$1 work=$2 must=$3 mustnot=$4
+	shift 4
+	start $name "$@"
+	ready $name || { gone $name; return; }
+	$work >$T/$name.work 2>&1
+	if ! await $name "$must"; then
+		if alive $TPID; then
+			stop
+			fail "'$must' not shown (workload: $(head -n1 $T/$name.work))"
+		else
+			wait $TPID
+			exited $name $?
+			[ $R = fail ] && M="$M (exited while tracing)"
+		fi
+		return
+	fi
+	stop
+	if [ -n "$mustnot" ] && grep -qE -- "$mustnot" $T/$name.out; then
+		fail "'$mustnot' shown, must not be"
+	elif [ "$TSTATUS" != 0 ] && ! { [ "${SIG:-INT}" = TERM ] && [ "$TSTATUS" = 143 ]; }; then
+		fail "exit $TSTATUS after SIG${SIG:-INT}: $(head -n1 $T/$name.err)"
+	else
+		ok
+	fi
+}
+
+# --- workloads -------------------------------------------------------------------------
+
+w_default() { $H --name kmx-default openat $D/default.file; }
+w_tp() { $H --name kmx-tp openat $D/tp.file; }
+w_fp() { $H --name kmx-fp chdir $D/fp openat rel.file; }
+w_lat() { $H --name kmx-lat openat $D/lat.file; }
+w_summary() { $H --name kmx-summary openat $D/summary.file; }
+w_json() { $H --name kmx-json openat $D/json.file; }
+w_uring() { $H --name kmx-uring uring $D/uring.file; }
+w_compat() { opener32 $D/compat; }
+w_nocompat() { opener32 $D/nocompat && $H --name kmx-nocompat openat $D/nocompat.file; }
+w_failed() { cat $D/failed.file >/dev/null && ! cat $D/failed.missing 2>/dev/null; }
+w_peer() { cat $D/peer.file >/dev/null; }
+w_opens() { cat $D/opens.file >/dev/null; }
+w_exec() { $H --name kmx-exec-arg sleep 1; }
+
+# A target for -p: a shell that opens $1-ready (from the shell itself: a redirection of a
+# builtin) until $1.go exists, then $1-target once; TARGET is its PID.
+pid_target() {
+	rm -f $D/$1.go
+	sh -c "while [ ! -e $D/$1.go ]; do : <$D/$1-ready.file; sleep 0.2; done; : <$D/$1-target.file; sleep 60" &
+	TARGET=$!
+}
+pid_release() { # another process opens $1-other, then the target opens $1-target
+	cat $D/$1-other.file >/dev/null
+	touch $D/$1.go
+}
+w_pid() { pid_release pid; }
+w_opens_pid() { pid_release opens-pid; }
+end_target() { kill -KILL $TARGET 2>/dev/null; wait $TARGET 2>/dev/null; }
+
+# --- checks ----------------------------------------------------------------------------
+
+c_default() { traced default w_default "$D/default.file" "" opensnoop; }
+c_no_compat() { traced no-compat w_nocompat "$D/nocompat.file" "$D/nocompat/present" opensnoop --no-compat; }
+c_tracepoints() { traced tracepoints w_tp "$D/tp.file" "" opensnoop --attach-mode tracepoints; }
+c_full_path() { traced full-path w_fp "$D/fp/rel.file" "" opensnoop -F; }
+c_latency() {
+	traced latency w_lat "[0-9]\.[0-9]{3} $D/lat.file" "" opensnoop -L
+	[ $R = ok ] && ! head -n1 $T/latency.out | grep -q 'LAT(us)' && fail "no LAT(us) column: $(head -n1 $T/latency.out)"
+}
+c_summary() { traced summary w_summary "$D/summary.file" "" opensnoop --summary; }
+c_json() { traced json w_json "\"path\":\"$D/json.file\"" "" opensnoop -j; }
+c_io_uring() {
+	traced io_uring w_uring "\"source\":\"io_uring\".*\"path\":\"$D/uring.file\"" "" opensnoop -j
+	[ $R = fail ] && grep -q "$D/uring.file" $T/io_uring.out && M="$M (shown, but not as source io_uring)"
+}
+c_compat32() {
+	traced compat32 w_compat "\"compat\":true.*\"path\":\"$D/compat/present\"" "" opensnoop -j
+	[ $R = fail ] && grep -q "$D/compat/present" $T/compat32.out && M="$M (shown, but not as compat)"
+}
+c_failed() { traced failed w_failed "$D/failed.missing" "$D/failed.file" opensnoop -x; }
+c_pid() {
+	pid_target pid
+	traced pid w_pid "$D/pid-target.file" "$D/pid-other.file" opensnoop -p $TARGET
+	end_target
+}
+c_opens() { SIG=TERM traced opens w_opens "$D/opens.file" "" stdbuf -oL opens; }
+c_opens_pid() {
+	pid_target opens-pid
+	SIG=TERM traced opens-pid w_opens_pid "$D/opens-pid-target.file" "$D/opens-pid-other.file" \
+		stdbuf -oL opens-pid -p $TARGET
+	end_target
+}
+# The pattern is written so that it does not match itself: grep's own exec shows too.
+c_execsnoop() { traced execsnoop w_exec "kmx-exec-[a]rg sleep 1" "" execsnoop; }
+c_libbpf_tools() {
+	if [ ! -x /opt/kmx/peer/opensnoop ]; then R=na M="libbpf-tools not installed on the host"; return; fi
+	traced libbpf-tools w_peer "$D/peer.file" "" stdbuf -oL /opt/kmx/peer/opensnoop
+}
+
+# -- COMMAND: traces the command and its child, not another process; passes its status on.
+c_command() {
+	sh -c "while :; do cat $D/cmd-other.file >/dev/null; sleep 0.2; done" &
+	other=$!
+	opensnoop -o $T/command.out -- sh -c "cat $D/cmd.file; sh -c 'cat $D/cmd-child.file'; exit 7" \
+		>$T/command.work 2>$T/command.err &
+	TPID=$!
+	i=0
+	while alive $TPID && [ $i -lt $(((READY + AWAIT) * 5)) ]; do
+		sleep 0.2
+		i=$((i + 1))
+	done
+	if alive $TPID; then
+		stop
+		fail "still running after $((READY + AWAIT))s"
+	else
+		wait $TPID
+		status=$?
+		if [ $status = 7 ] && grep -q "$D/cmd.file" $T/command.out && grep -q "$D/cmd-child.file" $T/command.out; then
+			if grep -q "$D/cmd-other.file" $T/command.out; then fail "another process's open shown"; else ok; fi
+		elif [ $status = 7 ]; then
+			fail "exit 7 passed on, but the command's opens not shown"
+		elif [ $status = 1 ]; then
+			exited command $status
+		else
+			fail "exit $status, not the command's 7: $(head -n1 $T/command.err)"
+		fi
+	fi
+	kill -KILL $other
+	wait $other 2>/dev/null
+}
+
+# The verifier's budget: in each attach mode, with every filter and feature on (all that adds
+# code), every program loads and no call chain can use more than 384 of the 512 bytes of stack,
+# counted with every frame rounded up to 32 bytes (as 6.1 counts; no BPF private stack). The
+# tables go to the console (KMX stats) for the record. Resolving features that need 5.17 are
+# checked apart, so that an older kernel still checks the rest.
+VERIFIER_BASE="-x -L --slower 0.001 -n kmx -p 1 -u 0 -f O_RDONLY --summary --summary-by comm,pid,errno,cgroup --per-cpu-rings"
+VERIFIER_FULL="-F --path / --summary-by comm,path,pid,errno,cgroup"
+c_verifier() {
+	notes=""
+	for mode in raw tracepoints; do
+		for set in base full; do
+			run=verifier-$mode-$set
+			extra=""
+			[ $set = full ] && extra=$VERIFIER_FULL
+			opensnoop --verifier-stats --attach-mode $mode $VERIFIER_BASE $extra >$T/$run.out 2>$T/$run.err
+			status=$?
+			if [ $status != 0 ]; then
+				exited $run $status
+				[ $R = fail ] && { cp $T/$run.err $T/verifier.err; M="$mode/$set: $M"; return; }
+				notes="$notes $mode/$set $M;"
+				continue
+			fi
+			sed "s|^|KMX stats $mode/$set |" $T/$run.out
+			over=$(awk 'NR > 1 && $NF > 384 { print $1 " " $NF }' $T/$run.out)
+			[ -n "$over" ] && { fail "$mode/$set: stack over 384 of 512 bytes: $over"; return; }
+		done
+	done
+	ok "${notes# }"
+}
+
+# opensnoop-agent --metrics: /healthz says it traces, and the workload's count shows on /metrics.
+c_agent_metrics() {
+	base=http://127.0.0.1:9473
+	start agent-metrics opensnoop-agent --metrics 127.0.0.1:9473 --no-events
+	i=0
+	until wget -q -O /dev/null $base/healthz 2>/dev/null; do
+		if ! alive $TPID; then wait $TPID; exited agent-metrics $?; return; fi
+		if [ $i -ge $((READY * 5)) ]; then stop; fail "/healthz did not answer 200 within ${READY}s"; return; fi
+		sleep 0.2
+		i=$((i + 1))
+	done
+	i=0
+	until wget -q -O $T/agent-metrics.out $base/metrics 2>/dev/null &&
+		grep -qE '^opensnoop_opens_total\{[^}]*comm="kmx-agent"[^}]*\} [1-9]' $T/agent-metrics.out; do
+		if ! alive $TPID; then wait $TPID; exited agent-metrics $?; M="$M (exited while tracing)"; return; fi
+		if [ $i -ge $((AWAIT * 5)) ]; then
+			stop
+			fail "no opensnoop_opens_total{comm=\"kmx-agent\"} on /metrics"
+			return
+		fi
+		$H --name kmx-agent openat $D/agent.file >$T/agent-metrics.work 2>&1
+		sleep 0.2
+		i=$((i + 1))
+	done
+	stop
+	if [ "$TSTATUS" = 0 ]; then ok; else fail "exit $TSTATUS after SIGINT: $(head -n1 $T/agent-metrics.err)"; fi
+}
+
+# --- run -------------------------------------------------------------------------------
+
+echo "KMX kernel $(uname -r)"
+begin=$(now)
+for check in $CHECKS; do
+	R="" M="" SIG=INT
+	started=$(now)
+	fn=c_$(echo $check | tr -- - _)
+	if type $fn >/dev/null 2>&1; then $fn; else fail "no such check"; fi
+	[ -n "$R" ] || fail "the check set no result"
+	echo "KMX result $check $R $(since $started) $M"
+	if [ $R = fail ]; then
+		# Its stderr (a verifier log's reason is at its end), then its output and the workload's.
+		for f in $T/$check.err $T/$check.out $T/$check.work; do
+			[ -s $f ] && head -n200 $f | sed "s|^|KMX detail $check ${f##*.}: |"
+		done
+	fi
+done
+echo "KMX done $(since $begin)"
+[ -n "$HOST" ] && exit 0
+sync
+[ $$ = 1 ] && poweroff -f

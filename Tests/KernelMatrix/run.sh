@@ -1,0 +1,398 @@
+#!/usr/bin/env bash
+# Kernel matrix (`make kernel-test`): boots Debian's cloud kernels under qemu, each once, with the
+# binaries built on the host in an initramfs, runs the kernel-facing checks of guest.sh inside and
+# prints a kernel x check table (also written to $KERNEL_DIR/matrix.md); exits 1 if a check failed.
+#
+#   KERNELS="5.10 6.1 6.12 6.18 7.x"  series to boot (the newest kernel of each; "7.x": the newest 7;
+#                                      "host": this machine's kernel, in a chroot, no qemu)
+#   CHECKS="default json ..."         checks to run (default: all of guest.sh's)
+#   KERNEL_ACCEL=auto|tcg|kvm          auto: KVM only where /dev/kvm is a real one (not kvm-pvm)
+#   KERNEL_JOBS=N                      guests booted at once (default: the number of CPUs, at most 4)
+#   GUEST_TIMEOUT=SECONDS              hard limit per guest (default 420)
+#   KERNEL_READY=SECONDS               how long a tracer may take to load in a guest (default 90)
+#   KERNEL_REFRESH=1                   refresh the package lists even if they are recent
+#   KERNEL_DIR=DIR                     cache and scratch (default .build/kernels)
+#
+# Downloads go through a private apt configuration ($KERNEL_DIR/apt: its own sources, lists and
+# cache; the machine's apt setup is left as it is); each kernel's vmlinuz is kept, so a re-run
+# downloads nothing new. Needs (and installs if missing) Debian's qemu-system-x86, busybox-static,
+# cpio and gcc-multilib.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+
+KERNELS=${KERNELS:-5.10 6.1 6.12 6.18 7.x}
+CHECKS=${CHECKS:-all}
+KERNEL_ACCEL=${KERNEL_ACCEL:-auto}
+GUEST_TIMEOUT=${GUEST_TIMEOUT:-420}
+KERNEL_READY=${KERNEL_READY:-90}
+KERNEL_DIR=${KERNEL_DIR:-$ROOT/.build/kernels}
+BIN=${BIN:-$ROOT/.build/release}
+ncpu=$(nproc)
+KERNEL_JOBS=${KERNEL_JOBS:-$((ncpu > 4 ? 4 : ncpu))}
+# Checks that show how the machinery fares, not the project: listed, never failing the run.
+REFERENCE_CHECKS=" libbpf-tools "
+
+mkdir -p "$KERNEL_DIR"
+KERNEL_DIR=$(realpath "$KERNEL_DIR")
+say() { printf '%s\n' "kernel-test: $*" >&2; }
+die() { say "$*"; exit 2; }
+start_time=$SECONDS
+
+# The Debian packages this needs (beyond the build's), installed if missing, as
+# scripts/install-deps.sh does for the build.
+missing=()
+command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
+command -v busybox >/dev/null || missing+=(busybox-static)
+command -v cpio >/dev/null || missing+=(cpio)
+[ -e /usr/lib/gcc/x86_64-linux-gnu/"$(gcc -dumpversion 2>/dev/null)"/32/libgcc.a ] || missing+=(gcc-multilib)
+if [ ${#missing[@]} -gt 0 ]; then
+	say "installing: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+BUSYBOX=$(command -v busybox)
+for product in opensnoop opensnoop-agent execsnoop opens opens-pid opensnoop-testhelper; do
+	[ -x "$BIN/$product" ] || die "$BIN/$product missing: build it first (make kernel-test does)"
+done
+
+# --- kernels: a private apt configuration, the newest package of each series ------------------
+
+APT=$KERNEL_DIR/apt
+mkdir -p "$APT/etc/sources.list.d" "$APT/etc/preferences.d" "$APT/etc/apt.conf.d" \
+	"$APT/state/lists/partial" "$APT/cache/archives/partial" "$KERNEL_DIR/vmlinuz"
+# The machine's Debian mirrors, as its own apt sources name them (nothing else is reachable).
+mirrors=$(apt-get indextargets --no-release-info --format '$(REPO_URI) $(RELEASE)' 'Identifier: Packages' 2>/dev/null | sort -u)
+codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+MIRROR=${DEBIAN_MIRROR:-$(awk -v c="$codename" '$2 == c { print $1; exit }' <<<"$mirrors")}
+SECURITY=${DEBIAN_SECURITY_MIRROR:-$(awk -v c="$codename-security" '$2 == c { print $1; exit }' <<<"$mirrors")}
+[ -n "$MIRROR" ] && [ -n "$SECURITY" ] || die "no Debian mirror in this machine's apt sources (set DEBIAN_MIRROR and DEBIAN_SECURITY_MIRROR)"
+KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+{
+	for suite in bullseye bookworm trixie trixie-backports; do
+		echo "deb [arch=amd64 signed-by=$KEYRING] $MIRROR $suite main"
+	done
+	for suite in bullseye-security bookworm-security trixie-security; do
+		echo "deb [arch=amd64 signed-by=$KEYRING] $SECURITY $suite main"
+	done
+} >"$APT/etc/sources.list.new"
+cat >"$APT/apt.conf" <<EOF
+Dir::Etc::SourceList "$APT/etc/sources.list";
+Dir::Etc::SourceParts "$APT/etc/sources.list.d";
+Dir::Etc::Preferences "$APT/etc/preferences";
+Dir::Etc::PreferencesParts "$APT/etc/preferences.d";
+Dir::State "$APT/state";
+Dir::State::status "$APT/state/status";
+Dir::Cache "$APT/cache";
+APT::Architecture "amd64";
+APT::Architectures { "amd64"; };
+APT::Sandbox::User "root";
+Acquire::Languages "none";
+Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled "false";
+Acquire::IndexTargets::deb::DEP-11::DefaultEnabled "false";
+Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled "false";
+Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled "false";
+Acquire::IndexTargets::deb::CNF::DefaultEnabled "false";
+EOF
+touch "$APT/state/status"
+export APT_CONFIG=$APT/apt.conf
+
+download_start=$SECONDS
+stamp=$APT/state/updated
+if [ -z "$(tr ' ' '\n' <<<"$KERNELS" | grep -vx host)" ]; then
+	:  # only this machine's kernel: nothing to download
+elif ! cmp -s "$APT/etc/sources.list.new" "$APT/etc/sources.list" || [ "${KERNEL_REFRESH:-0}" = 1 ] ||
+	[ -z "$(find "$stamp" -mmin -360 2>/dev/null)" ]; then
+	mv "$APT/etc/sources.list.new" "$APT/etc/sources.list"
+	say "updating the package lists (private apt configuration in $APT)"
+	if apt-get -qq update >"$APT/update.log" 2>&1; then
+		touch "$stamp"
+	elif ls "$APT"/state/lists/*Packages* >/dev/null 2>&1; then
+		say "apt-get update failed, using the lists from before: $(tail -n1 "$APT/update.log")"
+	else
+		cat "$APT/update.log" >&2
+		die "apt-get update failed"
+	fi
+else
+	rm -f "$APT/etc/sources.list.new"
+fi
+
+# The suites a series comes from: each Debian release's own kernel with its security updates;
+# the newer ones from trixie-backports.
+suites_of() {
+	case $1 in
+	5.10) echo "bullseye bullseye-security" ;;
+	6.1) echo "bookworm bookworm-security" ;;
+	6.12) echo "trixie trixie-security" ;;
+	*) echo "trixie-backports" ;;
+	esac
+}
+
+# "version package" of every cloud kernel package of each suite, from its Packages list (read
+# again only when apt-get update changed it).
+mkdir -p "$APT/cloud"
+apt-get indextargets --format '$(FILENAME) $(RELEASE)' 'Identifier: Packages' |
+	while read -r file release; do
+		[ -e "$file" ] || continue
+		[ "$APT/cloud/$release" -nt "$file" ] && continue
+		/usr/lib/apt/apt-helper cat-file "$file" | awk '
+			/^Package: / { p = $2 } /^Version: / { v = $2 }
+			/^$/ { if (p ~ /^linux-(image|binary)-[0-9].*-cloud-amd64(-unsigned)?$/) print v, p; p = "" }
+			END { if (p ~ /^linux-(image|binary)-[0-9].*-cloud-amd64(-unsigned)?$/) print v, p }' |
+			sort -u >"$APT/cloud/$release.new"
+		mv "$APT/cloud/$release.new" "$APT/cloud/$release"
+	done
+
+# "version package" of the series' packages in its suites.
+candidates() {
+	local series=$1 pattern suite
+	pattern=${series//./\\.}
+	pattern=${pattern/\\.x/\\.[0-9]+}
+	for suite in $(suites_of "$series"); do
+		[ -e "$APT/cloud/$suite" ] || continue
+		grep -E " linux-(image|binary)-$pattern\\.[0-9][^ ]*-cloud-amd64(-unsigned)?\$" "$APT/cloud/$suite" || true
+	done | sort -u
+}
+
+# The newest version of the series, and the package holding its vmlinuz: linux-binary-* (from
+# 6.19, when linux-image-* became a metapackage), else the signed image, else the unsigned one.
+pick() {
+	local series=$1 best="" version package
+	local -a lines
+	mapfile -t lines < <(candidates "$series")
+	[ ${#lines[@]} -gt 0 ] || return 1
+	for line in "${lines[@]}"; do
+		version=${line%% *}
+		if [ -z "$best" ] || dpkg --compare-versions "$version" gt "$best"; then best=$version; fi
+	done
+	for kind in binary image image-unsigned; do
+		for line in "${lines[@]}"; do
+			version=${line%% *} package=${line#* }
+			[ "$version" = "$best" ] || continue
+			case $kind:$package in
+			binary:linux-binary-*) ;;
+			image:linux-image-*-cloud-amd64) ;;
+			image-unsigned:linux-image-*-unsigned) ;;
+			*) continue ;;
+			esac
+			echo "$package $version"
+			return 0
+		done
+	done
+	return 1
+}
+
+declare -A PACKAGE VERSION VMLINUZ RELEASE
+for series in $KERNELS; do
+	if [ "$series" = host ]; then
+		PACKAGE[$series]=host VERSION[$series]=$(uname -r) RELEASE[$series]="host $(uname -r)"
+		continue
+	fi
+	picked=$(pick "$series") || die "no cloud kernel package for series $series in $(suites_of "$series")"
+	package=${picked% *} version=${picked#* }
+	dir=$KERNEL_DIR/vmlinuz/${package}_$version
+	if [ ! -s "$dir/vmlinuz" ]; then
+		say "$series: downloading $package $version"
+		rm -rf "$dir.tmp"
+		mkdir -p "$dir.tmp/deb"
+		(cd "$dir.tmp/deb" && apt-get -qq download "$package=$version" >/dev/null)
+		deb=$(echo "$dir.tmp"/deb/*.deb)
+		# boot/vmlinuz-RELEASE, or usr/lib/modules/RELEASE/vmlinuz (linux-binary-*, from 6.19).
+		members=$(dpkg-deb --fsys-tarfile "$deb" | tar -t)
+		image=$(grep -m1 -E '^\./(boot/vmlinuz-[^/]+|usr/lib/modules/[^/]+/vmlinuz)$' <<<"$members") ||
+			die "$package $version holds no vmlinuz"
+		config=$(grep -m1 -E '^\./(boot/config-[^/]+|usr/lib/modules/[^/]+/config)$' <<<"$members") || config=""
+		dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$dir.tmp" "$image" ${config:+"$config"}
+		mv "$dir.tmp/$image" "$dir.tmp/vmlinuz"
+		[ -z "$config" ] || mv "$dir.tmp/$config" "$dir.tmp/config"
+		sed -E 's|^\./boot/vmlinuz-||; s|^\./usr/lib/modules/([^/]+)/vmlinuz$|\1|' <<<"$image" >"$dir.tmp/release"
+		rm -rf "$dir.tmp/deb" "$dir.tmp/boot" "$dir.tmp/usr" "$dir"
+		mv "$dir.tmp" "$dir"
+	fi
+	PACKAGE[$series]=$package VERSION[$series]=$version VMLINUZ[$series]=$dir/vmlinuz
+	RELEASE[$series]=$(cat "$dir/release")
+	say "$series: $package $version"
+done
+download_seconds=$((SECONDS - download_start))
+
+# --- the initramfs: busybox, the binaries, their libraries, guest.sh as /init ----------------
+
+build_start=$SECONDS
+INITRD=$KERNEL_DIR/initramfs.cpio.gz
+STAGE=$KERNEL_DIR/initramfs
+rm -rf "$STAGE"
+mkdir -p "$STAGE"/{bin,sbin,dev,proc,sys,tmp,run,opt/kmx/bin,opt/kmx/peer,etc}
+cp "$BUSYBOX" "$STAGE/bin/busybox"
+ln -s busybox "$STAGE/bin/sh"
+for product in opensnoop opensnoop-agent execsnoop opens opens-pid opensnoop-testhelper; do
+	cp "$BIN/$product" "$STAGE/opt/kmx/bin/"
+done
+# A static 32-bit opener for the compat checks.
+gcc -m32 -static -O2 -o "$STAGE/opt/kmx/bin/opener32" Tests/Programs/opener.c 2>"$KERNEL_DIR/opener32.log" ||
+	die "gcc -m32 -static failed (Debian: gcc-multilib): $(head -n3 "$KERNEL_DIR/opener32.log")"
+# stdbuf: line-buffered output for the tracers that leave stdio's buffering as it is.
+cp "$(command -v stdbuf)" "$STAGE/opt/kmx/bin/"
+libstdbuf=""
+for candidate in /usr/libexec/coreutils/libstdbuf.so /usr/lib/*/coreutils/libstdbuf.so; do
+	[ -e "$candidate" ] && libstdbuf=$candidate && break
+done
+[ -n "$libstdbuf" ] || die "no libstdbuf.so (coreutils' stdbuf)"
+cp --parents "$libstdbuf" "$STAGE/"
+if [ -x /usr/sbin/opensnoop ]; then cp /usr/sbin/opensnoop "$STAGE/opt/kmx/peer/"; fi
+# Every shared library ldd names, at the same path (the loader too).
+for file in "$STAGE"/opt/kmx/bin/* "$STAGE"/opt/kmx/peer/* "$STAGE/bin/busybox" ${libstdbuf:+"$STAGE$libstdbuf"}; do
+	ldd "$file" 2>/dev/null | grep -oE '/[^ ]+' || true
+done | sort -u | while read -r lib; do
+	[ -e "$STAGE$lib" ] || cp -L --parents "$lib" "$STAGE/"
+done
+cp Tests/KernelMatrix/guest.sh "$STAGE/init"
+chmod 755 "$STAGE/init"
+mknod "$STAGE/dev/console" c 5 1 2>/dev/null || true
+(cd "$STAGE" && find . | LC_ALL=C sort | cpio -o -H newc --owner=0:0 --quiet | gzip -1 >"$INITRD")
+say "initramfs: $(du -h "$INITRD" | cut -f1) ($((SECONDS - build_start)) s)"
+
+# --- boot each kernel once --------------------------------------------------------------------
+
+accel=$KERNEL_ACCEL
+if [ "$accel" = auto ]; then
+	accel=tcg
+	# kvm-pvm (Firecracker's nested KVM) cannot boot a stock kernel; a real KVM needs vmx or svm.
+	if [ -r /dev/kvm ] && [ -w /dev/kvm ] && [ ! -e /sys/module/kvm_pvm ] && grep -qwE 'vmx|svm' /proc/cpuinfo; then
+		accel=kvm
+	fi
+fi
+cpu=max
+[ "$accel" = kvm ] && cpu=host
+say "booting $(wc -w <<<"$KERNELS") kernels with accel=$accel, $KERNEL_JOBS at a time, at most ${GUEST_TIMEOUT}s each"
+
+mkdir -p "$KERNEL_DIR/logs"
+checks_arg=$(tr ' ' , <<<"$CHECKS")
+boot() { # boot SERIES: one guest, its console in logs/SERIES.log, its time in logs/SERIES.time
+	local series=$1 log=$KERNEL_DIR/logs/$1.log began=$SECONDS status=0
+	if [ "$series" = host ]; then
+		# This machine's kernel: guest.sh in a chroot of the initramfs, its mounts in a private
+		# mount namespace (gone when it ends).
+		timeout --kill-after=10 "$GUEST_TIMEOUT" unshare --mount --propagation private --fork -- \
+			chroot "$STAGE" /bin/busybox env KMX_HOST=1 KMX_CHECKS="$checks_arg" KMX_READY="$KERNEL_READY" \
+			/bin/busybox sh /init </dev/null >"$log" 2>&1 || status=$?
+		echo "$((SECONDS - began)) $status" >"$KERNEL_DIR/logs/$series.time"
+		say "$series: checks finished in $((SECONDS - began)) s"
+		return
+	fi
+	timeout --kill-after=10 "$GUEST_TIMEOUT" qemu-system-x86_64 -machine "q35,accel=$accel" -cpu $cpu \
+		-m 1G -smp 1 -nographic -no-reboot -nic none -monitor none -serial stdio \
+		-kernel "${VMLINUZ[$series]}" -initrd "$INITRD" \
+		-append "console=ttyS0 panic=-1 loglevel=3 kmx.checks=$checks_arg kmx.ready=$KERNEL_READY" \
+		</dev/null >"$log" 2>&1 || status=$?
+	echo "$((SECONDS - began)) $status" >"$KERNEL_DIR/logs/$series.time"
+	say "$series: guest finished in $((SECONDS - began)) s$([ $status = 124 ] && echo " (timed out)")"
+}
+boot_start=$SECONDS
+running=0
+for series in $KERNELS; do
+	rm -f "$KERNEL_DIR/logs/$series.log" "$KERNEL_DIR/logs/$series.time"
+	if [ "$running" -ge "$KERNEL_JOBS" ]; then
+		wait -n || true
+		running=$((running - 1))
+	fi
+	boot "$series" &
+	running=$((running + 1))
+done
+wait
+boot_seconds=$((SECONDS - boot_start))
+
+# --- results ----------------------------------------------------------------------------------
+
+declare -A CELL
+failed=0
+all_checks=()
+for series in $KERNELS; do
+	log=$KERNEL_DIR/logs/$series.log
+	while read -r _ _ check result seconds message; do
+		[[ " ${all_checks[*]} " == *" $check "* ]] || all_checks+=("$check")
+		case $result in
+		ok) CELL[$series/$check]=ok ;;
+		na) CELL[$series/$check]="n/a (${message})" ;;
+		*)
+			CELL[$series/$check]=FAIL
+			[[ $REFERENCE_CHECKS == *" $check "* ]] || failed=1
+			;;
+		esac
+	done < <(tr -d '\r' <"$log" | grep -a '^KMX result ')
+done
+# Checks asked for but never reported (the guest died or timed out) fail.
+if [ "$CHECKS" = all ]; then
+	expected=$(sed -n 's/^ALL="\(.*\)"$/\1/p' Tests/KernelMatrix/guest.sh)
+else
+	expected=$CHECKS
+fi
+for check in $expected; do
+	[[ " ${all_checks[*]} " == *" $check "* ]] || all_checks+=("$check")
+done
+for series in $KERNELS; do
+	for check in "${all_checks[@]}"; do
+		if [ -z "${CELL[$series/$check]:-}" ]; then
+			CELL[$series/$check]="FAIL (no result)"
+			[[ $REFERENCE_CHECKS == *" $check "* ]] || failed=1
+		fi
+	done
+done
+
+{
+	printf '| check |'
+	for series in $KERNELS; do printf ' %s |' "${RELEASE[$series]}"; done
+	printf '\n|---|'
+	for _ in $KERNELS; do printf -- '---|'; done
+	printf '\n'
+	for check in "${all_checks[@]}"; do
+		label=$check
+		[[ $REFERENCE_CHECKS == *" $check "* ]] && label="$check (reference)"
+		printf '| %s |' "$label"
+		for series in $KERNELS; do printf ' %s |' "${CELL[$series/$check]}"; done
+		printf '\n'
+	done
+	printf '\nKernels (Debian packages):'
+	for series in $KERNELS; do printf ' %s %s;' "${PACKAGE[$series]}" "${VERSION[$series]}"; done
+	printf ' accel=%s.\n' "$accel"
+} >"$KERNEL_DIR/matrix.md"
+
+echo
+cat "$KERNEL_DIR/matrix.md"
+echo
+for series in $KERNELS; do
+	log=$KERNEL_DIR/logs/$series.log
+	read -r secs status <"$KERNEL_DIR/logs/$series.time" || secs=? status=?
+	guest=$(tr -d '\r' <"$log" | sed -n 's/^KMX done //p' | head -n1)
+	note=""
+	[ "$status" = 124 ] && note=" TIMED OUT after ${GUEST_TIMEOUT}s"
+	[ -z "$guest" ] && [ -z "$note" ] && note=" (the guest did not finish: see $log)"
+	where="in qemu"
+	[ "$series" = host ] && where="in all"
+	echo "${RELEASE[$series]}: ${secs}s $where, checks ${guest:-?}s$note"
+	declare -A said=()
+	while read -r _ _ check _ _ message; do
+		if [ -n "${said[$message]:-}" ]; then
+			echo "  FAIL $check: as ${said[$message]}"
+			continue
+		fi
+		said[$message]=$check
+		echo "  FAIL $check: $message"
+		details=$(tr -d '\r' <"$log" | grep -a "^KMX detail $check " | sed "s/^KMX detail $check /    /")
+		# The first lines of its stderr and the last (where a verifier log says why), the first
+		# of its output and of the workload's.
+		{
+			grep '^    err: ' <<<"$details" | awk '{ line[NR] = $0 } END {
+				for (i = 1; i <= NR; i++) if (i <= 2 || i > NR - 3) print line[i]; else if (i == 3) print "    err: ..." }'
+			grep '^    out: ' <<<"$details" | head -n3
+			grep '^    work: ' <<<"$details" | head -n3
+		} || true
+	done < <(tr -d '\r' <"$log" | grep -a '^KMX result [^ ]* fail ')
+	unset said
+done
+# What the verifier reported in each guest (the verifier check's tables), for the record.
+for series in $KERNELS; do
+	tr -d '\r' <"$KERNEL_DIR/logs/$series.log" | sed -n 's/^KMX stats //p' >"$KERNEL_DIR/verifier-${RELEASE[$series]// /-}.txt"
+done
+echo "downloads ${download_seconds}s, guests ${boot_seconds}s, total $((SECONDS - start_time))s; table in $KERNEL_DIR/matrix.md"
+exit $failed
