@@ -1,4 +1,6 @@
-# swift-opensnoop: `make run` builds and starts the tracer, `make test` runs every test.
+# swift-opensnoop: `make run` builds and starts the tracer, `make test` runs every test (on this
+# machine's kernel, then on Debian's kernels booted under qemu (`make kernel-test` alone), then the
+# deploy files run for real (`make fleet-test` alone).
 SHELL := /bin/bash
 export PATH := /opt/swift/usr/bin:$(PATH)
 # SwiftPM and the tests keep their temporary files here, not in /tmp.
@@ -15,7 +17,7 @@ ARGS ?=
 RELEASE_FLAGS := -c release --static-swift-stdlib --disable-local-rpath -Xswiftc -use-ld=lld \
 	-Xlinker --strip-all -Xlinker -z -Xlinker pack-relative-relocs
 
-.PHONY: deps build run test bench kernel-test clean
+.PHONY: deps build run test bench kernel-test fleet-test clean
 
 deps:
 	@scripts/install-deps.sh
@@ -28,10 +30,13 @@ build: deps
 run: build
 	$(BIN) $(ARGS)
 
+# Every test: the unit and integration tests on this machine's kernel, then the kernel matrix.
 test: deps
 	mkdir -p $(TMPDIR)
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
+	$(MAKE) kernel-test
+	$(MAKE) fleet-test
 
 bench: build
 	bench/run.sh
@@ -43,6 +48,11 @@ bench: build
 kernel-test: build
 	$(SWIFT) build $(RELEASE_FLAGS)
 	Tests/KernelMatrix/run.sh
+
+# The deploy files run for real: the DaemonSet against Kubernetes' schema, the image under podman
+# with the DaemonSet's security context, the unit under systemd in a qemu guest.
+fleet-test: build
+	Tests/Fleet/run.sh
 
 clean:
 	rm -rf .build bench/out

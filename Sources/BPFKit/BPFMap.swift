@@ -31,6 +31,26 @@ public struct BPFMap {
         return BPFDataSection(rawValue: section)
     }
 
+    /// For a map of maps: creates a map as its `__array(values, ...)` definition describes, with
+    /// `maxEntries` entries, makes it the template every map put in it must match, and returns it
+    /// (the first map to put in; `BPFMapHandle(creatingLike:)` makes more). Before load. Made
+    /// without BTF, as maps made from it are: before Linux 6.2 a map put in a map of maps must
+    /// match the template in capacity, and in whether BTF describes it (a BTF-described map has
+    /// another `timer_off`), so mixing libbpf's inner maps with user-made ones fails there.
+    public func makeInnerMap(name: String, maxEntries: Int) throws(BPFError) -> BPFMapHandle {
+        guard let inner = bpf_map__inner_map(pointer) else {
+            throw BPFError(.invalidArgument, "make an inner map for BPF map \(self.name)", details: "not a map of maps")
+        }
+        let template = try BPFMapHandle(
+            creating: BPFMapType(rawValue: bpf_map__type(inner).rawValue), name: name,
+            keySize: Int(bpf_map__key_size(inner)), valueSize: Int(bpf_map__value_size(inner)),
+            maxEntries: maxEntries, flags: bpf_map__map_flags(inner))
+        try libbpfCall("set the inner map of BPF map \(self.name)") {
+            bpf_map__set_inner_map_fd(pointer, template.fileDescriptor)
+        }
+        return template
+    }
+
     /// Sets the number of entries (bytes, for a ring buffer: a power-of-two multiple of the
     /// page size). Before load.
     public func setMaxEntries(_ count: Int) throws(BPFError) {

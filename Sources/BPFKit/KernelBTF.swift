@@ -17,6 +17,15 @@ public enum KernelBTF {
         return counts
     }
 
+    /// Those of the kernel functions `names` that vmlinux's BTF has, so that fentry/fexit
+    /// programs can attach to them (a function the compiler inlined everywhere has none). Reads
+    /// the kernel's BTF for the question (a few milliseconds); empty if the kernel has no BTF.
+    public static func functionsPresent(_ names: [String]) -> Set<String> {
+        guard let btf = btf__load_vmlinux_btf() else { return [] }
+        defer { btf__free(btf) }
+        return Set(names.filter { btf__find_by_name_kind(btf, $0, UInt32(BTF_KIND_FUNC as Int)) > 0 })
+    }
+
     /// Whether vmlinux's BTF has the tracepoint `name`.
     static func hasTracepoint(_ name: String) -> Bool { tracepoints[name] != nil }
 

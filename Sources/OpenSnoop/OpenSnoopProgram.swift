@@ -23,6 +23,8 @@ public final class OpenSnoopProgram {
     public let options: TraceOptions
     /// The programs attached (their recursion misses count as lost events).
     private let attached: [BPFProgram]
+    /// With --summary: the first summary table (the template of those `summary` holds).
+    private let summaryTable: BPFMapHandle?
     /// With per-CPU rings: each CPU's events ring.
     public let cpuRings: [BPFMapHandle]
     /// io_uring opens dropped from tracking because no completion came for too long.
@@ -31,10 +33,15 @@ public final class OpenSnoopProgram {
     /// What each program of `opensnoop.bpf.c` is for: the table that decides which ones load.
     /// A program the table does not know is a compile error (the switch is exhaustive).
     private enum Hook {
-        /// The raw `sys_exit` hook of `raw` mode; `resolving`: with path resolution (bpf_loop).
-        case rawExit(resolving: Bool)
+        /// The raw `sys_exit` hook of `raw` mode; `full`: with path resolution and path hashes
+        /// (bpf_loop, 5.17) and compare-and-swap (5.12), which older verifiers refuse outright.
+        case rawExit(full: Bool)
         /// The raw `sys_enter` hook timing opens in `raw` mode (`--latency`).
         case rawEntry
+        /// The end of a kernel function that open syscalls go through, in `fexit` mode.
+        case functionExit(String)
+        /// Its start, timing opens in `fexit` mode (`--latency`).
+        case functionEntry(String)
         /// An open syscall's exit tracepoint, in `tracepoints` mode.
         case syscallExit
         /// An open syscall's entry tracepoint timing it in `tracepoints` mode (`--latency`).
@@ -53,9 +60,13 @@ public final class OpenSnoopProgram {
 
         init(_ program: OpensnoopSkeleton.Program) {
             switch program {
-            case .rawSysExit: self = .rawExit(resolving: true)
-            case .rawSysExitBasic: self = .rawExit(resolving: false)
+            case .rawSysExit: self = .rawExit(full: true)
+            case .rawSysExitBasic: self = .rawExit(full: false)
             case .rawSysEnter: self = .rawEntry
+            case .fexitOpenat2: self = .functionExit("do_sys_openat2")
+            case .fexitHandleOpen: self = .functionExit("do_handle_open")
+            case .fentryOpenat2: self = .functionEntry("do_sys_openat2")
+            case .fentryHandleOpen: self = .functionEntry("do_handle_open")
             case .tpExitOpen, .tpExitOpenat, .tpExitOpenat2, .tpExitCreat, .tpExitOpenByHandleAt: self = .syscallExit
             case .tpEnterOpen, .tpEnterOpenat, .tpEnterOpenat2, .tpEnterCreat, .tpEnterOpenByHandleAt: self = .syscallEntry
             case .uringSubmitReq: self = .ioUringSubmit("io_uring_submit_req")
@@ -97,11 +108,11 @@ public final class OpenSnoopProgram {
         self.options = options
         do {
             let mode = try Self.resolveMode(options)
-            let compat = options.compat && mode == .raw && KernelSupport.hasIA32Emulation
+            let compat = options.compat && (mode == .raw || mode == .fexit) && KernelSupport.hasIA32Emulation
             let open = try OpensnoopSkeleton.open()
             let ioUring = try Self.selectPrograms(open.programs, mode: mode, options: options)
             ioUringUnavailable = ioUring.unavailable
-            try Self.configure(open, options: options, compat: compat)
+            summaryTable = try Self.configure(open, options: options, compat: compat)
             let skeleton = try open.load(collectingStatistics: collectingStatistics)
             try skeleton.programs.whoami.run()
             try Self.fillFilterMaps(skeleton, options: options)
@@ -125,13 +136,35 @@ public final class OpenSnoopProgram {
         }
     }
 
+    /// The kernel functions `fexit` mode attaches to: every open syscall goes through one of them.
+    private static let openFunctions = ["do_sys_openat2", "do_handle_open"]
+
+    /// Why `fexit` mode cannot run here, or nil if it can.
+    private static func fexitUnavailable() -> String? {
+        guard KernelSupport.hasFentry else { return "this kernel refuses fentry/fexit programs" }
+        guard KernelSupport.tracingCanLoop && KernelSupport.canReadTaskRegisters else {
+            return "it needs Linux 5.17 or later (bpf_loop, bpf_task_pt_regs)"
+        }
+        let missing = Set(openFunctions).subtracting(KernelBTF.functionsPresent(openFunctions))
+        guard missing.isEmpty else {
+            return "this kernel's BTF has no \(missing.sorted().joined(separator: ", ")) (inlined) to attach to"
+        }
+        return nil
+    }
+
     /// `auto` resolved for this kernel and these options.
     private static func resolveMode(_ options: TraceOptions) throws -> TraceOptions.AttachMode {
         let registers = KernelSupport.canReadTaskRegisters
         switch options.attachMode {
         case .auto:
+            if fexitUnavailable() == nil { return .fexit }
             if options.compat && KernelSupport.hasIA32Emulation { return .raw }
             return registers && KernelSupport.tracingCanLoop && KernelSupport.canReadTracefs ? .tracepoints : .raw
+        case .fexit:
+            if let reason = fexitUnavailable() {
+                throw OpenSnoopError.unsupported("attach mode 'fexit' cannot run here: \(reason)")
+            }
+            return .fexit
         case .raw:
             return .raw
         case .tracepoints:
@@ -225,7 +258,8 @@ public final class OpenSnoopProgram {
 
     /// The outer map whose one slot holds the summary table in use, and that first table.
     func summaryMaps() throws -> (slot: BPFMapHandle, first: BPFMapHandle) {
-        (try skeleton.maps.summary.handle(), try skeleton.maps.summaryFirst.handle())
+        guard let summaryTable else { throw OpenSnoopError.invalidArgument("no summary was asked for") }
+        return (try skeleton.maps.summary.handle(), summaryTable)
     }
 
     /// Drops io_uring opens whose completion has not come within
@@ -261,13 +295,17 @@ public final class OpenSnoopProgram {
             let hook = Hook(program)
             let wanted: Bool
             switch hook {
-            case .rawExit(let resolving):
-                wanted = mode == .raw && resolving == canLoop
+            case .rawExit(let full):
+                wanted = mode == .raw && full == canLoop
                 if wanted && !KernelSupport.hasTracepoint(category: "raw_syscalls", name: "sys_exit") {
                     throw OpenSnoopError.unsupported("this kernel has no raw_syscalls:sys_exit tracepoint (CONFIG_FTRACE_SYSCALLS)")
                 }
             case .rawEntry:
                 wanted = mode == .raw && timed
+            case .functionExit:
+                wanted = mode == .fexit
+            case .functionEntry:
+                wanted = mode == .fexit && timed
             case .syscallExit, .syscallEntry:
                 guard case .tracepoint(let category, let name) = programs[program].attachPoint else { wanted = false; break }
                 let entry = if case .syscallEntry = hook { true } else { false }
@@ -281,6 +319,7 @@ public final class OpenSnoopProgram {
             }
             if wanted, case .rawExit = hook { syscallHooks += 1 }
             if wanted, case .syscallExit = hook { syscallHooks += 1 }
+            if wanted, case .functionExit = hook { syscallHooks += 1 }
             programs[program].autoload = wanted
         }
         guard syscallHooks > 0 else {
@@ -292,7 +331,7 @@ public final class OpenSnoopProgram {
     /// The io_uring programs whose tracepoints this kernel has with the prototypes they were
     /// written for (from its BTF), or why io_uring opens cannot be traced here.
     private static func ioUringHooks(canLoop: Bool) -> (hooks: [OpensnoopSkeleton.Program: Bool], unavailable: String?) {
-        guard canLoop else { return ([:], "io_uring opens are traced on Linux 5.17 or later (bpf_loop); this kernel has none") }
+        guard canLoop else { return ([:], "they are traced on Linux 6.0 or later; this kernel is older (it has no bpf_loop)") }
         let found = KernelBTF.tracepointParameterCounts(Array(ioUringPrototypes.keys))
         var hooks: [OpensnoopSkeleton.Program: Bool] = [:]
         var submit = false, complete = false, failed = false
@@ -312,13 +351,15 @@ public final class OpenSnoopProgram {
             }
         }
         guard submit && complete && failed else {
-            return ([:], "this kernel's io_uring tracepoints do not identify an open's request (Linux 6.0 or later does)")
+            return ([:], "this kernel's io_uring tracepoints do not name the request (Linux 6.0 or later does)")
         }
         return (hooks, nil)
     }
 
-    /// Writes the filters and settings into the program's read-only globals; sizes maps.
-    private static func configure(_ open: borrowing OpensnoopSkeleton.Open, options: TraceOptions, compat: Bool) throws {
+    /// Writes the filters and settings into the program's read-only globals; sizes maps. Returns
+    /// the first summary table, made here as the template of those `summary` holds.
+    private static func configure(_ open: borrowing OpensnoopSkeleton.Open, options: TraceOptions,
+                                  compat: Bool) throws -> BPFMapHandle? {
         let rodata = open.rodata
         var taskFilters: opensnoop_task_filter.RawValue = 0
         if !options.pids.isEmpty { taskFilters |= OPENSNOOP_FILTER_PID.rawValue }
@@ -381,13 +422,14 @@ public final class OpenSnoopProgram {
         rodata.perCpuRings = options.emitEvents && options.perCPURings
         try open.maps.cpuEvents.setMaxEntries(options.perCPURings ? BPFMapHandle.possibleCPUs : 1)
         try open.maps.names.setMaxEntries(options.summary?.contains(.path) == true ? 256 * 1024 : pageSize)
-        try open.maps.summaryFirst.setMaxEntries(options.summary == nil ? 1 : options.summaryCapacity)
         // Preallocated hash maps cost their full size in kernel memory at every start (the
         // followed processes' set: 4 MiB): one entry unless used.
         let unused = [(open.maps.tracedPids, !options.followCommand), (open.maps.pidFilter, options.pids.isEmpty),
                       (open.maps.tidFilter, options.tids.isEmpty), (open.maps.uidFilter, options.uids.isEmpty)]
         for (map, isUnused) in unused where isUnused { try map.setMaxEntries(1) }
         if !options.measuresLatency { try open.maps.starts.setMaxEntries(1) }
+        guard options.summary != nil else { return nil }
+        return try open.maps.summary.makeInnerMap(name: "summary_first", maxEntries: options.summaryCapacity)
     }
 
     /// A user's pinned map that cannot stand in for ours is a bad argument: one line naming

@@ -6,9 +6,13 @@ internal import OpenSnoopEvent
 public struct TraceOptions: Sendable {
     /// Which hooks deliver the open system calls.
     public enum AttachMode: String, Sendable, CaseIterable {
-        /// `raw` when 32-bit opens are traced, `tracepoints` otherwise (falling back to `raw`
-        /// where the kernel cannot read a task's saved registers).
+        /// `fexit` where the kernel allows tracing programs; else `raw` when 32-bit opens are
+        /// traced, `tracepoints` otherwise (falling back to `raw` where the kernel cannot read
+        /// a task's saved registers).
         case auto
+        /// fexit programs at the kernel functions the open syscalls go through: native and
+        /// 32-bit opens; nothing runs for other system calls (tracing programs, Linux 5.17).
+        case fexit
         /// One program at the raw `sys_exit` tracepoint: native and 32-bit opens; it runs for
         /// every system call on the machine.
         case raw

@@ -222,7 +222,9 @@ public struct OpenSnoopCommand: ParsableCommand {
           help: "Load the programs these options select, print what the kernel's verifier reported for each (instructions processed, stack per frame), and exit.")
     var verifierStats = false
 
-    @Option(name: .customLong("attach-mode"), parsing: .unconditional, help: .hidden)
+    @Option(name: .customLong("attach-mode"), parsing: .unconditional,
+            help: ArgumentHelp("How opens are hooked: auto (fexit where the kernel allows tracing programs, else raw, or tracepoints with --no-compat), fexit, raw (the raw sys_exit tracepoint: runs for every syscall), tracepoints (the sys_exit_open* tracepoints: native opens only).",
+                               valueName: "MODE"))
     var attachMode: TraceOptions.AttachMode = .auto
 
     @Argument(parsing: .postTerminator,

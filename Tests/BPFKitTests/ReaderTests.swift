@@ -25,6 +25,22 @@ struct ReaderTests {
         #expect(seen == [1, 2, 3])
     }
 
+    @Test("A ring buffer's pending bytes are read from its mapped positions: what is written and not yet consumed")
+    func pendingBytes() throws {
+        let skeleton = try loadTestObject()
+        let handle = try skeleton.maps.ringA.handle()
+        #expect(try handle.ringBufferPendingBytes() == 0)
+        try skeleton.attach()
+        triggerGetppid(3)
+        // Each record: an 8-byte header and its 8 bytes of data.
+        #expect(try handle.ringBufferPendingBytes() == 3 * 16)
+        let ring = try RingBuffer(skeleton.maps.ringA) { _ in }
+        #expect(try ring.consume() == 3)
+        #expect(try handle.ringBufferPendingBytes() == 0)
+        let error = expectBPFError(.invalidArgument) { _ = try skeleton.maps.hashU32.handle().ringBufferPendingBytes() }
+        #expect(error?.details == "not a ring buffer")
+    }
+
     @Test("A handler's error is rethrown by poll; reading goes on afterwards")
     func handlerThrows() throws {
         let skeleton = try loadTestObject()

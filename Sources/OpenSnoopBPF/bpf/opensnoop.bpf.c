@@ -7,8 +7,13 @@
  *  - "raw" mode: raw_sys_exit, on the raw sys_exit tracepoint, sees every system call's end
  *    and keeps the opens: native ones and 32-bit (ia32, x32) ones, which the per-syscall
  *    tracepoints never show. It runs for every system call and returns at once for others.
- *    raw_sys_exit_basic is the same without path resolution, for kernels without bpf_loop
- *    (before 5.17), whose verifier refuses a program that refers to a loop callback at all.
+ *    raw_sys_exit_basic is the same without path resolution and compare-and-swap, for kernels
+ *    before 5.17, whose verifier refuses a program that contains a loop body (or, before 5.12,
+ *    a compare-and-swap) at all, reachable or not.
+ *  - "fexit" mode: fexit programs at the end of do_sys_openat2 and do_handle_open, which the
+ *    open syscalls (native and 32-bit) go through: nothing runs for other system calls, and no
+ *    syscall tracepoint puts every thread on the slow syscall path. Where the kernel allows
+ *    tracing programs.
  *  - "tracepoints" mode: one program per open syscall at its sys_exit_* tracepoint, reading
  *    the arguments from the task's saved registers (bpf_task_pt_regs); native opens only.
  *  - io_uring: submission (io_uring_submit_req, or io_uring_submit_sqe before 6.4),
@@ -197,16 +202,17 @@ struct {
 	__type(value, struct opensnoop_uring_open);
 } pending_uring SEC(".maps");
 
-/* --summary: the table in use is summary[0], put there by user space (only with --summary: a
- * map-in-map update waits for an RCU grace period); user space swaps in an empty one (the swap
- * waits until no program still uses the old one) and reads the old one. */
+/* --summary: the table in use is summary[0]. User space makes the tables (two, of
+ * --summary-capacity rows) and puts one there (only with --summary: a map-in-map update waits
+ * for an RCU grace period); it swaps in the other (the swap waits until no program still uses
+ * the old one) and reads the old one. */
 struct summary_table {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct opensnoop_summary_key);
 	__type(value, struct opensnoop_summary_value);
-} summary_first SEC(".maps");
+};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
@@ -802,6 +808,18 @@ static __always_inline void send_name(struct scratch *s, __u64 hash, __u32 offse
 	bpf_ringbuf_submit(name, 0);
 }
 
+/* Atomic adds whose result is not used, in the form every kernel takes (clang -mcpu=v3 emits the
+ * fetching form, which 5.10's verifier refuses anywhere in a program). */
+static __always_inline void add64(__u64 *counter, __u64 delta)
+{
+	asm volatile("lock *(u64 *)(%0 + 0) += %1" : : "r"(counter), "r"(delta) : "memory");
+}
+
+static __always_inline void add32(__u32 *counter, __u32 delta)
+{
+	asm volatile("lock *(u32 *)(%0 + 0) += %1" : : "r"(counter), "w"(delta) : "memory");
+}
+
 static __always_inline __u32 log2_bucket(__u64 v)
 {
 	__u32 r = 0;
@@ -815,8 +833,11 @@ static __always_inline __u32 log2_bucket(__u64 v)
 }
 
 /* Counts one open in its row of the summary table in use; a full table counts it as other.
- * `resolving`: paths are hashed (needs bpf_loop). */
-static __always_inline void count_open(struct scratch *s, bool resolving)
+ * `full`: paths are hashed (bpf_loop, 5.17) and a row's errno slots and latency maximum are
+ * updated by compare-and-swap (5.12). Without, two CPUs updating one row's errno slot or maximum
+ * at the same instant can miscount it (5.10's verifier refuses a compare-and-swap anywhere in a
+ * program). */
+static __always_inline void count_open(struct scratch *s, bool full)
 {
 	struct opensnoop_summary_key *key = &s->key;
 	__u32 offset = 0, length = 0;
@@ -832,7 +853,7 @@ static __always_inline void count_open(struct scratch *s, bool resolving)
 		key->error = s->ev.ret < 0 ? -s->ev.ret : 0;
 	if (summary_by & OPENSNOOP_BY_CGROUP)
 		key->cgroup_id = s->ev.cgroup_id;
-	if (resolving && (summary_by & OPENSNOOP_BY_PATH)) {
+	if (full && (summary_by & OPENSNOOP_BY_PATH)) {
 		summary_path(s, &offset, &length);
 		struct hash_context h = { .s = s, .offset = offset, .length = length, .hash = 0xcbf29ce484222325ULL };
 		bpf_loop(DATA_SIZE / 8, hash_callback, &h, 0);
@@ -844,7 +865,7 @@ static __always_inline void count_open(struct scratch *s, bool resolving)
 		return;
 	struct opensnoop_summary_value *row = bpf_map_lookup_elem(table, key);
 	if (!row) {
-		if (bpf_map_update_elem(table, key, &empty_row, BPF_NOEXIST) == 0 && resolving &&
+		if (bpf_map_update_elem(table, key, &empty_row, BPF_NOEXIST) == 0 && full &&
 		    (summary_by & OPENSNOOP_BY_PATH))
 			send_name(s, key->path_hash, offset, length);
 		row = bpf_map_lookup_elem(table, key);
@@ -855,26 +876,34 @@ static __always_inline void count_open(struct scratch *s, bool resolving)
 			return;
 		}
 	}
-	__sync_fetch_and_add(&row->count, 1);
+	add64(&row->count, 1);
 	if (s->ev.ret < 0) {
 		__u32 error = -s->ev.ret;
-		__sync_fetch_and_add(&row->failed, 1);
+		add64(&row->failed, 1);
 		for (int i = 0; i < OPENSNOOP_ERRNO_SLOTS; i++) {
 			__u32 slot = row->errnos[i];
-			if (slot == 0)
+			if (slot == 0 && full)
 				slot = __sync_val_compare_and_swap(&row->errnos[i], 0, error) ?: error;
+			else if (slot == 0)
+				slot = row->errnos[i] = error;
 			if (slot == error) {
-				__sync_fetch_and_add(&row->errno_counts[i], 1);
+				add32(&row->errno_counts[i], 1);
 				break;
 			}
 		}
 	}
 	if (s->ev.event_flags & OPENSNOOP_EV_LATENCY) {
 		__u64 latency = s->ev.latency_ns;
-		__sync_fetch_and_add(&row->latency[log2_bucket(latency)], 1);
+		add32(&row->latency[log2_bucket(latency)], 1);
 		for (int i = 0; i < 4; i++) {
 			__u64 max = row->latency_max_ns;
-			if (latency <= max || __sync_val_compare_and_swap(&row->latency_max_ns, max, latency) == max)
+			if (latency <= max)
+				break;
+			if (!full) {
+				row->latency_max_ns = latency;
+				break;
+			}
+			if (__sync_val_compare_and_swap(&row->latency_max_ns, max, latency) == max)
 				break;
 		}
 	}
@@ -940,22 +969,23 @@ static __always_inline void submit(struct scratch *s)
 }
 
 /* Last step of every open once its name is in the slot: resolves what needs resolving, applies
- * the path filter, counts it, and sends it. `resolving`: the path walk and path hashes are
- * compiled in (they need bpf_loop, 5.17). */
-static __always_inline int finish(__u32 slot, bool resolving)
+ * the path filter, counts it, and sends it. `full`: the path walk and path hashes (bpf_loop,
+ * 5.17) and compare-and-swap (5.12) are compiled in; finish_event_basic() has neither, for the
+ * kernels before 5.17, whose verifier refuses a program that so much as contains them. */
+static __always_inline int finish(__u32 slot, bool full)
 {
 	struct scratch *s = get_scratch(slot);
 	if (!s)
 		return 0;
 	bool handle = s->ev.source == OPENSNOOP_SRC_OPEN_BY_HANDLE_AT;
-	if (resolving && (full_path || n_prefixes || handle))
+	if (full && (full_path || n_prefixes || handle))
 		resolve_path(s);
 	if (!event_path_allowed(s)) {
 		filtered();
 		return 0;
 	}
 	if (summary_by)
-		count_open(s, resolving);
+		count_open(s, full);
 	if (!emit_events)
 		return 0;
 	if (!full_path && !handle) {
@@ -1066,13 +1096,13 @@ static __always_inline bool decode_syscall(struct scratch *s)
 }
 
 /* Every open syscall ends here (libbpf-tools' trace_exit()), with its call in the slot. */
-static __always_inline int trace_open(struct scratch *s, bool resolving)
+static __always_inline int trace_open(struct scratch *s, bool full)
 {
 	if (!begin_event(s, s->call.ret, true) || !decode_syscall(s) || !take_latency(s, s->call.nr))
 		return 0;
 	if (s->call.compat)
 		s->ev.event_flags |= OPENSNOOP_EV_COMPAT;
-	return resolving ? finish_event(SLOT_SYSCALL) : finish_event_basic(SLOT_SYSCALL);
+	return full ? finish_event(SLOT_SYSCALL) : finish_event_basic(SLOT_SYSCALL);
 }
 
 /* The first four syscall arguments in `regs`, by the native or the ia32 convention. */
@@ -1095,7 +1125,7 @@ static __always_inline void syscall_args(struct open_call *call, struct pt_regs 
 
 /* raw mode: every system call's end; the opens among them, native and 32-bit. tp_btf: the
  * registers come as a typed argument, so another syscall costs a load and a compare. */
-static __always_inline int raw_exit(struct pt_regs *regs, long ret, bool resolving)
+static __always_inline int raw_exit(struct pt_regs *regs, long ret, bool full)
 {
 	long nr = SYSCALL_NR(regs);
 #if defined(__TARGET_ARCH_x86)
@@ -1125,7 +1155,7 @@ static __always_inline int raw_exit(struct pt_regs *regs, long ret, bool resolvi
 	s->call.source = source;
 	s->call.compat = compat;
 	syscall_args(&s->call, regs, ia32_abi);
-	return trace_open(s, resolving);
+	return trace_open(s, full);
 }
 
 SEC("tp_btf/sys_exit")
@@ -1152,6 +1182,44 @@ int BPF_PROG(raw_sys_enter, struct pt_regs *regs, long nr)
 		return 0;
 #endif
 	note_start(nr);
+	return 0;
+}
+
+/* fexit mode: at the end of the kernel functions the open syscalls go through, native and
+ * 32-bit (do_sys_openat2: open, openat, openat2, creat; do_handle_open: open_by_handle_at). They
+ * run for nothing else, and no syscall tracepoint is attached: other system calls pay nothing.
+ * The syscall and its arguments come from the task's saved registers, as in raw mode. */
+static __always_inline struct pt_regs *task_regs(void)
+{
+	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
+
+SEC("fexit/do_sys_openat2")
+int BPF_PROG(fexit_openat2, int dfd, const char *filename, struct open_how *how, long ret)
+{
+	/* An int since 6.18, a long before: an fd or -errno fits either, but only the low half of
+	 * the register holds it when it is an int. */
+	return raw_exit(task_regs(), (int)ret, true);
+}
+
+SEC("fexit/do_handle_open")
+int BPF_PROG(fexit_handle_open, int mountdirfd, void *handle, int flags, long ret)
+{
+	return raw_exit(task_regs(), (int)ret, true);
+}
+
+/* fexit mode with --latency: when each open began. */
+SEC("fentry/do_sys_openat2")
+int BPF_PROG(fentry_openat2)
+{
+	note_start(SYSCALL_NR(task_regs()));
+	return 0;
+}
+
+SEC("fentry/do_handle_open")
+int BPF_PROG(fentry_handle_open)
+{
+	note_start(SYSCALL_NR(task_regs()));
 	return 0;
 }
 
