@@ -35,6 +35,7 @@ test: deps
 	mkdir -p $(TMPDIR)
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
+	scripts/bpf-arm64.sh
 	$(MAKE) kernel-test
 	$(MAKE) fleet-test
 

@@ -14,7 +14,8 @@
 #    (made by `make build`) onto it. See the Containerfile for why the binaries are not built in
 #    a container.
 # Running it again changes nothing unless the binaries, the Containerfile or the tarball did.
-# Needs root (or a podman set up for it), podman, mmdebstrap; network access to deb.debian.org
+# Needs root (or a podman set up for it), podman, mmdebstrap; network access to the Debian mirror
+# this machine's apt sources name (scripts/debian-mirrors.sh)
 # only when the tarball is (re)made. Nothing is written outside .build/ and podman's storage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,8 +24,7 @@ root=$PWD
 refresh=0
 if [ "${1:-}" = "--refresh" ]; then refresh=1; shift; fi
 tag=${1:-localhost/opensnoop:latest}
-mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-security=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
+read -r mirror security < <("$root/scripts/debian-mirrors.sh")
 cache=$root/.build/fleet
 tarball=$cache/bookworm-rootfs.tar
 # mmdebstrap and podman keep temporary files here, not in /tmp.

@@ -13,9 +13,9 @@
 #                                  in a privileged container, its own network) on this machine's kernel
 #   FLEET_TIMEOUT=SECONDS          the guest's time limit (default 600)
 #   BIN=DIR                        the binaries to install (default .build/release)
-# Kernels come through a private apt configuration (.build/fleet/apt); the machine's apt setup
-# is left alone. The root file system is cached as .build/fleet/systemd-SUITE.tar, the kernel
-# under .build/fleet/kernel/. Prints "N passed, N failed" last; exits 1 when a check failed.
+# Kernels come from the kernel matrix's download (Tests/KernelMatrix/run.sh, its private apt
+# configuration and cache in .build/kernels); the machine's apt setup is left alone. The root
+# file system is cached as .build/fleet/systemd-SUITE.tar. Prints "N passed, N failed" last; exits 1 when a check failed.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
@@ -49,49 +49,10 @@ if [ "$series" = host ]; then
 elif [ -f "$series" ]; then
     vmlinuz=$series
 else
-    apt=$cache/apt
-    mkdir -p "$apt/etc/sources.list.d" "$apt/etc/preferences.d" "$apt/state/lists/partial" "$apt/cache/archives/partial"
-    touch "$apt/state/status"
-    keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-    cat >"$apt/etc/sources.list" <<EOF
-deb [arch=amd64 signed-by=$keyring] http://deb.debian.org/debian trixie-backports main
-deb [arch=amd64 signed-by=$keyring] http://deb.debian.org/debian bookworm main
-deb [arch=amd64 signed-by=$keyring] http://deb.debian.org/debian-security bookworm-security main
-EOF
-    cat >"$apt/apt.conf" <<EOF
-Dir::Etc::SourceList "$apt/etc/sources.list";
-Dir::Etc::SourceParts "$apt/etc/sources.list.d";
-Dir::Etc::Preferences "$apt/etc/preferences";
-Dir::Etc::PreferencesParts "$apt/etc/preferences.d";
-Dir::State "$apt/state";
-Dir::State::status "$apt/state/status";
-Dir::Cache "$apt/cache";
-APT::Architecture "amd64";
-APT::Architectures { "amd64"; };
-APT::Sandbox::User "root";
-Acquire::Languages "none";
-EOF
-    export APT_CONFIG=$apt/apt.conf
-    if [ -z "$(find "$apt/state/updated" -mmin -360 2>/dev/null)" ]; then
-        apt-get -qq update >"$scratch/apt.log" 2>&1 && touch "$apt/state/updated" || { fail "apt-get update" "$(tail -3 "$scratch/apt.log")"; finish; }
-    fi
-    # The newest cloud kernel of the series; from 6.19 its vmlinuz is in linux-binary-*.
-    pattern=${series//./\\.}
-    pattern=${pattern/\\.x/\\.[0-9]+}
-    names=$(apt-cache search --names-only "^linux-(binary|image)-$pattern[.+-].*-cloud-amd64\$" | awk '{ print $1 }')
-    newest=$(sed -E 's/^linux-(binary|image)-//' <<<"$names" | sort -V | tail -1)
-    package=$(grep -m1 -x "linux-binary-$newest" <<<"$names" || grep -m1 -x "linux-image-$newest" <<<"$names")
-    [ -n "$package" ] || { fail "no cloud kernel of series $series"; finish; }
-    unset APT_CONFIG
-    vmlinuz=$cache/kernel/$package/vmlinuz
-    if [ ! -s "$vmlinuz" ]; then
-        mkdir -p "$scratch/deb"
-        (cd "$scratch/deb" && APT_CONFIG=$apt/apt.conf apt-get -qq download "$package") || { fail "download $package"; finish; }
-        member=$(dpkg-deb --fsys-tarfile "$scratch"/deb/*.deb | tar -t | grep -m1 -E '^\./(boot/vmlinuz-[^/]+|usr/lib/modules/[^/]+/vmlinuz)$')
-        dpkg-deb --fsys-tarfile "$scratch"/deb/*.deb | tar -x -C "$scratch/deb" "$member"
-        mkdir -p "$(dirname "$vmlinuz")"
-        mv "$scratch/deb/$member" "$vmlinuz"
-    fi
+    # The kernel matrix's download (its private apt configuration and cache).
+    fetched=$(KERNELS=$series KERNEL_FETCH_ONLY=1 Tests/KernelMatrix/run.sh 2>"$scratch/fetch.log" | tail -1)
+    vmlinuz=${fetched#* }
+    [ -s "$vmlinuz" ] || { fail "no cloud kernel of series $series" "$(tail -3 "$scratch/fetch.log")"; finish; }
 fi
 echo "     kernel ${vmlinuz:-$(uname -r) (this machine)}"
 
@@ -99,10 +60,8 @@ echo "     kernel ${vmlinuz:-$(uname -r) (this machine)}"
 rootfs=$cache/systemd-$suite.tar
 if [ ! -s "$rootfs" ]; then
     t=$SECONDS
-    case $suite in
-    bookworm) security="deb http://deb.debian.org/debian-security bookworm-security main" ;;
-    *) security="deb http://deb.debian.org/debian-security $suite-security main" ;;
-    esac
+    read -r mirror security_mirror < <(scripts/debian-mirrors.sh) || { fail "no Debian mirror in this machine's apt sources"; finish; }
+    security="deb $security_mirror $suite-security main"
     # systemd as init (dbus for systemd-run); the agent's libraries; curl and bpftool for the checks; procps for
     # /bin/kill (the unit's ExecReload), present on every Debian system.
     if ! mmdebstrap --quiet --variant=essential --format=tar \
@@ -111,7 +70,7 @@ if [ ! -s "$rootfs" ]; then
         --dpkgopt='path-exclude=/usr/share/locale/*' \
         --customize-hook='echo fleet >"$1/etc/hostname"' \
         --customize-hook='systemctl --root="$1" mask serial-getty@ttyS0.service getty@tty1.service systemd-timesyncd.service' \
-        "$suite" "$rootfs.new.tar" "deb http://deb.debian.org/debian $suite main" "$security" >"$scratch/mmdebstrap.log" 2>&1; then
+        "$suite" "$rootfs.new.tar" "deb $mirror $suite main" "$security" >"$scratch/mmdebstrap.log" 2>&1; then
         fail "mmdebstrap $suite" "$(tail -5 "$scratch/mmdebstrap.log")"; finish
     fi
     mv "$rootfs.new.tar" "$rootfs"

@@ -12,6 +12,8 @@
 #   KERNEL_READY=SECONDS               how long a tracer may take to load in a guest (default 90)
 #   KERNEL_REFRESH=1                   refresh the package lists even if they are recent
 #   KERNEL_DIR=DIR                     cache and scratch (default .build/kernels)
+#   KERNEL_FETCH_ONLY=1                only download: print "SERIES VMLINUZ" per kernel and exit
+#                                      (the fleet checks boot their systemd guest on one of them)
 #
 # Downloads go through a private apt configuration ($KERNEL_DIR/apt: its own sources, lists and
 # cache; the machine's apt setup is left as it is); each kernel's vmlinuz is kept, so a re-run
@@ -54,7 +56,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 BUSYBOX=$(command -v busybox)
 for product in opensnoop opensnoop-agent execsnoop opens opens-pid opensnoop-testhelper; do
-	[ -x "$BIN/$product" ] || die "$BIN/$product missing: build it first (make kernel-test does)"
+	[ "${KERNEL_FETCH_ONLY:-0}" = 1 ] || [ -x "$BIN/$product" ] ||
+		die "$BIN/$product missing: build it first (make kernel-test does)"
 done
 
 # --- kernels: a private apt configuration, the newest package of each series ------------------
@@ -63,11 +66,7 @@ APT=$KERNEL_DIR/apt
 mkdir -p "$APT/etc/sources.list.d" "$APT/etc/preferences.d" "$APT/etc/apt.conf.d" \
 	"$APT/state/lists/partial" "$APT/cache/archives/partial" "$KERNEL_DIR/vmlinuz"
 # The machine's Debian mirrors, as its own apt sources name them (nothing else is reachable).
-mirrors=$(apt-get indextargets --no-release-info --format '$(REPO_URI) $(RELEASE)' 'Identifier: Packages' 2>/dev/null | sort -u)
-codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
-MIRROR=${DEBIAN_MIRROR:-$(awk -v c="$codename" '$2 == c { print $1; exit }' <<<"$mirrors")}
-SECURITY=${DEBIAN_SECURITY_MIRROR:-$(awk -v c="$codename-security" '$2 == c { print $1; exit }' <<<"$mirrors")}
-[ -n "$MIRROR" ] && [ -n "$SECURITY" ] || die "no Debian mirror in this machine's apt sources (set DEBIAN_MIRROR and DEBIAN_SECURITY_MIRROR)"
+read -r MIRROR SECURITY < <(scripts/debian-mirrors.sh) || die "no Debian mirror found"
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 {
 	for suite in bullseye bookworm trixie trixie-backports; do
@@ -215,6 +214,10 @@ for series in $KERNELS; do
 	say "$series: $package $version"
 done
 download_seconds=$((SECONDS - download_start))
+if [ "${KERNEL_FETCH_ONLY:-0}" = 1 ]; then
+	for series in $KERNELS; do echo "$series ${VMLINUZ[$series]:-}"; done
+	exit 0
+fi
 
 # --- the initramfs: busybox, the binaries, their libraries, guest.sh as /init ----------------
 

@@ -1036,7 +1036,9 @@ static __always_inline __u8 native_source(long nr)
 	return 0;
 }
 
-/* The source of ia32 syscall nr, 0 for a syscall that is no open. */
+#if defined(__TARGET_ARCH_x86)
+/* The source of ia32 syscall nr, 0 for a syscall that is no open (32-bit programs on arm64,
+ * AArch32, are not traced). */
 static __always_inline __u8 ia32_source(long nr)
 {
 #define IA32_CASE(name, source, x86, ia32, arm64) if (nr == ia32) return source;
@@ -1044,6 +1046,7 @@ static __always_inline __u8 ia32_source(long nr)
 #undef IA32_CASE
 	return 0;
 }
+#endif
 
 /* Fills in what the open syscall in the slot was asked to do and reads the name: each
  * syscall's argument layout, once. False if the flags filter drops it. */
