@@ -73,6 +73,23 @@ alive() {
 	[ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
 }
 
+# reap: kills the tracer and waits for it, at most 10 s: a process stuck in the kernel (a load
+# or attach that never returns; seen once with libbpf-tools on 7.3 under TCG) cannot be killed,
+# and waiting for it would hang the guest until its time limit.
+reap() {
+	kill -KILL $TPID 2>/dev/null
+	i=0
+	while alive $TPID && [ $i -lt 50 ]; do
+		sleep 0.2
+		i=$((i + 1))
+	done
+	if alive $TPID; then
+		M="$M (and it could not be killed: state $(sed 's/.*) //' /proc/$TPID/stat | cut -c1), in $(cat /proc/$TPID/wchan 2>/dev/null))"
+		return 1
+	fi
+	wait $TPID 2>/dev/null
+}
+
 # Results of the running check: R is ok, fail or na; M says why.
 ok() { R=ok; M=${1:-}; }
 fail() { R=fail; M=$1; }
@@ -98,8 +115,7 @@ ready() {
 		i=$((i + 1))
 	done
 	fail "not ready after ${READY}s (no header nor event)"
-	kill -KILL $TPID 2>/dev/null
-	wait $TPID 2>/dev/null
+	reap
 	return 1
 }
 
@@ -143,8 +159,7 @@ stop() {
 		i=$((i + 1))
 	done
 	if alive $TPID; then
-		kill -KILL $TPID
-		wait $TPID
+		reap
 		TSTATUS=KILLED
 	else
 		wait $TPID
