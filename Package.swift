@@ -1,4 +1,4 @@
-// swift-tools-version: 6.1
+// swift-tools-version: 6.2
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
@@ -55,10 +55,13 @@ let package = Package(
             swiftSettings: swiftSettings,
             plugins: ["BPFObjectBuilder"]
         ),
+        // Starts a detached POSIX thread for blocking work, or says why it cannot: the one
+        // thread launcher (BPFKit's record streams, TraceOutput's rotations).
+        .target(name: "DetachedThreads", swiftSettings: swiftSettings),
         // Generic Swift front end for libbpf: objects, programs, links, maps, ring buffers.
         // Depends on BPFHeaders so that the plugin finds the headers through any target that
         // uses BPFKit, in any package (nothing of BPFHeaders is compiled into it).
-        .target(name: "BPFKit", dependencies: ["CLibBPF", "BPFHeaders"], swiftSettings: swiftSettings),
+        .target(name: "BPFKit", dependencies: ["CLibBPF", "BPFHeaders", "DetachedThreads"], swiftSettings: swiftSettings),
         // The tracer as a library: options, loading, decoding, events.
         .target(
             name: "OpenSnoop",
@@ -71,17 +74,36 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib"),
         // Gives the Swift runtime the command line where it cannot find it (no /proc).
         .target(name: "CommandLineCapture"),
-        // A tracer's output plumbing: byte buffers, safe text, sinks, rotation, clocks, signals, getopt.
+        // A tracer's output: byte buffers, safe text, JSON fields, clocks, sinks and rotation,
+        // one-line messages on standard error.
+        .target(name: "TraceOutput", dependencies: ["CZlib", "DetachedThreads"], swiftSettings: swiftSettings),
+        // A command line written the getopt way, read by swift-argument-parser, as exact bytes.
         .target(
-            name: "TraceOutput",
-            dependencies: ["CZlib", "CommandLineCapture", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            name: "Getopt",
+            dependencies: ["CommandLineCapture", "TraceOutput",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings
+        ),
+        // A tracer process's life: stop signals in, readiness (sd_notify) out, the loop that ends on them.
+        .target(name: "TraceLifecycle", dependencies: ["TraceOutput"], swiftSettings: swiftSettings),
+        // opensnoop's formats: text columns, JSON Lines, summary tables, cgroup fields.
+        .target(
+            name: "OpenSnoopFormats",
+            dependencies: ["OpenSnoop", "TraceOutput", "CgroupIdentity"],
+            swiftSettings: swiftSettings
+        ),
+        // opensnoop's session: the loop from reader to formatter to sink, the traced command,
+        // where snapshots go (the metrics endpoint it feeds).
+        .target(
+            name: "OpenSnoopSession",
+            dependencies: ["OpenSnoop", "OpenSnoopFormats", "TraceOutput", "TraceLifecycle"],
             swiftSettings: swiftSettings
         ),
         // --metrics: the Prometheus endpoint (the only target that needs SwiftNIO).
         .target(
             name: "OpenSnoopMetrics",
             dependencies: [
-                "OpenSnoop", "OpenSnoopTool", "TraceOutput",
+                "OpenSnoop", "OpenSnoopSession", "TraceOutput",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -89,17 +111,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The opensnoop tool's formats, session loop and command launcher.
-        .target(
-            name: "OpenSnoopCLI",
-            dependencies: ["OpenSnoop", "TraceOutput", "CgroupIdentity"],
-            swiftSettings: swiftSettings
-        ),
         // The opensnoop command (swift-argument-parser): parses and wires, for both binaries.
         .target(
             name: "OpenSnoopTool",
             dependencies: [
-                "OpenSnoop", "OpenSnoopCLI", "TraceOutput", "CgroupIdentity", "BPFKit",
+                "OpenSnoop", "OpenSnoopFormats", "OpenSnoopSession", "TraceOutput", "TraceLifecycle", "Getopt",
+                "CgroupIdentity", "BPFKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -122,7 +139,7 @@ let package = Package(
         .executableTarget(
             name: "execsnoop",
             dependencies: [
-                "BPFKit", "ExecSnoopBPF", "ExecSnoopEvent", "TraceOutput",
+                "BPFKit", "ExecSnoopBPF", "ExecSnoopEvent", "TraceOutput", "TraceLifecycle", "Getopt",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -154,12 +171,13 @@ let package = Package(
         ),
         .testTarget(
             name: "OpenSnoopTests",
-            dependencies: ["OpenSnoop", "OpenSnoopCLI", "TraceOutput", "OpenSnoopEvent", "BPFKit", "CgroupIdentity"],
+            dependencies: ["OpenSnoop", "OpenSnoopFormats", "TraceOutput", "Getopt", "OpenSnoopEvent", "BPFKit",
+                           "CgroupIdentity"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "ExecSnoopTests",
-            dependencies: ["execsnoop", "ExecSnoopEvent", "TraceOutput"],
+            dependencies: ["execsnoop", "ExecSnoopEvent", "TraceOutput", "TraceLifecycle"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

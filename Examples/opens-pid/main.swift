@@ -15,8 +15,8 @@ do {
     let tracer = try program.load()
     try tracer.attach()
     let events = try RingBuffer(tracer.maps.events) { record in
-        let path = record.dropFirst(4).prefix { $0 != 0 }
-        print(record.loadUnaligned(as: UInt32.self), String(decoding: path, as: UTF8.self))
+        guard let event = OpensPidSkeleton.Types.Event(loading: record) else { return }
+        print(event.pid, event.path)
     }
     while true { try events.poll(timeoutMilliseconds: 100) }
 } catch {

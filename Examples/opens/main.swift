@@ -7,11 +7,11 @@ do {
     let tracer = try OpensSkeleton.open().load()
     // Attach trace_openat where its section says: tracepoint syscalls/sys_enter_openat.
     try tracer.attach()
-    // Each record in the `events` ring buffer: a 4-byte PID, then a NUL-terminated path.
+    // Each record in the `events` ring buffer is a `struct event`, generated in Swift from the
+    // object's BTF: `pid` is a UInt32, `path` a char array that prints as a string.
     let events = try RingBuffer(tracer.maps.events) { record in
-        let pid = record.loadUnaligned(as: UInt32.self)
-        let path = record.dropFirst(4).prefix { $0 != 0 }
-        print(pid, String(decoding: path, as: UTF8.self))
+        guard let event = OpensSkeleton.Types.Event(loading: record) else { return }
+        print(event.pid, event.path)
     }
     print("PID PATH")
     while true { try events.poll(timeoutMilliseconds: 100) }

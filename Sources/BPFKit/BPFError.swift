@@ -60,17 +60,19 @@ public struct BPFError: Error, CustomStringConvertible, Sendable {
         case EPERM, EACCES: kind = .permissionDenied
         case ENOENT: kind = .notFound
         case EEXIST: kind = .alreadyExists
-        case EOPNOTSUPP, ENOSYS, kernelENOTSUPP: kind = .notSupported
-        case EINVAL, E2BIG: kind = .invalidArgument
+        case EOPNOTSUPP, ENOSYS, kernelENOTSUPP, libbpfErrorProgramType: kind = .notSupported
+        case EINVAL, E2BIG, libbpfErrorFormat, libbpfErrorEndian: kind = .invalidArgument
+        case libbpfErrorVerify: kind = .verifierRejected
         default: kind = .system
         }
         return BPFError(kind, context, errno: code, details: details)
     }
 
-    /// Why it failed, without the context: the errno text and the details.
+    /// Why it failed, without the context: the errno text and the details. A verifier rejection
+    /// gives its details only (the kernel's EACCES says nothing the verifier's lines do not).
     public var reason: String {
         var parts: [String] = []
-        if let errno { parts.append(errnoText(errno)) }
+        if let errno, kind != .verifierRejected || details == nil { parts.append(errnoText(errno)) }
         if let details { parts.append(details) }
         return parts.joined(separator: ": ")
     }
@@ -85,9 +87,21 @@ public struct BPFError: Error, CustomStringConvertible, Sendable {
 /// The kernel's internal ENOTSUPP (524), which BPF syscalls return to user space.
 let kernelENOTSUPP: Int32 = 524
 
-/// `strerror` text, with the kernel-internal codes BPF returns named too.
+/// libbpf's own error codes (`enum libbpf_errno`, 4000 and up) that BPFKit classifies.
+let libbpfErrorFormat: Int32 = 4001, libbpfErrorEndian: Int32 = 4003, libbpfErrorVerify: Int32 = 4007,
+    libbpfErrorProgramType: Int32 = 4010
+
+/// `strerror` text, with the kernel-internal codes BPF returns named too, and libbpf's own codes
+/// (4000 and up: "Relocation failed", not "Unknown error 4005") in libbpf's words.
 func errnoText(_ code: Int32) -> String {
-    code == kernelENOTSUPP ? "operation not supported by this kernel" : String(cString: strerror(code))
+    if code == kernelENOTSUPP { return "operation not supported by this kernel" }
+    if code >= 4000 && code < 4100 {
+        var buffer = [CChar](repeating: 0, count: 128)
+        if libbpf_strerror(code, &buffer, buffer.count) == 0 {
+            return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+    }
+    return String(cString: strerror(code))
 }
 
 /// Runs a libbpf call that returns `-errno` on failure (libbpf 1.0 convention) and a

@@ -17,11 +17,12 @@ public enum BPFDataSection: String, Sendable {
 /// After load, `.data` and `.bss` are memory-mapped (Linux 5.5): reads and writes are the live
 /// values the programs see, with no system call; `.rodata` can only be read.
 /// A read may tear if a program writes the same variable meanwhile (as in C). Not `Sendable`
-/// (it keeps the object alive and points into its memory); use it on one thread.
+/// (it keeps libbpf's object alive, not the `BPFObject`'s links, and points into its memory);
+/// use it on one thread.
 public final class BPFGlobalData {
     /// The section.
     public let section: BPFDataSection
-    private let object: BPFObject
+    private let object: BPFObjectStorage
     private let variables: [String: BTFInfo.Variable]
     private let memory: UnsafeMutableRawBufferPointer
     private let mapping: UnsafeMutableRawBufferPointer?
@@ -34,7 +35,7 @@ public final class BPFGlobalData {
             throw BPFError(.notFound, context, details: "the object has no BTF")
         }
         self.section = section
-        self.object = object
+        self.object = object.storage
         variables = Dictionary(btf.variables(inSection: section.rawValue).map { ($0.name, $0) }) { first, _ in first }
         if object.isLoaded && section != .rodata {
             let mmapable: UInt32 = 1 << 10  // BPF_F_MMAPABLE
@@ -78,7 +79,10 @@ public final class BPFGlobalData {
     }
 
     /// Whether writes land: `.rodata` before load, `.data` and `.bss` after.
-    var acceptsStores: Bool { writable && !(section == .rodata && object.isLoaded) }
+    var acceptsStores: Bool { writable && !isFrozen }
+
+    /// Whether this is `.rodata` of a loaded object, which the kernel froze.
+    var isFrozen: Bool { section == .rodata && object.isLoaded }
 
     private func writableVariable(_ name: String, _ context: String) throws(BPFError) -> BTFInfo.Variable {
         guard acceptsStores else {
@@ -129,6 +133,14 @@ public final class BPFGlobalData {
 
     /// The section's size in bytes.
     public var size: Int { memory.count }
+
+    /// The name of the variable at byte `offset`, for messages.
+    func variableName(at offset: Int) -> String {
+        variables.first { $0.value.offset == offset }?.key ?? "at offset \(offset)"
+    }
+
+    /// The object's name, for messages.
+    var objectName: String { object.name }
 
     /// The section's memory, for the skeleton accessors (`SkeletonSupport.swift`).
     var storage: UnsafeMutableRawBufferPointer { memory }

@@ -11,10 +11,13 @@ public final class BPFLink: Sendable {
     private let state: Mutex<UInt>
     /// The name of the program this link attaches.
     public let programName: String
+    /// Where it attached, as the attach call named it (a section, `tracepoint CATEGORY/NAME`...).
+    let target: String
 
-    init(pointer: OpaquePointer, programName: String) {
+    init(pointer: OpaquePointer, programName: String, target: String) {
         state = Mutex(UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(pointer))))
         self.programName = programName
+        self.target = target
     }
 
     deinit { detach() }

@@ -4,7 +4,9 @@ internal import Synchronization
 
 /// Where libbpf's own messages go. libbpf is silent from process start (BPFKit installs its
 /// print callback before `main`); a tool routes the messages to a Swift handler when asked,
-/// e.g. for `--verbose`. Safe to call from any thread.
+/// e.g. for `--verbose`: `BPFLog.printToStandardError(upTo: .info)` prints each as
+/// `libbpf: MESSAGE`. Handlers get the message without libbpf's own `libbpf: ` prefix.
+/// Safe to call from any thread.
 public enum BPFLog {
     /// How much libbpf says.
     public enum Level: Int32, Sendable, Comparable {
@@ -15,20 +17,24 @@ public enum BPFLog {
         public static func < (a: Level, b: Level) -> Bool { a.rawValue < b.rawValue }
     }
 
-    /// Receives one message (its trailing newline removed). Called on whichever thread libbpf
-    /// runs on, while libbpf holds no lock of ours.
+    /// Receives one message (its trailing newline and libbpf's `libbpf: ` prefix removed).
+    /// Called on whichever thread libbpf runs on, while libbpf holds no lock of ours.
     public typealias Handler = @Sendable (Level, String) -> Void
 
     private static let current = Mutex<Handler?>(nil)
+
+    /// What libbpf puts before most of its messages (not before a verifier log's lines).
+    private static let libbpfPrefix = "libbpf: "
 
     /// Sends libbpf's messages up to `level` to `handler`.
     public static func route(upTo level: Level, to handler: @escaping Handler) {
         current.withLock { $0 = handler }
         clibbpf_set_log_handler({ level, message in
             guard let message, let handler = BPFLog.current.withLock({ $0 }) else { return }
-            var text = String(cString: message)
+            var text = Substring(String(cString: message))
             if text.hasSuffix("\n") { text.removeLast() }
-            handler(Level(rawValue: level) ?? .debug, text)
+            if text.hasPrefix(BPFLog.libbpfPrefix) { text = text.dropFirst(BPFLog.libbpfPrefix.count) }
+            handler(Level(rawValue: level) ?? .debug, String(text))
         }, level.rawValue)
     }
 

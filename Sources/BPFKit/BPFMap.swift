@@ -4,8 +4,10 @@ internal import Glibc
 /// One map of a `BPFObject`, as the object defines it. Before load it can be resized or
 /// replaced by a pinned map; after load, `handle()` gives a `Sendable` handle from which
 /// typed views are made (`BPFHashMap`, `BPFArrayMap`, ...). Not thread-safe, like its object.
+/// It keeps libbpf's object alive (so it stays safe to use), not the `BPFObject`'s links: a map
+/// held after its skeleton is gone is read while no program of the object is attached.
 public struct BPFMap {
-    let object: BPFObject
+    let storage: BPFObjectStorage
     let pointer: OpaquePointer
 
     /// The map's name.
@@ -25,7 +27,7 @@ public struct BPFMap {
 
     /// The data section an internal map backs, from its BTF value type.
     var dataSection: BPFDataSection? {
-        guard isInternal, let btf = BTFInfo(object: object.pointer),
+        guard isInternal, let btf = BTFInfo(object: storage.pointer),
               let section = btf.dataSectionName(typeID: bpf_map__btf_value_type_id(pointer))
         else { return nil }
         return BPFDataSection(rawValue: section)

@@ -197,68 +197,187 @@ public final class BPFMapHandle: Sendable {
         return true
     }
 
-    /// Every key, in the kernel's order, read with `bpf_map_get_next_key`.
-    func rawKeys() throws(BPFError) -> [[UInt8]] {
-        var keys: [[UInt8]] = []
-        var current = [UInt8](repeating: 0, count: keySize)
-        var next = current
-        var first = true
-        while true {
-            let result = first
-                ? bpf_map_get_next_key(fileDescriptor, nil, &next)
-                : bpf_map_get_next_key(fileDescriptor, &current, &next)
-            if result == -ENOENT { return keys }
-            try libbpfCall("list keys of BPF map \(name)") { result }
-            keys.append(next)
-            swap(&current, &next)
-            first = false
+    /// Reads and deletes the value under `key` (nil for a queue or stack) into `value`
+    /// (`valueBufferSize` bytes) in one system call; false if absent (or the queue is empty).
+    func lookupAndDelete(_ key: UnsafeRawPointer?, into value: UnsafeMutableRawPointer) throws(BPFError) -> Bool {
+        let context = "look up and delete in BPF map \(name)"
+        let result = bpf_map_lookup_and_delete_elem(fileDescriptor, key, value)
+        switch -result {
+        case 0: return true
+        case ENOENT: return false
+        case kernelENOTSUPP, EOPNOTSUPP:
+            throw BPFError(.notSupported, context, errno: -result,
+                           details: "the kernel takes entries out of \(article(type)) map in one call from Linux 5.14 (queues and stacks: 4.20)")
+        default: throw BPFError.system(context, errno: -result)
         }
     }
 
-    /// Every key and value, with `bpf_map_lookup_batch` where the kernel has it (Linux 5.6),
-    /// otherwise key by key. Values are `valueBufferSize` bytes each.
-    func rawEntries() throws(BPFError) -> [(key: [UInt8], value: [UInt8])] {
-        if let batched = try batchEntries() { return batched }
+    /// The key after `key` in the kernel's order (the first for nil); nil after the last. A
+    /// hash map whose `key` was deleted meanwhile starts over from its first key.
+    func nextKey(after key: [UInt8]?) throws(BPFError) -> [UInt8]? {
+        var next = [UInt8](repeating: 0, count: keySize)
+        let result = key.map { bpf_map_get_next_key(fileDescriptor, $0, &next) }
+            ?? bpf_map_get_next_key(fileDescriptor, nil, &next)
+        if result == -ENOENT { return nil }
+        try libbpfCall("list keys of BPF map \(name)") { result }
+        return next
+    }
+
+    /// Every key, in the kernel's order, read with `bpf_map_get_next_key`.
+    func rawKeys() throws(BPFError) -> [[UInt8]] {
+        var keys: [[UInt8]] = []
+        while let key = try nextKey(after: keys.last) { keys.append(key) }
+        return keys
+    }
+
+    /// Every key and value (taken out of the map with `deleting`), in batches of up to 4096.
+    /// Values are `valueBufferSize` bytes each. A drain stops after twice the map's capacity,
+    /// so that a producer as fast as it cannot keep it going (what it adds meanwhile stays).
+    func rawEntries(deleting: Bool = false) throws(BPFError) -> [(key: [UInt8], value: [UInt8])] {
+        var cursor = BPFMapBatchCursor()
         var entries: [(key: [UInt8], value: [UInt8])] = []
-        var value = [UInt8](repeating: 0, count: valueBufferSize)
-        for key in try rawKeys() {
-            if try lookup(key, into: &value) { entries.append((key, value)) }
+        while !cursor.isAtEnd && (!deleting || entries.count < 2 * maxEntries) {
+            entries += try batch(&cursor, count: max(min(maxEntries, 4096), 16), deleting: deleting)
         }
         return entries
     }
 
-    /// nil when the kernel has no batch operations for this map.
-    private func batchEntries() throws(BPFError) -> [(key: [UInt8], value: [UInt8])]? {
+    /// About `count` entries from `cursor` on (hash maps answer in whole buckets), read, and
+    /// deleted with `deleting`, with `BPF_MAP_LOOKUP_BATCH` or `BPF_MAP_LOOKUP_AND_DELETE_BATCH`
+    /// (Linux 5.6; the kernel deletes each bucket's entries under the bucket's lock as it
+    /// copies them). Where the kernel has no batch operation for this map: key by key, a
+    /// deleting read taking each entry with `bpf_map_lookup_and_delete_elem`.
+    func batch(_ cursor: inout BPFMapBatchCursor, count: Int, deleting: Bool) throws(BPFError) -> [(key: [UInt8], value: [UInt8])] {
+        let context = "\(deleting ? "look up and delete" : "look up") a batch of BPF map \(name)"
+        var capacity = max(count, 1)
         let valueBytes = valueBufferSize
-        var capacity = max(min(maxEntries, 4096), 16)
-        var cursor = [UInt8](repeating: 0, count: max(keySize, 8))
-        var nextCursor = cursor
-        var entries: [(key: [UInt8], value: [UInt8])] = []
-        var first = true
+        switch cursor.position {
+        case .end: return []
+        case .afterKey(let key): return try batchByKey(&cursor, after: key, count: capacity, deleting: deleting)
+        case .start, .kernel: break
+        }
+        let isFirst = if case .start = cursor.position { true } else { false }
+        var input = if case .kernel(let token) = cursor.position { token } else { [UInt8](repeating: 0, count: max(keySize, 8)) }
+        var output = [UInt8](repeating: 0, count: max(keySize, 8))
         while true {
             var keys = [UInt8](repeating: 0, count: keySize * capacity)
             var values = [UInt8](repeating: 0, count: valueBytes * capacity)
-            var count = UInt32(capacity)
-            let result = first
-                ? bpf_map_lookup_batch(fileDescriptor, nil, &nextCursor, &keys, &values, &count, nil)
-                : bpf_map_lookup_batch(fileDescriptor, &cursor, &nextCursor, &keys, &values, &count, nil)
-            if result < 0 && first && [-EINVAL, -EOPNOTSUPP, -kernelENOTSUPP].contains(result) && count == 0 {
-                return nil
+            var returned = UInt32(capacity)
+            let result = input.withUnsafeMutableBytes { token in
+                let from = isFirst ? nil : token.baseAddress
+                return deleting
+                    ? bpf_map_lookup_and_delete_batch(fileDescriptor, from, &output, &keys, &values, &returned, nil)
+                    : bpf_map_lookup_batch(fileDescriptor, from, &output, &keys, &values, &returned, nil)
             }
-            if result == -ENOSPC && count == 0 {
+            if isFirst && returned == 0 && [-EINVAL, -EOPNOTSUPP, -kernelENOTSUPP].contains(result) {
+                return try batchByKey(&cursor, after: nil, count: capacity, deleting: deleting)
+            }
+            if result == -ENOSPC && returned == 0 {  // one bucket holds more than asked for
                 capacity *= 2
                 continue
             }
-            guard result == 0 || result == -ENOENT else {
-                throw BPFError.system("read BPF map \(name) in batches", errno: -result)
+            guard result == 0 || result == -ENOENT else { throw BPFError.system(context, errno: -result) }
+            cursor.position = result == -ENOENT ? .end : .kernel(output)
+            return (0..<Int(returned)).map { index in
+                (Array(keys[index * keySize..<(index + 1) * keySize]),
+                 Array(values[index * valueBytes..<(index + 1) * valueBytes]))
             }
-            for index in 0..<Int(count) {
-                entries.append((Array(keys[index * keySize..<(index + 1) * keySize]),
-                                Array(values[index * valueBytes..<(index + 1) * valueBytes])))
-            }
-            if result == -ENOENT { return entries }
-            swap(&cursor, &nextCursor)
-            first = false
         }
+    }
+
+    /// `batch` where the kernel has no batch operation: up to `count` keys after `key`; a
+    /// deleting read takes the first key each time (what it took is gone).
+    private func batchByKey(_ cursor: inout BPFMapBatchCursor, after key: [UInt8]?, count: Int,
+                            deleting: Bool) throws(BPFError) -> [(key: [UInt8], value: [UInt8])] {
+        var entries: [(key: [UInt8], value: [UInt8])] = []
+        var value = [UInt8](repeating: 0, count: valueBufferSize)
+        var last = key
+        while entries.count < count {
+            guard let next = try nextKey(after: deleting ? nil : last) else {
+                cursor.position = .end
+                return entries
+            }
+            last = next
+            if try deleting ? lookupAndDelete(next, into: &value) : lookup(next, into: &value) {
+                entries.append((next, value))
+            }
+        }
+        cursor.position = .afterKey(last ?? [])
+        return entries
+    }
+
+    /// Stores every key with its value, with `BPF_MAP_UPDATE_BATCH` (Linux 5.6) where the kernel
+    /// has it and `flags` is `.any` (the batch takes no update mode), otherwise one by one.
+    /// `keys` and `values` hold `count` keys and `count` values of `valueBufferSize` bytes.
+    func updateBatch(keys: [UInt8], values: [UInt8], count: Int, flags: BPFUpdateFlags) throws(BPFError) {
+        if flags == .any {
+            var options = bpf_map_batch_opts()
+            options.sz = MemoryLayout<bpf_map_batch_opts>.size
+            var done = UInt32(count)
+            let result = bpf_map_update_batch(fileDescriptor, keys, values, &done, &options)
+            if result == 0 { return }
+            guard [-EINVAL, -EOPNOTSUPP, -kernelENOTSUPP].contains(result) else {
+                throw BPFError.system("update a batch of BPF map \(name)", errno: -result,
+                                      details: result == -E2BIG ? "the map is full (\(maxEntries) entries)" : nil)
+            }
+        }
+        let valueBytes = valueBufferSize
+        for index in 0..<count {
+            try update(Array(keys[index * keySize..<(index + 1) * keySize]),
+                       Array(values[index * valueBytes..<(index + 1) * valueBytes]), flags: flags)
+        }
+    }
+
+    /// Deletes every key of `keys` (`count` keys) that is there, with `BPF_MAP_DELETE_BATCH`
+    /// (Linux 5.6) or one by one; returns how many were there.
+    func deleteBatch(keys: [UInt8], count: Int) throws(BPFError) -> Int {
+        var options = bpf_map_batch_opts()
+        options.sz = MemoryLayout<bpf_map_batch_opts>.size
+        var deleted = 0
+        var start = 0
+        while start < count {
+            var done = UInt32(count - start)
+            let result = keys.withUnsafeBytes { bpf_map_delete_batch(fileDescriptor, $0.baseAddress! + start * keySize, &done, &options) }
+            deleted += Int(done)
+            if result == 0 { return deleted }
+            if result == -ENOENT {  // stops at the first missing key: skip it, go on
+                start += Int(done) + 1
+                continue
+            }
+            guard start == 0 && done == 0 && [-EINVAL, -EOPNOTSUPP, -kernelENOTSUPP].contains(result) else {
+                throw BPFError.system("delete a batch of BPF map \(name)", errno: -result)
+            }
+            for index in 0..<count {
+                if try delete(Array(keys[index * keySize..<(index + 1) * keySize])) { deleted += 1 }
+            }
+            return deleted
+        }
+        return deleted
+    }
+}
+
+/// Where a batch read of a map goes on from (cilium/ebpf's `MapBatchCursor`): make one with
+/// `BPFMapBatchCursor()` and pass it to each call (`BPFHashMap.lookupBatch(_:maxCount:)`,
+/// `lookupAndDeleteBatch(_:maxCount:)`) until `isAtEnd`. Belongs to one map and one kind of call.
+public struct BPFMapBatchCursor: Sendable {
+    enum Position: Sendable {
+        /// Nothing read yet.
+        case start
+        /// The kernel's token for the next batch.
+        case kernel([UInt8])
+        /// Read key by key (no batch operation in the kernel): the last key read.
+        case afterKey([UInt8])
+        /// The whole map read.
+        case end
+    }
+
+    var position = Position.start
+
+    /// A cursor at the start of a map.
+    public init() {}
+
+    /// Whether the whole map has been read.
+    public var isAtEnd: Bool {
+        if case .end = position { true } else { false }
     }
 }

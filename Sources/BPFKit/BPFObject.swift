@@ -7,19 +7,27 @@ internal import Glibc
 /// set read-only globals, resize maps, reuse pinned maps and switch programs off; `load()` creates
 /// the maps, relocates (CO-RE, by libbpf) and runs the verifier; then attach programs. The object keeps every link it attached: nothing
 /// detaches until you call `BPFLink.detach()`, take the link with `takeLink(_:)`, or release the
-/// object, whose deinit detaches its links and unloads its programs and maps.
+/// object, whose deinit detaches its links.
+///
+/// Attachments last as long as this object, and only it: a `BPFMap`, `BPFProgram` or
+/// `BPFGlobalData` taken from it keeps libbpf's object (its maps and loaded programs) alive, so
+/// that it stays safe to use, but not its links. Holding `skeleton.maps.counts` after the
+/// skeleton is gone reads the map while nothing writes it any more; to keep tracing, keep the
+/// skeleton (or its `object`), or take the links (`takeLink(_:)`) and keep those.
 ///
 /// Not thread-safe (libbpf's object is not): configure, load and attach from one thread. What
 /// comes out of it for other threads is `Sendable`: map handles and typed map views, links.
 public final class BPFObject {
-    let pointer: OpaquePointer
-    /// Whether `load()` succeeded.
-    public private(set) var isLoaded = false
+    /// libbpf's object and what lives as long as it, shared with the programs, maps and
+    /// globals taken from this object; closed when the last of them and this object are gone.
+    let storage: BPFObjectStorage
     /// The links attached through this object's programs, detached when the object is released.
     public private(set) var links: [BPFLink] = []
 
-    /// Each program's verifier statistics from a `load(collectingStatistics: true)`, by name.
-    private(set) var statistics: [String: VerifierStatistics] = [:]
+    var pointer: OpaquePointer { storage.pointer }
+
+    /// Whether `load()` succeeded.
+    public var isLoaded: Bool { storage.isLoaded }
 
     /// Opens an object from the bytes of an ELF file built with `clang -target bpf`.
     ///
@@ -35,9 +43,9 @@ public final class BPFObject {
                 access(kernelBTFPath, R_OK)
             }
         }
-        pointer = try libbpfPointer("open BPF object \(name)") {
+        storage = BPFObjectStorage(pointer: try libbpfPointer("open BPF object \(name)") {
             bytes.withUnsafeBytes { clibbpf_open_mem($0.baseAddress, $0.count, name, kernelBTFPath) }
-        }
+        })
     }
 
     /// Opens an embedded object (a skeleton's); see `init(bytes:name:kernelBTFPath:)`. Its bytes
@@ -48,11 +56,10 @@ public final class BPFObject {
 
     deinit {
         for link in links { link.detach() }
-        bpf_object__close(pointer)
     }
 
     /// The object's name.
-    public var name: String { String(cString: bpf_object__name(pointer)) }
+    public var name: String { storage.name }
 
     /// All programs of the object, in ELF order.
     public var programs: [BPFProgram] {
@@ -70,7 +77,7 @@ public final class BPFObject {
         var result: [BPFMap] = []
         var map = bpf_object__next_map(pointer, nil)
         while let current = map {
-            result.append(BPFMap(object: self, pointer: current))
+            result.append(BPFMap(storage: storage, pointer: current))
             map = bpf_object__next_map(pointer, current)
         }
         return result
@@ -89,7 +96,7 @@ public final class BPFObject {
         guard let map = bpf_object__find_map_by_name(pointer, name) else {
             throw BPFError(.notFound, "find BPF map \(name) in \(self.name)")
         }
-        return BPFMap(object: self, pointer: map)
+        return BPFMap(storage: storage, pointer: map)
     }
 
     // MARK: Loading
@@ -108,10 +115,12 @@ public final class BPFObject {
     /// `BPFProgram.verifierStatistics`. A rejected program's log then holds the verifier's
     /// messages without its instruction trace.
     ///
-    /// Throws `.notSupported` (before asking the kernel) for a program whose kind this kernel
-    /// cannot load, `.notFound` for a `tp_btf` program whose tracepoint the kernel does not have,
-    /// `.verifierRejected` with the verifier's reason when it refuses a program, and a system
-    /// error otherwise.
+    /// Errors name the object, the program and the cause: `.permissionDenied` when this process
+    /// may not load BPF programs, `.invalidArgument` for a program whose section libbpf does not
+    /// know (a misspelled `SEC()`), `.notSupported` (before asking the kernel) for a program
+    /// whose kind this kernel cannot load, `.notFound` for a `tp_btf` program whose tracepoint
+    /// the kernel does not have, `.verifierRejected` with the verifier's last lines when it
+    /// refuses a program, and a system error otherwise (libbpf's own codes in libbpf's words).
     public func load(collectingStatistics: Bool = false) throws(BPFError) {
         guard !isLoaded else { throw BPFError(.invalidArgument, "load BPF object \(name)", details: "already loaded") }
         let programs = programs.filter(\.autoload)
@@ -130,10 +139,10 @@ public final class BPFObject {
         }
         let result = bpf_object__load(pointer)
         guard result < 0 else {
-            isLoaded = true
+            storage.isLoaded = true
             if collectingStatistics {
                 for (program, log) in zip(programs, logs) {
-                    statistics[program.name] = VerifierStatistics(log: String(cString: log))
+                    storage.statistics[program.name] = VerifierStatistics(log: String(cString: log))
                 }
             }
             return
@@ -143,19 +152,22 @@ public final class BPFObject {
         // the kernel saw the next one).
         if let (program, log) = Array(zip(programs, logs)).last(where: { $0.1[0] != 0 }),
            case let text = String(cString: log), !collectingStatistics || !VerifierStatistics.isStatisticsOnly(text) {
-            throw Self.verifierError(program: program.name, code: -result, log: text)
+            throw Self.verifierError(program: program.label, code: -result, log: text)
         }
         if -result == ESRCH {  // libbpf found no attach target: name a tp_btf program's missing tracepoint
             for program in programs {
                 guard case .btfTracepoint(let target) = program.attachPoint, !KernelSupport.hasBTFTracepoint(target) else { continue }
-                throw BPFError(.notFound, "load BPF program \(program.name) (\(program.section))", errno: ESRCH,
+                throw BPFError(.notFound, "load BPF program \(program.label) (\(program.section))",
                                details: "the kernel has no tracepoint \(target) (no btf_trace_\(target) in its BTF)")
             }
+            throw BPFError(.notFound, "load BPF object \(name)", errno: ESRCH,
+                           details: "something a program names (fentry/fexit function, LSM hook, __ksym) is not in the kernel's BTF")
         }
         throw BPFError.system("load BPF object \(name)", errno: -result)
     }
 
-    /// A `.verifierRejected` error whose details are the log's last lines.
+    /// A `.verifierRejected` error for `program` (`NAME of OBJECT`) whose details are the log's
+    /// last lines.
     static func verifierError(program: String, code: Int32, log: String, lines: Int = 8) -> BPFError {
         let all = log.split(separator: "\n", omittingEmptySubsequences: true)
         let tail = all.suffix(lines).joined(separator: "\n")
@@ -211,19 +223,41 @@ public final class BPFObject {
         return link
     }
 
-    /// Attaches every loaded program whose section names its attach point (libbpf's auto-attach);
-    /// programs of kinds that need an explicit target (uprobe, iterator, sections BPFKit does not
-    /// know) are skipped.
-    /// Returns the new links; the object keeps them.
+    /// Attaches every loaded program whose section names its attach point (libbpf's auto-attach),
+    /// once: a program for which this object already keeps an attached link (from an earlier
+    /// `attachAll()` or skeleton `attach()`, or an explicit attach call) is left as it is, so a
+    /// second call is a no-op, as with libbpf's skeletons (`bpf_object__attach_skeleton`), and
+    /// no event arrives twice. Programs of kinds that need an explicit target (uprobe, iterator,
+    /// sections BPFKit does not know) are skipped. Returns the links of the programs it covers,
+    /// made now or before; the object keeps them.
     @discardableResult
     public func attachAll() throws(BPFError) -> [BPFLink] {
         var attached: [BPFLink] = []
         for program in programs where program.autoload {
             switch program.attachPoint {
             case .uprobe, .iterator, .other: continue
-            default: attached.append(try program.attach())
+            default:
+                let existing = links.filter { $0.programName == program.name && $0.isAttached }
+                attached += existing.isEmpty ? [try program.attach()] : existing
             }
         }
         return attached
     }
+}
+
+/// libbpf's object, closed when the last holder lets go: the `BPFObject` and every program, map
+/// and globals view taken from it (which must stay valid), but no link (see `BPFObject`).
+final class BPFObjectStorage {
+    let pointer: OpaquePointer
+    /// Whether `BPFObject.load()` succeeded.
+    var isLoaded = false
+    /// Each program's verifier statistics from a `load(collectingStatistics: true)`, by name.
+    var statistics: [String: VerifierStatistics] = [:]
+
+    init(pointer: OpaquePointer) { self.pointer = pointer }
+
+    deinit { bpf_object__close(pointer) }
+
+    /// The object's name.
+    var name: String { String(cString: bpf_object__name(pointer)) }
 }

@@ -1,4 +1,5 @@
 internal import CLibBPF
+internal import DetachedThreads
 internal import Glibc
 internal import Synchronization
 
@@ -80,17 +81,18 @@ public final class BPFRecordStream<Element: Sendable>: AsyncSequence, Sendable {
         continuation.onTermination = { _ in control.stop() }
         self.stream = stream
         self.control = control
-        let started = DetachedThread.start {
-            do {
-                try Self.run(source, control: control)
-                continuation.finish()
-            } catch {
-                continuation.finish(throwing: error)
+        do {
+            try DetachedThread.start {
+                do {
+                    try Self.run(source, control: control)
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
             }
-        }
-        if let errno = started {
+        } catch {
             continuation.finish()
-            throw BPFError.system("start the reader thread", errno: errno)
+            throw BPFError.system("start the reader thread", errno: error.errno)
         }
     }
 
@@ -125,32 +127,4 @@ public final class BPFRecordStream<Element: Sendable>: AsyncSequence, Sendable {
 
     /// Stops reading; iteration ends after the records already buffered.
     public func finish() { control.stop() }
-}
-
-/// A detached POSIX thread running one closure: a reader blocks in epoll, and work done ahead
-/// (`OpenPrefetch`) runs beside the caller's start-up; neither may occupy a Swift concurrency
-/// thread.
-enum DetachedThread {
-    private final class Body {
-        let run: @Sendable () -> Void
-        init(_ run: @escaping @Sendable () -> Void) { self.run = run }
-    }
-
-    /// Starts `body` on a new thread; nil, or the error (EAGAIN: a thread or process limit)
-    /// when there is none, and `body` will not run.
-    @discardableResult
-    static func start(_ body: @escaping @Sendable () -> Void) -> Int32? {
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(Body(body)).toOpaque()
-        let result = pthread_create(&thread, nil, { context in
-            Unmanaged<Body>.fromOpaque(context!).takeRetainedValue().run()
-            return nil
-        }, context)
-        guard result == 0 else {
-            Unmanaged<Body>.fromOpaque(context).release()
-            return result
-        }
-        pthread_detach(thread)
-        return nil
-    }
 }

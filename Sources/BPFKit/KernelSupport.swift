@@ -49,9 +49,6 @@ public enum KernelSupport {
         }
     }
 
-    /// Whether the BPF ring buffer exists (Linux 5.8); otherwise use `PerfEventReader`.
-    public static var hasRingBuffer: Bool { supports(.ringBuffer) }
-
     /// Whether kprobes (and so kretprobes and ksyscall programs) can be attached.
     public static var hasKprobes: Bool {
         access("/sys/bus/event_source/devices/kprobe/type", F_OK) == 0 || tracingFileExists("kprobe_events")

@@ -1,3 +1,5 @@
+internal import CLibBPF
+
 /// A kernel map type (`BPF_MAP_TYPE_*`), with a readable name for messages.
 public struct BPFMapType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: UInt32
@@ -5,13 +7,17 @@ public struct BPFMapType: RawRepresentable, Hashable, Sendable, CustomStringConv
 
     public static let hash = BPFMapType(rawValue: 1)
     public static let array = BPFMapType(rawValue: 2)
+    public static let programArray = BPFMapType(rawValue: 3)
     public static let perfEventArray = BPFMapType(rawValue: 4)
     public static let perCPUHash = BPFMapType(rawValue: 5)
     public static let perCPUArray = BPFMapType(rawValue: 6)
     public static let cgroupArray = BPFMapType(rawValue: 8)
     public static let lruHash = BPFMapType(rawValue: 9)
     public static let lruPerCPUHash = BPFMapType(rawValue: 10)
+    public static let lpmTrie = BPFMapType(rawValue: 11)
     public static let arrayOfMaps = BPFMapType(rawValue: 12)
+    public static let queue = BPFMapType(rawValue: 22)
+    public static let stack = BPFMapType(rawValue: 23)
     public static let ringBuffer = BPFMapType(rawValue: 27)
     public static let taskStorage = BPFMapType(rawValue: 29)
 
@@ -50,6 +56,17 @@ public struct BPFProgramType: RawRepresentable, Hashable, Sendable, CustomString
 
     /// The type's name, e.g. `raw_tracepoint`.
     public var description: String { Self.names[rawValue] ?? "program type \(rawValue)" }
+
+    /// The type libbpf gives a program in ELF section `section` (a leading `?` is ignored), or
+    /// nil if libbpf knows no such section: a misspelled `SEC()`, which libbpf itself only
+    /// notices at load.
+    public init?(section: String) {
+        var type = BPF_PROG_TYPE_UNSPEC
+        var attachType = bpf_attach_type(0)
+        let name = section.hasPrefix("?") ? String(section.dropFirst()) : section
+        guard libbpf_prog_type_by_name(name, &type, &attachType) == 0 else { return nil }
+        self.init(rawValue: type.rawValue)
+    }
 }
 
 /// Where a program attaches, as its ELF section says (libbpf's `SEC()` conventions), typed so

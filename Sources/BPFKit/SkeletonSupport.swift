@@ -1,6 +1,7 @@
 /// What generated skeletons (`BPFObjectBuilder`) call: typed access to globals at offsets the
 /// generator read from the same object's BTF. `checkLayout` runs once when a skeleton stage is
-/// made; after it, accesses inside the checked size cannot fail, and none can trap.
+/// made; after it, accesses inside the checked size cannot fail. The one trap: a store into
+/// `.rodata` after load (see `skeletonStore(_:at:)`).
 extension BPFGlobalData {
     /// Throws unless the section holds at least `size` bytes (what the generator saw).
     public func checkLayout(size: Int) throws(BPFError) {
@@ -11,20 +12,24 @@ extension BPFGlobalData {
     }
 
     /// The `T` at byte `offset`; zero if it lies outside the section (never after `checkLayout`).
-    public func skeletonLoad<T: BitwiseCopyable>(at offset: Int, as type: T.Type = T.self) -> T {
-        guard offset >= 0, offset + MemoryLayout<T>.size <= storage.count else {
-            return withUnsafeTemporaryAllocation(byteCount: max(MemoryLayout<T>.size, 1), alignment: 16) { buffer in
-                buffer.initializeMemory(as: UInt8.self, repeating: 0)
-                return buffer.loadUnaligned(as: T.self)
-            }
-        }
+    /// `T` is plain data: a program may have written any bytes there (a C `bool` is read as a
+    /// `UInt8`).
+    public func skeletonLoad<T: BPFPlainData>(at offset: Int, as type: T.Type = T.self) -> T {
+        guard offset >= 0, offset + MemoryLayout<T>.size <= storage.count else { return .zeroed }
         return storage.loadUnaligned(fromByteOffset: offset, as: T.self)
     }
 
     /// Stores `value` at byte `offset`; ignored if it lies outside the section (never after
-    /// `checkLayout`), and for `.rodata` once the object is loaded (the kernel froze it, and
-    /// libbpf maps it read-only: a kept `RodataSettings` cannot write there).
+    /// `checkLayout`). A store into `.rodata` once the object is loaded (through a kept
+    /// `RodataSettings`) stops the process with a message naming the variable: the kernel froze
+    /// the section, so the value would never reach the programs, and a property setter cannot
+    /// throw (the throwing setters, such as `setTargComm(_:)`, and `BPFObject.setReadOnlyGlobal`
+    /// throw `.invalidArgument` instead).
     public func skeletonStore<T: BitwiseCopyable>(_ value: T, at offset: Int) {
+        if isFrozen {
+            fatalError("set BPF global \(variableName(at: offset)) of \(objectName): \(section.rawValue) is read-only after load "
+                       + "(set it between open() and load())")
+        }
         guard acceptsStores, offset >= 0, offset + MemoryLayout<T>.size <= storage.count else { return }
         storage.storeBytes(of: value, toByteOffset: offset, as: T.self)
     }

@@ -45,7 +45,7 @@ func load<T: BitwiseCopyable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer
 /// What hash-like views share: lookup, update, delete and iteration over a checked handle.
 /// `Value` is the Swift type of what one lookup returns (`[V]` for per-CPU maps).
 protocol CheckedMapView {
-    associatedtype Key: BitwiseCopyable
+    associatedtype Key: BPFPlainData
     var map: BPFMapHandle { get }
 }
 
@@ -81,7 +81,7 @@ extension CheckedMapView where Key == UInt32 {
 /// made. `Sendable`: each call is one system call (iteration sees a map that may change).
 ///
 /// Keys are compared byte for byte by the kernel: use key types without padding.
-public struct BPFHashMap<Key: BitwiseCopyable, Value: BitwiseCopyable>: CheckedMapView, Sendable {
+public struct BPFHashMap<Key: BPFPlainData, Value: BPFPlainData>: CheckedMapView, Sendable {
     /// The map viewed.
     public let map: BPFMapHandle
 
@@ -93,8 +93,12 @@ public struct BPFHashMap<Key: BitwiseCopyable, Value: BitwiseCopyable>: CheckedM
         self.map = map
     }
 
-    /// Views a map of a loaded object.
-    public init(_ map: BPFMap) throws(BPFError) { try self.init(map.handle()) }
+    /// Views a map of a loaded object; a key or value type that declares its layout
+    /// (`BPFPlainData.bpfLayout`) is checked field by field against the map's BTF.
+    public init(_ map: BPFMap) throws(BPFError) {
+        try self.init(map.handle())
+        try map.checkLayout(key: Key.self, value: Value.self)
+    }
 
     /// The value under `key`, or nil.
     public func lookup(_ key: Key) throws(BPFError) -> Value? {
@@ -129,7 +133,7 @@ public struct BPFHashMap<Key: BitwiseCopyable, Value: BitwiseCopyable>: CheckedM
 
 /// A typed view of a per-CPU hash or LRU per-CPU hash map: one value per possible CPU.
 /// Sizes checked when made; the kernel's per-CPU stride (value size rounded up to 8) is handled.
-public struct BPFPerCPUHashMap<Key: BitwiseCopyable, Value: BitwiseCopyable>: CheckedMapView, Sendable {
+public struct BPFPerCPUHashMap<Key: BPFPlainData, Value: BPFPlainData>: CheckedMapView, Sendable {
     /// The map viewed.
     public let map: BPFMapHandle
 
@@ -142,8 +146,12 @@ public struct BPFPerCPUHashMap<Key: BitwiseCopyable, Value: BitwiseCopyable>: Ch
         self.map = map
     }
 
-    /// Views a map of a loaded object.
-    public init(_ map: BPFMap) throws(BPFError) { try self.init(map.handle()) }
+    /// Views a map of a loaded object; a key or value type that declares its layout
+    /// (`BPFPlainData.bpfLayout`) is checked field by field against the map's BTF.
+    public init(_ map: BPFMap) throws(BPFError) {
+        try self.init(map.handle())
+        try map.checkLayout(key: Key.self, value: Value.self)
+    }
 
     /// The values under `key`, one per possible CPU, or nil.
     public func lookup(_ key: Key) throws(BPFError) -> [Value]? {
@@ -175,7 +183,7 @@ public struct BPFPerCPUHashMap<Key: BitwiseCopyable, Value: BitwiseCopyable>: Ch
 
 /// A typed view of an array map (keys are indices `0..<count`). Sizes checked when made.
 /// `Sendable`. Works for a `.bss`-style array too, but prefer `BPFGlobalData` there.
-public struct BPFArrayMap<Value: BitwiseCopyable>: CheckedMapView, Sendable {
+public struct BPFArrayMap<Value: BPFPlainData>: CheckedMapView, Sendable {
     typealias Key = UInt32
     /// The map viewed.
     public let map: BPFMapHandle
@@ -187,8 +195,12 @@ public struct BPFArrayMap<Value: BitwiseCopyable>: CheckedMapView, Sendable {
         self.map = map
     }
 
-    /// Views a map of a loaded object.
-    public init(_ map: BPFMap) throws(BPFError) { try self.init(map.handle()) }
+    /// Views a map of a loaded object; a value type that declares its layout
+    /// (`BPFPlainData.bpfLayout`) is checked field by field against the map's BTF.
+    public init(_ map: BPFMap) throws(BPFError) {
+        try self.init(map.handle())
+        try map.checkLayout(value: Value.self)
+    }
 
     /// The number of elements.
     public var count: Int { map.maxEntries }
@@ -219,7 +231,7 @@ public struct BPFArrayMap<Value: BitwiseCopyable>: CheckedMapView, Sendable {
 
 /// A typed view of a per-CPU array map: each element has one value per possible CPU.
 /// Sizes checked when made; the kernel's per-CPU stride (value size rounded up to 8) is handled.
-public struct BPFPerCPUArray<Value: BitwiseCopyable>: CheckedMapView, Sendable {
+public struct BPFPerCPUArray<Value: BPFPlainData>: CheckedMapView, Sendable {
     typealias Key = UInt32
     /// The map viewed.
     public let map: BPFMapHandle
@@ -232,8 +244,12 @@ public struct BPFPerCPUArray<Value: BitwiseCopyable>: CheckedMapView, Sendable {
         self.map = map
     }
 
-    /// Views a map of a loaded object.
-    public init(_ map: BPFMap) throws(BPFError) { try self.init(map.handle()) }
+    /// Views a map of a loaded object; a value type that declares its layout
+    /// (`BPFPlainData.bpfLayout`) is checked field by field against the map's BTF.
+    public init(_ map: BPFMap) throws(BPFError) {
+        try self.init(map.handle())
+        try map.checkLayout(value: Value.self)
+    }
 
     /// The number of elements.
     public var count: Int { map.maxEntries }

@@ -1,7 +1,8 @@
 internal import BPFKit
 
 /// Writes the Swift source of a typed skeleton (what bpf2go and libbpf-cargo generate): one
-/// type per object with its programs, maps and globals as typed members and its bytes.
+/// type per object with its programs, maps and globals as typed members, the Swift mirrors of
+/// its C types (`Types`, see `TypeGenerator`), typed views of its maps, and its bytes.
 /// Pure: the same description gives the same text.
 package struct SkeletonGenerator {
     package let object: ObjectDescription
@@ -9,11 +10,63 @@ package struct SkeletonGenerator {
     package let base64: String
     /// The BPF source's file name, for comments.
     package let sourceName: String
+    /// The generated types: every map's key and value type, every global's and every
+    /// `BPFKIT_TYPE`'s.
+    private let types: TypeGenerator
+    /// The typed view of each map that has one (`BPFHashMap<Types.Key, UInt64>`), in map order.
+    private let mapViews: [(map: ObjectDescription.Map, view: String)]
+    /// Each global's Swift type, by section and name (none for a zero-sized one).
+    private let globalTypes: [String: String]
 
     package init(object: ObjectDescription, base64: String, sourceName: String) {
         self.object = object
         self.base64 = base64
         self.sourceName = sourceName
+        var types = TypeGenerator()
+        var views: [(map: ObjectDescription.Map, view: String)] = []
+        for map in object.maps {
+            func type(_ shape: BTFInfo.Shape?, _ role: String, size: Int) -> String {
+                shape.map { types.swiftType($0, anonymousName: map.name + "_" + role, qualifier: "Types.") }
+                    ?? "InlineArray<\(size), UInt8>"
+            }
+            let key = type(map.key, "key", size: map.keySize), value = type(map.value, "value", size: map.valueSize)
+            if let innerKey = map.innerKey { _ = types.swiftType(innerKey, anonymousName: map.name + "_inner_key", qualifier: "") }
+            if let innerValue = map.innerValue {
+                _ = types.swiftType(innerValue, anonymousName: map.name + "_inner_value", qualifier: "")
+            }
+            let view: String? = switch map.type {
+            case .hash, .lruHash: "BPFHashMap<\(key), \(value)>"
+            case .perCPUHash, .lruPerCPUHash: "BPFPerCPUHashMap<\(key), \(value)>"
+            case .array: "BPFArrayMap<\(value)>"
+            case .perCPUArray: "BPFPerCPUArray<\(value)>"
+            default: nil
+            }
+            if let view { views.append((map, view)) }
+        }
+        var globals: [String: String] = [:]
+        for (section, _, variables) in object.globals {
+            for variable in variables {
+                globals[section.rawValue + "/" + variable.name] = Self.globalType(variable.shape, name: variable.name, types: &types)
+            }
+        }
+        for shape in object.namedTypes { _ = types.swiftType(shape, anonymousName: "type", qualifier: "") }
+        self.types = types
+        mapViews = views
+        globalTypes = globals
+    }
+
+    /// The Swift type of a global: a `bool` is a `Bool`, an array of bytes, chars or bools an
+    /// `InlineArray` of `UInt8` (set with `setName`), anything else the generated mirror.
+    private static func globalType(_ shape: BTFInfo.Shape, name: String, types: inout TypeGenerator) -> String? {
+        switch shape {
+        case .bool: return "Bool"
+        case .bytes(0): return nil
+        case .array(let element, let count):
+            guard let element = globalType(element, name: name, types: &types) else { return nil }
+            return "InlineArray<\(count), \(element == "Bool" ? "UInt8" : element)>"
+        case .char: return "UInt8"
+        default: return types.swiftType(shape, anonymousName: name, qualifier: "Types.")
+        }
     }
 
     /// `opens` → `OpensSkeleton`, `open_snoop` → `OpenSnoopSkeleton`.
@@ -47,6 +100,10 @@ package struct SkeletonGenerator {
             public let maps: Maps
 
         """
+        if !mapViews.isEmpty {
+            out += "    /// The maps as typed views (key and value types from BTF: `Types`), made at load.\n"
+            out += "    public let typed: TypedMaps\n"
+        }
         if global(.rodata) != nil {
             out += "    /// The `const volatile` globals, as loaded (read-only).\n    public let rodata: RodataGlobals\n"
         }
@@ -113,6 +170,7 @@ package struct SkeletonGenerator {
                 self.maps = maps
 
         """
+        if !mapViews.isEmpty { out += "        typed = try TypedMaps(maps)\n" }
         for (section, property, type) in [(BPFDataSection.rodata, "rodata", "RodataGlobals"),
                                           (.data, "data", "DataGlobals"), (.bss, "bss", "BssGlobals")] {
             if let layout = global(section) {
@@ -120,21 +178,22 @@ package struct SkeletonGenerator {
             }
         }
         out += "    }\n"
-        out += programsSource() + mapsSource()
+        out += programsSource() + mapsSource() + typedMapsSource()
         if let rodata = global(.rodata) {
             out += globalsType("RodataSettings", doc: "The `const volatile` globals before load: every setter writes the object's initial data (after `load()` the setters write nothing: read `rodata` of the loaded skeleton).",
-                               variables: rodata.variables, writable: true)
+                               section: .rodata, variables: rodata.variables, writable: true)
             out += globalsType("RodataGlobals", doc: "The `const volatile` globals as loaded (frozen: read-only).",
-                               variables: rodata.variables, writable: false)
+                               section: .rodata, variables: rodata.variables, writable: false)
         }
         if let data = global(.data) {
             out += globalsType("DataGlobals", doc: "The `.data` globals: live values, shared with the programs (memory-mapped).",
-                               variables: data.variables, writable: true)
+                               section: .data, variables: data.variables, writable: true)
         }
         if let bss = global(.bss) {
             out += globalsType("BssGlobals", doc: "The `.bss` globals: live values, shared with the programs (memory-mapped).",
-                               variables: bss.variables, writable: true)
+                               section: .bss, variables: bss.variables, writable: true)
         }
+        if !types.isEmpty { out += types.source() }
         out += "}\n"
         return out
     }
@@ -177,31 +236,55 @@ package struct SkeletonGenerator {
 
     private func mapsSource() -> String {
         var out = "\n    /// The maps' names.\n    public enum Map: String, CaseIterable, Sendable {\n"
-        for map in object.maps { out += "        case \(identifier(map)) = \(literal(map))\n" }
+        for map in object.maps.map(\.name) { out += "        case \(identifier(map)) = \(literal(map))\n" }
         out += "    }\n\n    /// The object's maps, by name.\n    public struct Maps {\n"
-        for map in object.maps { out += "        /// `\(map)`.\n        public let \(identifier(map)): BPFMap\n" }
+        for map in object.maps.map(\.name) { out += "        /// `\(map)`.\n        public let \(identifier(map)): BPFMap\n" }
         out += "\n        init(_ object: BPFObject) throws(BPFError) {\n"
-        for map in object.maps { out += "            \(identifier(map)) = try object.map(named: \(literal(map)))\n" }
+        for map in object.maps.map(\.name) { out += "            \(identifier(map)) = try object.map(named: \(literal(map)))\n" }
         out += "        }\n\n        /// The map named by `map`.\n        public subscript(_ map: Map) -> BPFMap {\n"
         out += "            switch map {\n"
-        for map in object.maps { out += "            case .\(identifier(map)): \(identifier(map))\n" }
+        for map in object.maps.map(\.name) { out += "            case .\(identifier(map)): \(identifier(map))\n" }
         out += "            }\n        }\n    }\n"
+        return out
+    }
+
+    private func typedMapsSource() -> String {
+        guard !mapViews.isEmpty else { return "" }
+        var out = "\n    /// The maps as typed views: each map's key and value types are generated from BTF, and the\n"
+        out += "    /// view checks the map's type and sizes once, when the skeleton is loaded. Maps of other\n"
+        out += "    /// kinds (ring buffers, maps of maps...) are only in `maps`.\n"
+        out += "    public struct TypedMaps: Sendable {\n"
+        for (map, view) in mapViews {
+            out += "        /// `\(map.name)`.\n        public let \(identifier(map.name)): \(view)\n"
+        }
+        out += "\n        init(_ maps: Maps) throws(BPFError) {\n"
+        for (map, _) in mapViews {
+            out += "            \(identifier(map.name)) = try .init(maps.\(identifier(map.name)))\n"
+        }
+        out += "        }\n    }\n"
         return out
     }
 
     // MARK: Globals
 
-    private func globalsType(_ name: String, doc: String, variables: [ObjectDescription.Global], writable: Bool) -> String {
+    private func globalsType(_ name: String, doc: String, section: BPFDataSection, variables: [ObjectDescription.Global],
+                             writable: Bool) -> String {
         var out = "\n    /// \(doc)\n    public struct \(name) {\n        let _section: BPFGlobalData\n\n"
         out += "        init(_ storage: BPFGlobalData, size: Int) throws(BPFError) {\n"
         out += "            try storage.checkLayout(size: size)\n            _section = storage\n        }\n"
         for variable in variables {
-            guard let type = swiftType(variable.shape) else { continue }
+            guard let type = globalTypes[section.rawValue + "/" + variable.name] else { continue }
             let property = identifier(variable.name)
             out += "\n        /// `\(variable.name)` (\(variable.shape.size) bytes at offset \(variable.offset)).\n"
             out += "        public var \(property): \(type) {\n"
-            out += "            get { _section.skeletonLoad(at: \(variable.offset)) }\n"
-            if writable { out += "            nonmutating set { _section.skeletonStore(newValue, at: \(variable.offset)) }\n" }
+            if case .bool = variable.shape {
+                // Read as a byte: a program may have stored any value there.
+                out += "            get { _section.skeletonLoad(at: \(variable.offset), as: UInt8.self) != 0 }\n"
+                if writable { out += "            nonmutating set { _section.skeletonStore(UInt8(newValue ? 1 : 0), at: \(variable.offset)) }\n" }
+            } else {
+                out += "            get { _section.skeletonLoad(at: \(variable.offset)) }\n"
+                if writable { out += "            nonmutating set { _section.skeletonStore(newValue, at: \(variable.offset)) }\n" }
+            }
             out += "        }\n"
             guard writable, case .array(let element, let count) = variable.shape else { continue }
             let setter = "set" + upperCamel(variable.name)
@@ -221,21 +304,14 @@ package struct SkeletonGenerator {
         return out
     }
 
+    /// The Swift type of an element that an array global's setter takes.
     private func scalarType(_ shape: BTFInfo.Shape) -> String? {
         switch shape {
-        case .bool: "Bool"
+        case .bool, .char: "UInt8"
         case .integer(let size, let signed): (signed ? "Int" : "UInt") + String(size * 8)
         case .float(let size): size == 4 ? "Float" : "Double"
-        case .array, .bytes: nil
-        }
-    }
-
-    /// The Swift type mirroring a shape: scalars, `InlineArray`s of them, raw bytes otherwise.
-    private func swiftType(_ shape: BTFInfo.Shape) -> String? {
-        switch shape {
-        case .array(let element, let count): swiftType(element).map { "InlineArray<\(count), \($0)>" }
-        case .bytes(let size): size > 0 ? "InlineArray<\(size), UInt8>" : nil
-        default: scalarType(shape)
+        case .pointer: "UInt64"
+        case .array, .bytes, .record, .enumeration: nil
         }
     }
 
@@ -287,7 +363,7 @@ func identifier(_ name: String) -> String {
     return swiftKeywords.contains(result) ? "`\(result)`" : result
 }
 
-private let swiftKeywords: Set<String> = [
+let swiftKeywords: Set<String> = [
     "associatedtype", "class", "deinit", "enum", "extension", "fileprivate", "func", "import", "init",
     "inout", "internal", "let", "open", "operator", "private", "protocol", "public", "rethrows", "static",
     "struct", "subscript", "typealias", "var", "break", "case", "continue", "default", "defer", "do",

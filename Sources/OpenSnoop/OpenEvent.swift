@@ -1,11 +1,21 @@
-public import OpenSnoopEvent
+public import OpenSnoopBPF
+internal import OpenSnoopEvent
 
 /// One traced open: a view of a ring-buffer record, checked once when made.
 ///
 /// Nothing is copied: every field is read from the record, so the event and its byte views
 /// (`pathBytes`, `fullPathBytes`) are valid only during the handler that received it. Use
 /// `path`, `comm` (or `OpenRecord`) for owned copies.
+///
+/// The record starts with `struct opensnoop_event`, read through `Header.View`, which the build
+/// generates from the BPF object's BTF: each field is one load at its C offset, and a field
+/// added to the C struct is readable at once by its name camelCased (`event.cgroupId`, through
+/// dynamic member lookup), next to the accessors below, which give fields their Swift meaning.
+@dynamicMemberLookup
 public struct OpenEvent {
+    /// `struct opensnoop_event` in Swift, generated from the BPF object's BTF.
+    public typealias Header = OpensnoopSkeleton.Types.OpensnoopEvent
+
     /// How the file was opened.
     public enum Source: UInt8, Sendable, CaseIterable {
         case open = 1, openat = 2, openat2 = 3, creat = 4, ioUring = 5, openByHandleAt = 6
@@ -14,15 +24,8 @@ public struct OpenEvent {
         public var name: String { String(cString: opensnoop_source_name(UInt32(rawValue))) }
     }
 
-    /// Offsets of `struct opensnoop_event`'s fields (checked against the C layout by a test).
-    public enum Offset {
-        public static let timestamp = 0, flags = 8, cgroupID = 16, latency = 24, pid = 32, tid = 36, uid = 40
-        public static let result = 44, mode = 48, directoryFD = 52, fixedSlot = 56, pathLength = 60
-        public static let fullLength = 62, rootLength = 64, eventFlags = 66, source = 68, comm = 72
-        public static let headerSize = 88
-    }
-
-    private let base: UnsafeRawPointer
+    /// The header's fields, where the record holds them.
+    private let fields: Header.View
     private let pathLength: Int
     private let fullLength: Int
     private let rootLength: Int
@@ -33,16 +36,16 @@ public struct OpenEvent {
     /// source (never reads past it).
     @inline(__always)
     public init?(record: UnsafeRawBufferPointer) {
-        guard record.count >= Offset.headerSize, let base = record.baseAddress,
-              let source = Source(rawValue: base.load(fromByteOffset: Offset.source, as: UInt8.self))
-        else { return nil }
-        let flags = base.loadUnaligned(fromByteOffset: Offset.eventFlags, as: UInt16.self)
-        let pathLength = Int(base.loadUnaligned(fromByteOffset: Offset.pathLength, as: UInt16.self))
+        guard record.count >= Self.headerSize, let base = record.baseAddress else { return nil }
+        let fields = Header.View(base)
+        guard let source = Source(rawValue: fields.source) else { return nil }
+        let flags = fields.eventFlags
+        let pathLength = Int(fields.pathLen)
         let hasFull = flags & UInt16(OPENSNOOP_EV_FULL_PATH.rawValue) != 0
-        let fullLength = hasFull ? Int(base.loadUnaligned(fromByteOffset: Offset.fullLength, as: UInt16.self)) : 0
-        let rootLength = hasFull ? Int(base.loadUnaligned(fromByteOffset: Offset.rootLength, as: UInt16.self)) : 0
-        guard record.count >= Offset.headerSize + pathLength + fullLength, rootLength <= fullLength else { return nil }
-        self.base = base
+        let fullLength = hasFull ? Int(fields.fullLen) : 0
+        let rootLength = hasFull ? Int(fields.rootLen) : 0
+        guard record.count >= Self.headerSize + pathLength + fullLength, rootLength <= fullLength else { return nil }
+        self.fields = fields
         self.source = source
         self.eventFlags = flags
         self.pathLength = pathLength
@@ -50,17 +53,19 @@ public struct OpenEvent {
         self.rootLength = rootLength
     }
 
-    @inline(__always)
-    private func field<T: BitwiseCopyable>(_ offset: Int, _ type: T.Type) -> T {
-        base.loadUnaligned(fromByteOffset: offset, as: T.self)
-    }
+    /// The size of the header, which the path follows.
+    static var headerSize: Int { MemoryLayout<Header>.size }
+
+    /// A field of the header by its generated name (the C name camelCased), read in place:
+    /// `event.cgroupId`; the accessors of the same names below take precedence.
+    public subscript<T>(dynamicMember field: KeyPath<Header.View, T>) -> T { fields[keyPath: field] }
 
     /// The fixed-size part, as the kernel wrote it (a copy).
-    public var header: opensnoop_event { base.loadUnaligned(as: opensnoop_event.self) }
+    public var header: Header { fields.load() }
 
     /// The path as the process passed it (no NUL; empty for `open_by_handle_at`).
     public var pathBytes: UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(start: base + Offset.headerSize, count: pathLength)
+        UnsafeRawBufferPointer(start: fields.baseAddress + Self.headerSize, count: pathLength)
     }
 
     /// The resolved path as the mount tree has it (the host's view), when resolved; `/` for the
@@ -68,7 +73,7 @@ public struct OpenEvent {
     public var hostPathBytes: UnsafeRawBufferPointer? {
         guard has(OPENSNOOP_EV_FULL_PATH) else { return nil }
         if fullLength == 0 { return Self.rootPath }
-        return UnsafeRawBufferPointer(start: base + Offset.headerSize + pathLength, count: fullLength)
+        return UnsafeRawBufferPointer(start: fields.baseAddress + Self.headerSize + pathLength, count: fullLength)
     }
 
     /// The resolved path as the process sees it (below its root directory, after chroot), when
@@ -76,7 +81,7 @@ public struct OpenEvent {
     public var fullPathBytes: UnsafeRawBufferPointer? {
         guard has(OPENSNOOP_EV_FULL_PATH) else { return nil }
         if fullLength == rootLength { return Self.rootPath }
-        return UnsafeRawBufferPointer(start: base + Offset.headerSize + pathLength + rootLength,
+        return UnsafeRawBufferPointer(start: fields.baseAddress + Self.headerSize + pathLength + rootLength,
                                       count: fullLength - rootLength)
     }
 
@@ -92,34 +97,34 @@ public struct OpenEvent {
     }
 
     /// Kernel monotonic time when the open ended (`bpf_ktime_get_ns`).
-    public var timestampNanoseconds: UInt64 { field(Offset.timestamp, UInt64.self) }
+    public var timestampNanoseconds: UInt64 { fields.tsNs }
     /// The process (thread-group) id, as the initial pid namespace numbers it.
-    public var pid: Int32 { field(Offset.pid, Int32.self) }
+    public var pid: Int32 { Int32(bitPattern: fields.pid) }
     /// The thread id.
-    public var tid: Int32 { field(Offset.tid, Int32.self) }
-    public var uid: UInt32 { field(Offset.uid, UInt32.self) }
+    public var tid: Int32 { Int32(bitPattern: fields.tid) }
+    public var uid: UInt32 { fields.uid }
     /// The syscall's result: an fd (a fixed-file slot's result for io_uring direct opens), or `-errno`.
-    public var result: Int32 { field(Offset.result, Int32.self) }
+    public var result: Int32 { fields.ret }
     /// The fd opened, or -1 on failure (opensnoop's FD column); -1 too for an io_uring open into
     /// a fixed-file slot, which makes no fd (see `fixedSlot`).
     public var fileDescriptor: Int32 { result >= 0 && !has(OPENSNOOP_EV_FIXED_SLOT) ? result : -1 }
     /// The errno of a failed open, 0 on success (opensnoop's ERR column).
     public var errorNumber: Int32 { result >= 0 ? 0 : -result }
-    public var flags: OpenFlags { OpenFlags(rawValue: field(Offset.flags, UInt64.self)) }
-    public var mode: UInt32 { field(Offset.mode, UInt32.self) }
+    public var flags: OpenFlags { OpenFlags(rawValue: fields.flags) }
+    public var mode: UInt32 { fields.mode }
     /// The directory fd the path is relative to (`AT_FDCWD` is -100); the mount fd for
     /// `open_by_handle_at`.
-    public var directoryFD: Int32 { field(Offset.directoryFD, Int32.self) }
+    public var directoryFD: Int32 { fields.dirfd }
     /// The io_uring fixed-file slot the open was asked to fill (the one filled, once it
     /// succeeded), or nil for an open that returns an fd.
-    public var fixedSlot: UInt32? { has(OPENSNOOP_EV_FIXED_SLOT) ? field(Offset.fixedSlot, UInt32.self) : nil }
+    public var fixedSlot: UInt32? { has(OPENSNOOP_EV_FIXED_SLOT) ? fields.fixedSlot : nil }
     /// A 32-bit (ia32 or x32) system call.
     public var isCompat: Bool { has(OPENSNOOP_EV_COMPAT) }
     /// How long the open took (with latency measured; nil when unknown: the syscall began
     /// before tracing did).
-    public var latencyNanoseconds: UInt64? { has(OPENSNOOP_EV_LATENCY) ? field(Offset.latency, UInt64.self) : nil }
+    public var latencyNanoseconds: UInt64? { has(OPENSNOOP_EV_LATENCY) ? fields.latencyNs : nil }
     /// The cgroup v2 id of the task (when recorded; 0 otherwise).
-    public var cgroupID: UInt64 { field(Offset.cgroupID, UInt64.self) }
+    public var cgroupID: UInt64 { fields.cgroupId }
     /// The path was longer than PATH_MAX and was cut.
     public var pathTruncated: Bool { has(OPENSNOOP_EV_PATH_TRUNCATED) }
     /// The path could not be read from the process (a bad pointer).
@@ -145,15 +150,8 @@ public struct OpenEvent {
     /// The process's root is not the mount tree's (chroot): the two views of the path differ.
     public var isChrooted: Bool { rootLength > 0 }
 
-    /// The bytes to show as the path when no name was passed (open_by_handle_at): the resolved one.
-    public var displayPathBytes: UnsafeRawBufferPointer {
-        source == .openByHandleAt ? (fullPathBytes ?? pathBytes) : pathBytes
-    }
-
     /// The command name's 16 bytes as the kernel wrote them (NUL-padded).
-    public var commField: UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(start: base + Offset.comm, count: Int(OPENSNOOP_COMM_LEN))
-    }
+    public var commField: UnsafeRawBufferPointer { fields.comm }
 
     /// The command name's bytes (up to 15, no NUL), valid during `body`.
     public func withCommBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {

@@ -1,4 +1,4 @@
-internal import Glibc
+public import BPFKit
 internal import Synchronization
 
 /// An open as a value that outlives the callback: what `OpenEventReader.events(options:)` yields.
@@ -40,19 +40,21 @@ public struct OpenRecord: Sendable {
 }
 
 extension OpenEventReader {
-    /// Traces with `options` and yields each open as it arrives, from a dedicated thread.
-    /// Loading errors are thrown by the stream's first `next()`. Tracing stops (programs
+    /// Loads and attaches with `options` (throwing what stops that), then yields each open as
+    /// it arrives, read on a dedicated thread (`BPFRecordStream`). Tracing stops (programs
     /// detached, maps freed) when the consumer stops iterating or the task is cancelled.
     /// At most `capacity` opens wait for the consumer; past that they are dropped and counted
-    /// (`OpenEventStream.droppedRecords`), so a slow consumer costs bounded memory.
+    /// (`OpenEventStream.droppedRecords`), so a slow consumer costs bounded memory. A record
+    /// that does not decode ends the stream with `OpenSnoopError.malformedRecord`. Events only:
+    /// for `TraceOptions.summary`, use `OpenEventReader` and `summary()`.
     ///
     /// ```swift
-    /// for try await open in OpenEventReader.events(options: TraceOptions()) {
+    /// for try await open in try OpenEventReader.events(options: TraceOptions()) {
     ///     print(open.pid, open.commString, open.pathString)
     /// }
     /// ```
-    public static func events(options: TraceOptions, capacity: Int = 65_536) -> OpenEventStream {
-        OpenEventStream(options: options, capacity: max(capacity, 1))
+    public static func events(options: TraceOptions, capacity: Int = 65_536) throws -> OpenEventStream {
+        try OpenEventStream(options: options, capacity: max(capacity, 1))
     }
 }
 
@@ -60,76 +62,58 @@ extension OpenEventReader {
 /// delivered: one iteration per stream. `Sendable`.
 public final class OpenEventStream: AsyncSequence, Sendable {
     public typealias Element = OpenRecord
-    public typealias AsyncIterator = AsyncThrowingStream<OpenRecord, any Error>.Iterator
+    public typealias AsyncIterator = BPFRecordStream<OpenRecord>.AsyncIterator
 
-    private let stream: AsyncThrowingStream<OpenRecord, any Error>
-    /// Shared with the reader thread (which must not keep the stream itself alive: dropping the
-    /// stream is what stops an unconsumed trace).
-    private final class Counters: Sendable {
-        let dropped = Atomic<UInt64>(0)
-        let lost = Atomic<UInt64>(0)
-    }
-    private let counters = Counters()
+    private let records: BPFRecordStream<OpenRecord>
+    private let kernelLost = LostCount()
 
     /// Opens dropped because the consumer was `capacity` opens behind.
-    public var droppedRecords: UInt64 { counters.dropped.load(ordering: .relaxed) }
-    /// Opens the kernel could not deliver (ring buffer full), as last read (every 100 ms).
-    public var lostRecords: UInt64 { counters.lost.load(ordering: .relaxed) }
+    public var droppedRecords: UInt64 { records.droppedRecords }
+    /// Opens the kernel could not deliver (ring buffer full), as last read: at most every
+    /// 100 ms, while opens arrive.
+    public var lostRecords: UInt64 { kernelLost.value.load(ordering: .relaxed) }
 
-    init(options: TraceOptions, capacity: Int) {
-        let (stream, continuation) = AsyncThrowingStream.makeStream(of: OpenRecord.self, throwing: (any Error).self,
-                                                                    bufferingPolicy: .bufferingOldest(capacity))
-        self.stream = stream
-        let stop = StopFlag()
-        continuation.onTermination = { _ in stop.set() }
-        let counters = self.counters
-        let thread = PollingThread {
-            do {
-                let reader = try OpenEventReader(options: options) { event in
-                    if case .dropped = continuation.yield(OpenRecord(event)) { counters.dropped.add(1, ordering: .relaxed) }
-                }
-                var lastCount: UInt64 = 0
-                while !stop.isSet {
-                    try reader.poll(timeoutMilliseconds: 50)
-                    let now = monotonicNanoseconds()
-                    if now &- lastCount >= 100_000_000 {
-                        lastCount = now
-                        counters.lost.store(try reader.lostEvents(), ordering: .relaxed)
-                    }
-                }
-                continuation.finish()
-            } catch {
-                continuation.finish(throwing: error)
+    init(options: TraceOptions, capacity: Int) throws {
+        let program = try OpenSnoopProgram(options: options)
+        let tracing = Tracing(program, lost: kernelLost)
+        do {
+            // The decoder, run on the reader thread, is all that holds the program: it goes,
+            // and its programs are detached, when reading ends.
+            records = try BPFRecordStream(ringBuffers: try program.eventRings(), capacity: capacity) { record in
+                try tracing.decode(record)
             }
+        } catch let error as BPFError {
+            throw OpenSnoopError.bpf(error)
         }
-        thread.start()
     }
 
-    public func makeAsyncIterator() -> AsyncIterator { stream.makeAsyncIterator() }
+    public func makeAsyncIterator() -> AsyncIterator { records.makeAsyncIterator() }
 }
 
-/// A flag set from one thread and read from another.
-private final class StopFlag: Sendable {
-    private let value = Atomic<Bool>(false)
-    func set() { value.store(true, ordering: .relaxed) }
-    var isSet: Bool { value.load(ordering: .relaxed) }
+/// The kernel's count of lost opens, as the reader thread last read it.
+private final class LostCount: Sendable {
+    let value = Atomic<UInt64>(0)
 }
 
-/// A detached POSIX thread running one closure (the reader blocks in epoll: it must not
-/// occupy a Swift concurrency thread).
-private final class PollingThread: @unchecked Sendable {
-    private let body: @Sendable () -> Void
+/// The loaded program, used on the reader thread alone (hence `@unchecked Sendable`): it
+/// decodes each record and reads the kernel's count of lost opens now and then.
+private final class Tracing: @unchecked Sendable {
+    private let program: OpenSnoopProgram
+    private let lost: LostCount
+    private var lastCount: UInt64 = 0
 
-    init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+    init(_ program: OpenSnoopProgram, lost: LostCount) {
+        self.program = program
+        self.lost = lost
+    }
 
-    func start() {
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(self).toOpaque()
-        pthread_create(&thread, nil, { context in
-            let me = Unmanaged<PollingThread>.fromOpaque(context!).takeRetainedValue()
-            me.body()
-            return nil
-        }, context)
-        pthread_detach(thread)
+    func decode(_ record: UnsafeRawBufferPointer) throws -> OpenRecord {
+        guard let event = OpenEvent(record: record) else { throw OpenSnoopError.malformedRecord(size: record.count) }
+        let now = monotonicNanoseconds()
+        if now &- lastCount >= 100_000_000 {
+            lastCount = now
+            lost.value.store(try program.lostEvents(), ordering: .relaxed)
+        }
+        return OpenRecord(event)
     }
 }

@@ -8,11 +8,16 @@ public enum OpenSnoopError: Error, CustomStringConvertible {
     case unsupported(String)
     /// A BPF operation failed.
     case bpf(BPFError)
+    /// A ring-buffer record of this many bytes did not decode: the BPF program and this
+    /// library disagree on the event layout.
+    case malformedRecord(size: Int)
 
     public var description: String {
         switch self {
         case .invalidArgument(let message), .unsupported(let message): message
         case .bpf(let error): error.description
+        case .malformedRecord(let size):
+            "a record of \(size) bytes could not be decoded: the BPF program and opensnoop disagree on the event layout"
         }
     }
 }

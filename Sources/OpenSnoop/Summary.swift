@@ -1,5 +1,11 @@
 internal import BPFKit
+internal import OpenSnoopBPF
 internal import OpenSnoopEvent
+
+/// A summary table's key and value (`struct opensnoop_summary_key`, `..._value`), generated from
+/// the BPF object's BTF.
+typealias SummaryKey = OpensnoopSkeleton.Types.OpensnoopSummaryKey
+typealias SummaryValue = OpensnoopSkeleton.Types.OpensnoopSummaryValue
 
 /// A log2 histogram of open latencies, as the kernel counted them: bucket `i` holds opens that
 /// took [2^i, 2^(i+1)) ns (bucket 0 also those of 0 ns; the last one everything longer).
@@ -156,7 +162,7 @@ public final class SummaryReader {
         try slot.update(UInt32(0), UInt32(bitPattern: idle.fileDescriptor))
         swap(&counting, &idle)
         try drainNames()
-        let entries = try BPFHashMap<opensnoop_summary_key, opensnoop_summary_value>(idle).entries()
+        let entries = try BPFHashMap<SummaryKey, SummaryValue>(idle).entries()
         try idle.removeAll()
         snapshots += 1
         let rows = entries.map { row(key: $0.key, value: $0.value) }.sorted(by: SummaryRow.before)
@@ -172,35 +178,31 @@ public final class SummaryReader {
                                intervalNanoseconds: now &- lastTime, capacity: counting.maxEntries)
     }
 
-    private func row(key: opensnoop_summary_key, value: opensnoop_summary_value) -> SummaryRow {
+    private func row(key: SummaryKey, value: SummaryValue) -> SummaryRow {
         var row = SummaryRow()
         if keys.contains(.comm) {
-            row.comm = withUnsafeBytes(of: key.comm) { Array($0.prefix { $0 != 0 }) }
+            row.comm = key.comm.withStringBytes { Array($0) }
         }
         if keys.contains(.path) {
-            if var name = names[key.path_hash] {
+            if var name = names[key.pathHash] {
                 row.path = name.bytes
                 row.pathTruncated = name.truncated
                 name.seen = snapshots
-                names[key.path_hash] = name
+                names[key.pathHash] = name
             }
         }
         if keys.contains(.pid) { row.pid = Int32(bitPattern: key.pid) }
         if keys.contains(.errno) { row.errorNumber = Int32(bitPattern: key.error) }
-        if keys.contains(.cgroup) { row.cgroupID = key.cgroup_id }
+        if keys.contains(.cgroup) { row.cgroupID = key.cgroupId }
         row.count = value.count
         row.failed = value.failed
-        withUnsafeBytes(of: value.errnos) { errnos in
-            withUnsafeBytes(of: value.errno_counts) { counts in
-                let codes = errnos.bindMemory(to: UInt32.self), numbers = counts.bindMemory(to: UInt32.self)
-                row.errnos = zip(codes, numbers).filter { $0.0 != 0 && $0.1 != 0 }
-                    .map { SummaryRow.ErrnoCount(errorNumber: Int32(bitPattern: $0.0), count: UInt64($0.1)) }
-                    .sorted { $0.count > $1.count }
-            }
-        }
+        row.errnos = value.errnos.indices.map { (code: value.errnos[$0], count: value.errnoCounts[$0]) }
+            .filter { $0.code != 0 && $0.count != 0 }
+            .map { SummaryRow.ErrnoCount(errorNumber: Int32(bitPattern: $0.code), count: UInt64($0.count)) }
+            .sorted { $0.count > $1.count }
         if program.options.measuresLatency {
-            let buckets = withUnsafeBytes(of: value.latency) { Array($0.bindMemory(to: UInt32.self)).map(UInt64.init) }
-            row.latency = LatencyHistogram(buckets: buckets, maxNanoseconds: value.latency_max_ns)
+            let buckets = value.latency.indices.map { UInt64(value.latency[$0]) }
+            row.latency = LatencyHistogram(buckets: buckets, maxNanoseconds: value.latencyMaxNs)
         }
         return row
     }

@@ -1,5 +1,5 @@
 public import OpenSnoop
-public import OpenSnoopTool
+public import OpenSnoopSession
 internal import NIOCore
 
 /// `--metrics`: the Prometheus exporter served over HTTP, as the command's metrics endpoint.

@@ -1,27 +1,13 @@
 import ArgumentParser
 import BPFKit
+import CgroupIdentity
+import Getopt
 import Glibc
 import OpenSnoop
-import CgroupIdentity
-import OpenSnoopCLI
+import OpenSnoopFormats
+import OpenSnoopSession
+import TraceLifecycle
 import TraceOutput
-
-/// What `--metrics` needs from the metrics server: made by `opensnoop-agent`, the only binary
-/// that links the HTTP stack (so the plain `opensnoop` does not pay for it at start or in memory).
-public protocol MetricsEndpoint: AnyObject {
-    /// Adds one interval's kernel counts and the totals since load.
-    func record(_ snapshot: SummarySnapshot, lostTotal: UInt64, filteredTotal: UInt64,
-                ringUsedBytes: UInt64, ringSizeBytes: Int)
-    /// Whether `/healthz` answers 200.
-    var isHealthy: Bool { get set }
-    /// Where it listens (`[::]:9473`), the port filled in when 0 was asked for.
-    var address: String { get }
-    /// Stops serving.
-    func close()
-}
-
-/// Starts serving metrics on `host:port` (`host` nil: every interface).
-public typealias MetricsEndpointFactory = (_ host: String?, _ port: Int) throws -> any MetricsEndpoint
 
 /// `opensnoop`: parses the command line and wires the library together; nothing else.
 public struct OpenSnoopCommand: ParsableCommand {
@@ -215,6 +201,10 @@ public struct OpenSnoopCommand: ParsableCommand {
           help: "Do not trace 32-bit opens (then no BPF program runs for other system calls).")
     var noCompat = false
 
+    @Flag(name: .customLong("no-io-uring"),
+          help: "Do not trace io_uring opens (then no BPF program runs on io_uring requests).")
+    var noIoUring = false
+
     @Flag(name: [.customShort("v"), .long], help: "Say which hooks are in use; show libbpf's log.")
     var verbose = false
 
@@ -267,6 +257,7 @@ public struct OpenSnoopCommand: ParsableCommand {
         .init(long: "cgroup-column", takesValue: false, repeatable: true),
         .init(long: "per-cpu-rings", takesValue: false, repeatable: true),
         .init(long: "no-compat", takesValue: false, repeatable: true),
+        .init(long: "no-io-uring", takesValue: false, repeatable: true),
         .init(long: "verbose", short: "v", takesValue: false, repeatable: true),
         .init(long: "verifier-stats", takesValue: false, repeatable: true),
         .init(long: "attach-mode", takesValue: true),
@@ -431,6 +422,7 @@ public struct OpenSnoopCommand: ParsableCommand {
         options.fullPath = fullPath
         options.recordCgroup = json || cgroupColumn
         options.compat = !noCompat
+        options.ioUring = !noIoUring
         options.followCommand = !command.isEmpty
         if summary != nil {
             options.summary = summaryBy ?? [.comm, .path]
@@ -557,7 +549,7 @@ public struct OpenSnoopCommand: ParsableCommand {
             compat = "not traced (attach mode tracepoints)"
         }
         return "attach mode \(program.attachMode.rawValue), 32-bit opens \(compat), io_uring opens "
-            + (program.tracesIoUring ? "traced" : "not traced (\(program.ioUringUnavailable ?? "not asked for"))")
+            + (program.tracesIoUring ? "traced" : "not traced (\(program.ioUringUnavailable ?? "--no-io-uring"))")
     }
 
     /// One line naming the PIDs/TIDs that do not exist now (they are traced if they appear).

@@ -1,4 +1,5 @@
 internal import CZlib
+internal import DetachedThreads
 internal import Glibc
 internal import Synchronization
 
@@ -42,19 +43,10 @@ final class LogRotator: @unchecked Sendable {
         }
         let aside = "\(path).rotating-\(getpid())-\(ticket)"
         guard rename(path, aside) == 0 else { throw .failed(errno) }
-        let job = Job(rotator: self, ticket: ticket, aside: aside)
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(job).toOpaque()
-        let created = pthread_create(&thread, nil, { context in
-            let job = Unmanaged<Job>.fromOpaque(context!).takeRetainedValue()
-            job.rotator.run(job)
-            return nil
-        }, context)
-        if created == 0 {
-            pthread_detach(thread)
-        } else {
-            Unmanaged<Job>.fromOpaque(context).release()
-            run(job)
+        do {
+            try DetachedThread.start { self.run(ticket: ticket, aside: aside) }
+        } catch {
+            run(ticket: ticket, aside: aside)  // no thread to be had: the work is done here, then
         }
     }
 
@@ -63,22 +55,11 @@ final class LogRotator: @unchecked Sendable {
         while state.withLock({ $0.finished < $0.started }) { usleep(10_000) }
     }
 
-    private final class Job {
-        let rotator: LogRotator
-        let ticket: Int
-        let aside: String
-        init(rotator: LogRotator, ticket: Int, aside: String) {
-            self.rotator = rotator
-            self.ticket = ticket
-            self.aside = aside
-        }
-    }
-
     /// Does one rotation's work, after the rotations begun before it.
-    private func run(_ job: Job) {
-        while state.withLock({ $0.finished < job.ticket - 1 }) { usleep(10_000) }
-        integrate(job.aside)
-        state.withLock { $0.finished = job.ticket }
+    private func run(ticket: Int, aside: String) {
+        while state.withLock({ $0.finished < ticket - 1 }) { usleep(10_000) }
+        integrate(aside)
+        state.withLock { $0.finished = ticket }
     }
 
     private func numbered(_ index: Int) -> [String] { ["\(path).\(index)", "\(path).\(index).gz"] }

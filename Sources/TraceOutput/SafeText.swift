@@ -27,16 +27,6 @@ public enum SafeText {
         }
     }
 
-    /// Whether every byte is part of valid UTF-8.
-    public static func isValidUTF8(_ b: UnsafeRawBufferPointer) -> Bool {
-        var i = 0
-        while i < b.count {
-            guard let n = utf8SequenceLength(b, at: i) else { return false }
-            i += n
-        }
-        return true
-    }
-
     private static let hexDigits: StaticString = "0123456789abcdef"
 
     @inline(__always)

@@ -1,6 +1,7 @@
 // The BPFObjectBuilder plugin's build tool: compiles one `bpf/NAME.bpf.c` with
 // `clang -target bpf`, strips its DWARF (BTF stays, so CO-RE works), reads the object with
 // libbpf and writes NAME.bpf.swift: the typed skeleton `NameSkeleton` holding the object's bytes.
+// A program in a section libbpf does not know is an error at its `SEC(...)` line.
 import BPFKit
 import BPFSkeletonGenerator
 import Foundation
@@ -74,6 +75,13 @@ do {
     try run(args.objcopy, ["--strip-debug", unstripped, args.object])
     let bytes = try Data(contentsOf: URL(fileURLWithPath: args.object))
     let description = try ObjectDescription(bytes: [UInt8](bytes), name: args.name)
+    // A misspelled SEC() is a build error pointing at the source, not a failure at load.
+    let unknown = unknownSectionDiagnostics(programs: description.programs, sourcePath: args.source,
+                                            sourceText: try String(contentsOfFile: args.source, encoding: .utf8))
+    guard unknown.isEmpty else {
+        FileHandle.standardError.write(Data(unknown.map { $0 + "\n" }.joined().utf8))
+        exit(1)
+    }
     let generator = SkeletonGenerator(object: description, base64: bytes.base64EncodedString(),
                                       sourceName: URL(fileURLWithPath: args.source).lastPathComponent)
     try generator.source().write(toFile: args.output, atomically: true, encoding: .utf8)

@@ -2,6 +2,8 @@ import ArgumentParser
 import BPFKit
 import ExecSnoopBPF
 import Glibc
+import Getopt
+import TraceLifecycle
 import TraceOutput
 
 /// `execsnoop`: every execve(2)/execveat(2) on the machine, from `ExecsnoopSkeleton`.

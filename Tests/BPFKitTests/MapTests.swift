@@ -3,14 +3,16 @@ import BPFKitTestPrograms
 import Glibc
 import Testing
 
-/// A C `struct pair { __u64 a; __u32 b; }`: 16 bytes in C, 12 in Swift's `size`.
-struct Pair: Equatable {
+/// A C `struct pair { __u64 a; __u32 b; }`: 16 bytes in C, 12 in Swift's `size`. Hand-written,
+/// with its layout declared: views check it against the map's BTF field by field.
+struct Pair: BPFPlainData, Equatable {
     var a: UInt64
     var b: UInt32
+    static let bpfLayout: BPFTypeLayout? = BPFTypeLayout(Pair.self, fields: ["a": \.a, "b": \.b])
 }
 
-/// A C `struct triple { __u32 x, y, z; }`: 12 bytes, per-CPU stride 16.
-struct Triple: Equatable {
+/// A C `struct triple { __u32 x, y, z; }`: 12 bytes, per-CPU stride 16 (sizes checked only).
+struct Triple: BPFPlainData, Equatable {
     var x: UInt32, y: UInt32, z: UInt32
 }
 
@@ -133,9 +135,10 @@ struct MapTests {
         #expect(skeleton.rodata.masks[1] == 2 && skeleton.rodata.masks[2] == 0)
         #expect(skeleton.rodata.tag[0] == UInt8(ascii: "h") && skeleton.rodata.tag[5] == 0)
         #expect(skeleton.rodata.rows[1][7] == UInt8(ascii: "j"))
-        // The settings kept past load write nothing (the kernel froze .rodata; libbpf maps it read-only).
-        settings.enabled = false
-        expectBPFError(.invalidArgument) { try settings.setTag(Array("late".utf8)) }
+        // The settings kept past load refuse to write (the kernel froze .rodata): the throwing
+        // setters throw; a property setter stops the process (ErrorTests.rodataAfterLoad).
+        let late = expectBPFError(.invalidArgument) { try settings.setTag(Array("late".utf8)) }
+        #expect(late?.description == "set BPF global tag: .rodata is read-only after load")
         #expect(skeleton.rodata.enabled && skeleton.rodata.tag[0] == UInt8(ascii: "h"))
         #expect(skeleton.data.seed == 7)
         try skeleton.programs.onGetppid.attach()

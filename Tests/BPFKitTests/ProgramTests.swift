@@ -88,7 +88,7 @@ struct ProgramTests {
         let error = expectBPFError(.verifierRejected) {
             _ = try loadTestObject { $0.programs.rejected.autoload = true }
         }
-        #expect(error?.context == "load BPF program rejected")
+        #expect(error?.context == "load BPF program rejected of kittest")
         #expect(error?.details?.contains("invalid mem access") == true, "\(String(describing: error))")
         #expect(error?.verifierLog?.isEmpty == false)
         #expect(error?.verifierLogTruncated == false)
@@ -160,4 +160,5 @@ final class LockedLines: Sendable {
     private let lines = Mutex<[String]>([])
     func append(_ line: String) { lines.withLock { $0.append(line) } }
     var count: Int { lines.withLock { $0.count } }
+    var all: [String] { lines.withLock { $0 } }
 }

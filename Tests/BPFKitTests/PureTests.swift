@@ -33,7 +33,7 @@ struct PureTests {
         let object = ObjectDescription(
             name: "demo",
             programs: [.init(name: "handle_exec", section: "tp/sched/sched_process_exec")],
-            maps: ["events"],
+            maps: [.init(name: "events", type: .ringBuffer)],
             globals: [(.rodata, 24, [
                 .init(name: "min_us", offset: 0, shape: .integer(size: 8, signed: false)),
                 .init(name: "targ_comm", offset: 8, shape: .array(.integer(size: 1, signed: false), count: 16)),
@@ -49,6 +49,23 @@ struct PureTests {
         #expect(!source.contains("BssGlobals"))
         #expect(source.contains("public static func open(kernelBTFPath: String? = nil) throws(BPFError) -> Open {"))
         #expect(source.contains("public consuming func load(collectingStatistics: Bool = false) throws(BPFError) -> DemoSkeleton {"))
+    }
+
+    @Test("Sections libbpf does not know are build errors at their SEC() line, with the nearest known section")
+    func unknownSections() {
+        #expect(BPFProgramType(section: "?tp_btf/sched_switch") == .tracing)
+        #expect(BPFProgramType(section: "tracepont/syscalls/sys_enter_openat") == nil)
+        let source = "#include \"bpfkit.h\"\n\nSEC(\"?kprobee/do_unlinkat\")\nint a(void *ctx) { return 0; }\n"
+        let programs: [ObjectDescription.Program] = [
+            .init(name: "a", section: "kprobee/do_unlinkat"), .init(name: "b", section: "tracepoint/syscalls/x"),
+            .init(name: "c", section: "nonsense"),
+        ]
+        #expect(unknownSectionDiagnostics(programs: programs, sourcePath: "demo.bpf.c", sourceText: source) == [
+            "demo.bpf.c:3:1: error: program 'a' is in section 'kprobee/do_unlinkat', which libbpf does not know: did you mean 'kprobe/do_unlinkat'?",
+            "demo.bpf.c: error: program 'c' is in section 'nonsense', which libbpf does not know (libbpf's sections: "
+                + "tracepoint/CATEGORY/NAME, raw_tp/NAME, tp_btf/NAME, kprobe/FUNCTION, fentry/FUNCTION, uprobe, iter/KIND, ...)",
+        ])
+        #expect(editDistance(Array("tracepont".utf8), Array("tracepoint".utf8)) == 1)
     }
 
     @Test("Embedded bytes decode from base64")
@@ -79,6 +96,9 @@ struct PureTests {
         #expect(error.kind == .permissionDenied)
         #expect(error.description == "attach x: Operation not permitted")
         #expect(BPFError.system("a", errno: 524).kind == .notSupported)
+        #expect(BPFError.system("load x", errno: 4005).description == "load x: Relocation failed")
+        #expect(BPFObject.verifierError(program: "p of o", code: 13, log: "R0 !read_ok\n").description
+                == "load BPF program p of o: the verifier rejected it:\nR0 !read_ok")
         #expect(BPFMapType.lruPerCPUHash.isPerCPU && !BPFMapType.hash.isPerCPU)
     }
 

@@ -3,7 +3,7 @@ import Glibc
 import Testing
 
 /// The built products' folder (`.build/debug`), found from this test binary.
-private let productsDirectory: URL = {
+let productsDirectory: URL = {
     let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     return URL(fileURLWithPath: exe).deletingLastPathComponent()
 }()

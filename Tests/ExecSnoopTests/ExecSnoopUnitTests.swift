@@ -1,6 +1,7 @@
 import ExecSnoopEvent
 import Foundation
 import Testing
+import TraceLifecycle
 import TraceOutput
 @testable import execsnoop
 

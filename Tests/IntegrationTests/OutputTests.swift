@@ -198,7 +198,7 @@ struct LibraryTests {
         FileManager.default.createFile(atPath: dir + "/bounded", contents: nil)
         var options = TraceOptions()
         options.pathPrefixes = [Array((dir + "/").utf8)]
-        let stream = OpenEventReader.events(options: options, capacity: 10)
+        let stream = try OpenEventReader.events(options: options, capacity: 10)
         var iterator = stream.makeAsyncIterator()
         let opener = keepOpening(dir + "/bounded")
         _ = try #require(try await iterator.next())
@@ -217,7 +217,7 @@ struct LibraryTests {
         FileManager.default.createFile(atPath: dir + "/async", contents: nil)
         var options = TraceOptions()
         options.pathPrefixes = [Array((dir + "/").utf8)]
-        let stream = OpenEventReader.events(options: options)
+        let stream = try OpenEventReader.events(options: options)
         let opener = keepOpening(dir + "/async")
         var seen: OpenRecord? = nil
         for try await open in stream {

@@ -252,7 +252,7 @@ struct RobustnessTests {
         let before = ownBPFProgramIDs()
         var options = TraceOptions()
         options.commandNames = [Array("nothing-matches".utf8)]
-        let stream = OpenEventReader.events(options: options)
+        let stream = try OpenEventReader.events(options: options)
         let consumer = Task {
             for try await _ in stream {}
         }

@@ -4,28 +4,44 @@ import Testing
 
 @Suite("Decoding ring-buffer records")
 struct DecodingTests {
-    @Test("The Swift view of the event layout matches the C contract")
+    @Test("The event header generated from the BPF object's BTF has the C contract's layout")
     func layout() {
-        #expect(MemoryLayout<opensnoop_event>.size == Int(OPENSNOOP_EVENT_SIZE))
-        #expect(MemoryLayout<opensnoop_event>.offset(of: \.flags) == 8)
-        #expect(MemoryLayout<opensnoop_event>.offset(of: \.pid) == 32)
-        #expect(MemoryLayout<opensnoop_event>.offset(of: \.path_len) == 60)
-        #expect(MemoryLayout<opensnoop_event>.offset(of: \.source) == 68)
-        #expect(MemoryLayout<opensnoop_event>.offset(of: \.comm) == 72)
-        // The offsets OpenEvent reads the record at.
-        let layout = MemoryLayout<opensnoop_event>.self
-        let offsets: [(Int, Int?)] = [
-            (OpenEvent.Offset.timestamp, layout.offset(of: \.ts_ns)), (OpenEvent.Offset.flags, layout.offset(of: \.flags)),
-            (OpenEvent.Offset.cgroupID, layout.offset(of: \.cgroup_id)), (OpenEvent.Offset.latency, layout.offset(of: \.latency_ns)),
-            (OpenEvent.Offset.pid, layout.offset(of: \.pid)), (OpenEvent.Offset.tid, layout.offset(of: \.tid)),
-            (OpenEvent.Offset.uid, layout.offset(of: \.uid)), (OpenEvent.Offset.result, layout.offset(of: \.ret)),
-            (OpenEvent.Offset.mode, layout.offset(of: \.mode)), (OpenEvent.Offset.directoryFD, layout.offset(of: \.dirfd)),
-            (OpenEvent.Offset.fixedSlot, layout.offset(of: \.fixed_slot)), (OpenEvent.Offset.pathLength, layout.offset(of: \.path_len)),
-            (OpenEvent.Offset.fullLength, layout.offset(of: \.full_len)), (OpenEvent.Offset.rootLength, layout.offset(of: \.root_len)),
-            (OpenEvent.Offset.eventFlags, layout.offset(of: \.event_flags)), (OpenEvent.Offset.source, layout.offset(of: \.source)),
-            (OpenEvent.Offset.comm, layout.offset(of: \.comm)), (OpenEvent.Offset.headerSize, layout.size),
+        // The C header as the host compiler lays it out, against the Swift type the build
+        // generated from the BPF object's BTF (OpenEvent reads the record through it).
+        let c = MemoryLayout<opensnoop_event>.self, swift = MemoryLayout<OpenEvent.Header>.self
+        #expect(c.size == Int(OPENSNOOP_EVENT_SIZE))
+        #expect(swift.size == c.size)
+        #expect(OpenEvent.Header.bpfLayout?.size == c.size)
+        let offsets: [(String, Int?, Int?)] = [
+            ("ts_ns", c.offset(of: \.ts_ns), swift.offset(of: \.tsNs)), ("flags", c.offset(of: \.flags), swift.offset(of: \.flags)),
+            ("cgroup_id", c.offset(of: \.cgroup_id), swift.offset(of: \.cgroupId)),
+            ("latency_ns", c.offset(of: \.latency_ns), swift.offset(of: \.latencyNs)),
+            ("pid", c.offset(of: \.pid), swift.offset(of: \.pid)), ("tid", c.offset(of: \.tid), swift.offset(of: \.tid)),
+            ("uid", c.offset(of: \.uid), swift.offset(of: \.uid)), ("ret", c.offset(of: \.ret), swift.offset(of: \.ret)),
+            ("mode", c.offset(of: \.mode), swift.offset(of: \.mode)), ("dirfd", c.offset(of: \.dirfd), swift.offset(of: \.dirfd)),
+            ("fixed_slot", c.offset(of: \.fixed_slot), swift.offset(of: \.fixedSlot)),
+            ("path_len", c.offset(of: \.path_len), swift.offset(of: \.pathLen)),
+            ("full_len", c.offset(of: \.full_len), swift.offset(of: \.fullLen)),
+            ("root_len", c.offset(of: \.root_len), swift.offset(of: \.rootLen)),
+            ("event_flags", c.offset(of: \.event_flags), swift.offset(of: \.eventFlags)),
+            ("source", c.offset(of: \.source), swift.offset(of: \.source)), ("comm", c.offset(of: \.comm), swift.offset(of: \.comm)),
         ]
-        for (ours, c) in offsets { #expect(ours == c) }
+        for (name, cOffset, swiftOffset) in offsets {
+            #expect(cOffset != nil && cOffset == swiftOffset, "\(name)")
+            #expect(OpenEvent.Header.bpfLayout?.fields.first { $0.name == name }?.offset == cOffset, "\(name) in BTF")
+        }
+    }
+
+    @Test("Header fields without an accessor of their own are read by their generated names")
+    func dynamicFields() throws {
+        try EventFixture.record(ret: -13, cgroupID: 77).withUnsafeBytes { raw in
+            let event = try #require(OpenEvent(record: raw))
+            #expect(event.cgroupId == 77)
+            #expect(event.ret == -13)
+            #expect(event.dirfd == -100)
+            #expect(event.header.pathLen == UInt16("/etc/hosts".utf8.count))
+            #expect(event.header.comm.string == "cat")
+        }
     }
 
     @Test("A record decodes to its fields")

@@ -1,5 +1,6 @@
+import BPFKit
 import OpenSnoop
-import OpenSnoopCLI
+import OpenSnoopFormats
 import OpenSnoopEvent
 import TraceOutput
 
@@ -10,25 +11,11 @@ enum EventFixture {
                        path: [UInt8] = Array("/etc/hosts".utf8), fullPath: [UInt8]? = nil, rootLength: UInt16 = 0,
                        eventFlags: UInt16 = 0, source: UInt8 = 2, ts: UInt64 = 1_000_000_000,
                        fixedSlot: UInt32 = 0, cgroupID: UInt64 = 0) -> [UInt8] {
-        var header = opensnoop_event()
-        header.cgroup_id = cgroupID
-        header.ts_ns = ts
-        header.pid = pid
-        header.tid = tid
-        header.uid = uid
-        header.ret = ret
-        header.flags = flags
-        header.mode = mode
-        header.dirfd = -100
-        header.path_len = UInt16(path.count)
-        header.full_len = UInt16(fullPath?.count ?? 0)
-        header.root_len = rootLength
-        header.fixed_slot = fixedSlot
-        header.source = source
-        header.event_flags = eventFlags | (fullPath != nil ? UInt16(OPENSNOOP_EV_FULL_PATH.rawValue) : 0)
-        withUnsafeMutableBytes(of: &header.comm) { raw in
-            for (i, byte) in comm.prefix(15).enumerated() { raw[i] = byte }
-        }
+        var header = OpenEvent.Header(
+            tsNs: ts, flags: flags, cgroupId: cgroupID, pid: pid, tid: tid, uid: uid, ret: ret, mode: mode, dirfd: -100,
+            fixedSlot: fixedSlot, pathLen: UInt16(path.count), fullLen: UInt16(fullPath?.count ?? 0), rootLen: rootLength,
+            eventFlags: eventFlags | (fullPath != nil ? UInt16(OPENSNOOP_EV_FULL_PATH.rawValue) : 0), source: source)
+        for (i, byte) in comm.prefix(15).enumerated() { header.comm.bytes[i] = byte }
         return withUnsafeBytes(of: header, Array.init) + path + (fullPath ?? [])
     }
 

@@ -85,3 +85,13 @@ struct OutputBufferTests {
         #expect(String(decoding: out.bytes, as: UTF8.self) == " -1|42    |02000000|-9223372036854775808")
     }
 }
+
+@Suite("Wall clock")
+struct WallClockTests {
+    @Test("A time namespace's monotonic offset is read from timens_offsets")
+    func timeNamespaceOffsets() {
+        #expect(WallClock.parseTimeNamespaceOffsets("monotonic      86400         0\nboottime 0 0\n") == 86_400_000_000_000)
+        #expect(WallClock.parseTimeNamespaceOffsets("monotonic -5 500\n") == -4_999_999_500)
+        #expect(WallClock.parseTimeNamespaceOffsets("") == 0)
+    }
+}

@@ -1,6 +1,6 @@
 import Foundation
 import OpenSnoop
-@testable import OpenSnoopCLI
+@testable import OpenSnoopFormats
 import OpenSnoopEvent
 import TraceOutput
 import Testing

@@ -1,4 +1,4 @@
-import TraceOutput
+import Getopt
 import Testing
 
 @Suite("getopt-style command lines")
@@ -73,15 +73,5 @@ struct GetoptTests {
         #expect(result.rawValues["name"] == [[0x61, 0xFF, 0x62]])
         #expect(try GetoptArguments([[0x2D, 0x6E, 0xC3, 0x28]], options: options, rawOptions: ["name"]).rawValues["name"]
                 == [[0xC3, 0x28]])
-    }
-}
-
-@Suite("Wall clock")
-struct WallClockTests {
-    @Test("A time namespace's monotonic offset is read from timens_offsets")
-    func timeNamespaceOffsets() {
-        #expect(WallClock.parseTimeNamespaceOffsets("monotonic      86400         0\nboottime 0 0\n") == 86_400_000_000_000)
-        #expect(WallClock.parseTimeNamespaceOffsets("monotonic -5 500\n") == -4_999_999_500)
-        #expect(WallClock.parseTimeNamespaceOffsets("") == 0)
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
 import OpenSnoop
-import OpenSnoopCLI
+import OpenSnoopFormats
 import TraceOutput
 import Testing
 

@@ -10,6 +10,7 @@ struct event {
 	__u32 pid;
 	char path[256];
 };
+BPFKIT_TYPE(struct event);  /* Swift gets it as OpensPidSkeleton.Types.Event */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

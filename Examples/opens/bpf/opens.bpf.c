@@ -7,6 +7,7 @@ struct event {
 	__u32 pid;
 	char path[256];
 };
+BPFKIT_TYPE(struct event);  /* Swift gets it as OpensSkeleton.Types.Event */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

@@ -32,6 +32,22 @@ struct { __uint(type, BPF_MAP_TYPE_LRU_HASH); __uint(max_entries, 4); __type(key
 struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 64 * 1024); } ring_a SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 64 * 1024); } ring_b SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY); __uint(key_size, sizeof(__u32)); __uint(value_size, sizeof(__u32)); } perf SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_QUEUE); __uint(max_entries, 4); __type(value, __u64); } queue SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_STACK); __uint(max_entries, 4); __type(value, __u64); } stack SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_PROG_ARRAY); __uint(max_entries, 4); __type(key, __u32); __type(value, __u32); } jump_table SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 8192); __type(key, __u64); __type(value, __u64); } taken SEC(".maps");
+
+struct ipv4_prefix {
+	__u32 prefixlen;
+	__u8 addr[4];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 16);
+	__type(key, struct ipv4_prefix);
+	__type(value, __u32);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} routes SEC(".maps");
 
 static bool is_target(void)
 {
@@ -161,4 +177,53 @@ int core_shapes(void *ctx)
 	core_results[10] = second;
 	core_results[11] = bpf_core_field_exists(((struct sock_common___flex *)0)->skc_dontcopy_begin[0]);
 	return 0;
+}
+
+/* getppid(): one new entry in `taken` per call, under its sequence number (the drain test). */
+__u64 next_event = 0;      /* .bss */
+__u64 events_dropped = 0;  /* .bss: `taken` was full */
+
+SEC("?tracepoint/syscalls/sys_enter_getppid")
+int insert_event(void *ctx)
+{
+	if (!is_target())
+		return 0;
+	__u64 key = __sync_fetch_and_add(&next_event, 1), one = 1;
+	if (bpf_map_update_elem(&taken, &key, &one, BPF_NOEXIST))
+		__sync_fetch_and_add(&events_dropped, 1);
+	return 0;
+}
+
+/* Run by BPF_PROG_TEST_RUN with two arguments as its context: returns their sum. */
+SEC("?raw_tp")
+int add_args(struct bpf_raw_tracepoint_args *ctx)
+{
+	return ctx->args[0] + ctx->args[1];
+}
+
+/* Tail calls through jump_table[args[0]]; returns 1 if that slot is empty. */
+SEC("?raw_tp")
+int jump(struct bpf_raw_tracepoint_args *ctx)
+{
+	bpf_tail_call(ctx, &jump_table, (__u32)ctx->args[0]);
+	return 1;
+}
+
+SEC("?raw_tp")
+int jump_target(void *ctx)
+{
+	return 42;
+}
+
+/* Run on a packet by BPF_PROG_TEST_RUN: flips the packet's first byte and returns the
+ * context's mark plus that byte's old value. */
+SEC("?tc")
+int flip_first_byte(struct __sk_buff *skb)
+{
+	__u8 *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	if ((void *)(data + 1) > (void *)end)
+		return 0;
+	__u8 old = data[0];
+	data[0] = ~old;
+	return skb->mark + old;
 }

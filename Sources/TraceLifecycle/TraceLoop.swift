@@ -1,3 +1,4 @@
+public import TraceOutput
 internal import Glibc
 
 /// The main loop of a tracer that prints what one reader delivers. It runs until SIGINT,

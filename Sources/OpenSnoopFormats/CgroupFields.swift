@@ -7,9 +7,8 @@ import TraceOutput
 /// first event is read (or that cannot be opened) has no name: `"cgroup":null`, `-` in text.
 public final class CgroupFields {
     private let names: (UInt64) -> CgroupResolver.Entry?
-    // Used from one formatter at a time: no dynamic exclusivity check per event.
-    @exclusivity(unchecked) private var jsonRun = RepeatedRun()
-    @exclusivity(unchecked) private var textRun = RepeatedRun()
+    private var jsonRun = RepeatedRun()
+    private var textRun = RepeatedRun()
 
     /// The width of the text column (`CGROUP`), a space included.
     public static let textWidth = 25

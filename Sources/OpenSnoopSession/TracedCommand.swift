@@ -1,6 +1,6 @@
 internal import OpenSnoop
 internal import Glibc
-import TraceOutput
+internal import TraceOutput
 
 /// The command that `opensnoop -- COMMAND` runs and traces.
 ///
@@ -123,4 +123,17 @@ public final class TracedCommand {
         let signal = status & 0x7F
         return signal == 0 ? (status >> 8) & 0xFF : 128 + signal
     }
+}
+
+/// Runs `body` with `arguments` as a NUL-terminated C `argv` (exact bytes), for `execv` and
+/// `posix_spawn`; the copies live until `body` returns.
+public func withCArguments<R>(_ arguments: [[UInt8]], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
+    let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { bytes in
+        let copy = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count + 1)
+        for (index, byte) in bytes.enumerated() { copy[index] = CChar(bitPattern: byte) }
+        copy[bytes.count] = 0
+        return copy
+    } + [nil]
+    defer { argv.forEach { $0?.deallocate() } }
+    return body(argv)
 }

@@ -1,6 +1,8 @@
 public import OpenSnoop
+public import OpenSnoopFormats
 public import TraceOutput
 internal import Glibc
+internal import TraceLifecycle
 
 /// The opensnoop tool's loop: read events, format them, write them out, report what was lost,
 /// and end on a signal, at a deadline, when the traced command's processes are all gone, or
@@ -20,25 +22,20 @@ public final class TraceSession<Formatter: EventFormatter> {
         case commandExited(Int32)
     }
 
-    /// Set once, at the end of `init` (its callback refers to the session).
-    private var reader: OpenEventReader! = nil
+    private let reader: OpenEventReader
     private let output: OutputSink
     private let report: (String) -> Void
-    /// The formatter, behind a pointer: the per-event path reaches it without exclusivity checks.
-    private let formatter: UnsafeMutablePointer<Formatter>
+    /// Where the reader's callback puts each event (shared with it: the callback does not
+    /// refer to the session, which owns the reader).
+    private let writer: EventWriter<Formatter>
     private var reportedLost: UInt64 = 0
     private var reportedMalformed = 0
-    private var outputError: OutputSink.OutputError? = nil
-    /// Set once the loop ended: events are only buffered, not written, while the ring is drained.
-    private var draining = false
 
     /// How long one wait for events lasts; bounds the delay of output and of stopping.
     public static var pollMilliseconds: Int32 { 10 }
     /// How often stale io_uring opens are looked for.
     static var expiryIntervalNanoseconds: UInt64 { 10_000_000_000 }
 
-    /// Loads and attaches; events go to `output`, notices (lost events in text formats, errors)
-    /// to `report`.
     /// What to do with the kernel's counts every `intervalNanoseconds` and at the end
     /// (`--summary` prints them, `--metrics` exports them): `consume` gets each snapshot on the
     /// tracing thread, with the program, and may append to the output.
@@ -60,31 +57,13 @@ public final class TraceSession<Formatter: EventFormatter> {
     /// events in text formats, errors) to `report`.
     public init(options: TraceOptions, formatter: Formatter, output: OutputSink, summary: Snapshots? = nil,
                 report: @escaping (String) -> Void) throws {
-        self.formatter = .allocate(capacity: 1)
-        self.formatter.initialize(to: formatter)
+        let writer = EventWriter(formatter: formatter, output: output)
+        self.writer = writer
         self.output = output
         self.report = report
         self.summary = summary
         self.emitsEvents = options.emitEvents
-        // The session is unretained (it owns the reader, which owns this callback); the sink and
-        // formatter are captured so that reaching them per event retains nothing.
-        let formatter = self.formatter
-        reader = try OpenEventReader(options: options) { [unowned(unsafe) self] event in
-            formatter.pointee.append(event, into: &output.buffer)
-            if output.buffer.count >= 4 * OutputSink.flushBytes { self.flushWhileReading() }
-        }
-    }
-
-    deinit {
-        formatter.deinitialize(count: 1)
-        formatter.deallocate()
-    }
-
-    /// Writes out what a long run of events has buffered (not while draining at the end); an
-    /// error is kept for the loop to throw.
-    private func flushWhileReading() {
-        guard outputError == nil && !draining else { return }
-        do throws(OutputSink.OutputError) { try output.flush() } catch { outputError = error }
+        reader = try OpenEventReader(options: options) { writer.write($0) }
     }
 
     /// The loaded program (its attach mode, whether io_uring is traced).
@@ -92,7 +71,7 @@ public final class TraceSession<Formatter: EventFormatter> {
 
     /// Writes the header (at once, so a reader knows tracing has started).
     public func start() throws(OutputSink.OutputError) {
-        if emitsEvents { formatter.pointee.appendHeader(into: &output.buffer) }
+        if emitsEvents { writer.formatter.appendHeader(into: &output.buffer) }
         try output.flush()
     }
 
@@ -123,10 +102,10 @@ public final class TraceSession<Formatter: EventFormatter> {
         }
         // Last events: formatted without writing (a stalled reader must not hold us), then
         // written, giving up after a while when a signal asked us to stop.
-        draining = true
+        writer.draining = true
         do {
             try reader.drain()
-            if let outputError { throw outputError }
+            if let outputError = writer.outputError { throw outputError }
             try appendSummary()
             try reportLosses()
             if case .signalled = ending {
@@ -175,7 +154,7 @@ public final class TraceSession<Formatter: EventFormatter> {
                 if alive <= 0 { return .commandExited(status) }
             }
             try reader.poll(timeoutMilliseconds: Self.pollMilliseconds)
-            if let outputError { throw outputError }
+            if let outputError = writer.outputError { throw outputError }
             try output.flushIfDue()
             if output.readerGone { throw OutputSink.OutputError.closed }
             let now = Monotonic.nanoseconds()
@@ -222,7 +201,7 @@ public final class TraceSession<Formatter: EventFormatter> {
         if let total = try? reader.lostEvents(), total > reportedLost {
             let count = total - reportedLost
             reportedLost = total
-            if formatter.pointee.appendLost(count, total: total, into: &output.buffer) {
+            if writer.formatter.appendLost(count, total: total, into: &output.buffer) {
                 try output.flush()
             } else {
                 report("\(count) events lost (\(total) in total): the ring buffer was full (try a larger -b/--buffer-pages) or over 1024 io_uring opens were in flight")
@@ -233,5 +212,28 @@ public final class TraceSession<Formatter: EventFormatter> {
             report("\(malformed - reportedMalformed) records could not be decoded (\(malformed) in total): the BPF program and opensnoop disagree on the event layout")
             reportedMalformed = malformed
         }
+    }
+}
+
+/// Formats each event into the output's buffer, and writes it out when a long run of events
+/// has filled it (not while draining at the end, when a stalled reader must not hold us); a
+/// write error is kept for the session's loop to throw.
+private final class EventWriter<Formatter: EventFormatter> {
+    var formatter: Formatter
+    let output: OutputSink
+    /// The first write error, for the loop to throw.
+    var outputError: OutputSink.OutputError? = nil
+    /// Set once the loop ended: events are only buffered, not written, while the ring is drained.
+    var draining = false
+
+    init(formatter: Formatter, output: OutputSink) {
+        self.formatter = formatter
+        self.output = output
+    }
+
+    func write(_ event: OpenEvent) {
+        formatter.append(event, into: &output.buffer)
+        guard output.buffer.count >= 4 * OutputSink.flushBytes, outputError == nil, !draining else { return }
+        do throws(OutputSink.OutputError) { try output.flush() } catch { outputError = error }
     }
 }

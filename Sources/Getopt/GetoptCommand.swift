@@ -1,5 +1,6 @@
 public import ArgumentParser
 internal import Glibc
+internal import TraceOutput
 
 extension ParsableCommand {
     /// Parses this process's arguments the getopt way (`GetoptArguments` with `options`) into
