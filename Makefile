@@ -17,7 +17,7 @@ ARGS ?=
 RELEASE_FLAGS := -c release --static-swift-stdlib --disable-local-rpath -Xswiftc -use-ld=lld \
 	-Xlinker --strip-all -Xlinker -z -Xlinker pack-relative-relocs
 
-.PHONY: deps build run test bench kernel-test fleet-test clean
+.PHONY: deps build run test bench kernel-test kernel-bench fleet-test clean
 
 deps:
 	@scripts/install-deps.sh
@@ -49,6 +49,14 @@ bench: build
 kernel-test: build
 	$(SWIFT) build $(RELEASE_FLAGS)
 	Tests/KernelMatrix/run.sh
+
+# The benchmark inside the kernel matrix's guests (same kernels, KERNELS selection and cache):
+# the open loop and the getppid loop untraced, under each attach mode and under libbpf-tools'
+# opensnoop, alternating in one run per kernel; ratios only (the guests run under TCG: see
+# Tests/KernelMatrix/run.sh). About 5-10 minutes for the five kernels; not part of `make test`.
+kernel-bench: build
+	$(SWIFT) build $(RELEASE_FLAGS)
+	KMX_MODE=bench Tests/KernelMatrix/run.sh
 
 # The deploy files run for real: the DaemonSet against Kubernetes' schema, the image under podman
 # with the DaemonSet's security context, the unit under systemd in a qemu guest.

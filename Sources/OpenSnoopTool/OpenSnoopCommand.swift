@@ -371,9 +371,11 @@ public struct OpenSnoopCommand: ParsableCommand {
         }
         var text = line("PROGRAM", "INSNS", "  STACK", "CHAIN/32")
         for (name, statistics) in program.verifierStatistics {
-            let frames = statistics.stackDepths.map(String.init).joined(separator: "+")
-            let chain = statistics.stackDepths.reduce(0) { $0 + max(32, ($1 + 31) / 32 * 32) }
-            text += line(name, String(statistics.instructionsProcessed), "  " + frames, String(chain))
+            // A kernel whose verifier prints no stack depth (7.x) gets "-": not reported, not 0.
+            let depths = statistics.stackDepths
+            let frames = depths.isEmpty ? "-" : depths.map(String.init).joined(separator: "+")
+            let chain = depths.isEmpty ? "-" : String(depths.reduce(0) { $0 + max(32, ($1 + 31) / 32 * 32) })
+            text += line(name, String(statistics.instructionsProcessed), "  " + frames, chain)
         }
         _ = text.withCString { write(STDOUT_FILENO, $0, strlen($0)) }
         return 0

@@ -12,41 +12,7 @@
 # Kernel command line: kmx.checks=a,b,c (default: all), kmx.ready=SECONDS (how long a tracer may
 # take to load: TCG is ~12x slower than the host; default 90).
 
-# KMX_HOST=1: run by run.sh (KERNELS=host) in a chroot of the initramfs, in a private mount
-# namespace on the machine's own kernel: the same mounts (gone with the namespace), no console,
-# no power-off; kmx.* settings from KMX_CHECKS and KMX_READY.
-HOST=${KMX_HOST:-}
-/bin/busybox mkdir -p /proc /sys /dev /tmp /run
-/bin/busybox --install -s /bin
-export PATH=/opt/kmx/bin:/bin:/sbin:/usr/bin:/usr/sbin
-export HOME=/ LC_ALL=C
-
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
-[ -n "$HOST" ] || exec </dev/console >/dev/console 2>&1
-mount -t tmpfs tmpfs /tmp
-mount -t tmpfs tmpfs /run
-mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null ||
-	mount -t debugfs debugfs /sys/kernel/debug
-mount -t bpf bpf /sys/fs/bpf
-if [ -z "$HOST" ]; then
-	mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
-	# Kernel messages stay off the console that carries the results (emergencies only).
-	echo 1 >/proc/sys/kernel/printk
-	ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
-fi
-
-arg() { # arg NAME DEFAULT: kmx.NAME=VALUE from the kernel command line (KMX_NAME on the host)
-	if [ -n "$HOST" ]; then
-		eval "echo \${KMX_$(echo $1 | tr a-z A-Z):-$2}"
-		return
-	fi
-	for word in $(cat /proc/cmdline); do
-		case $word in kmx.$1=*) echo "${word#kmx.$1=}"; return ;; esac
-	done
-	echo "$2"
-}
+. /opt/kmx/guest-setup.sh
 READY=$(arg ready 90)     # seconds a tracer may take to load and attach
 AWAIT=30                   # seconds an expected event may take to show once the workload ran
 STOP=30                    # seconds a tracer may take to exit after SIGINT
@@ -345,7 +311,7 @@ VERIFIER_BASE="-x -L --slower 0.001 -n kmx -p 1 -u 0 -f O_RDONLY --summary --per
 VERIFIER_ONLY_BASE="--summary-by comm,pid,errno,cgroup"
 VERIFIER_FULL="-F --path / --summary-by comm,path,pid,errno,cgroup"
 c_verifier() {
-	notes=""
+	notes="" unreported=""
 	for mode in raw tracepoints fexit; do
 		for set in base full; do
 			run=verifier-$mode-$set
@@ -363,10 +329,14 @@ c_verifier() {
 				continue
 			fi
 			sed "s|^|KMX stats $mode/$set |" $T/$run.out
-			over=$(awk 'NR > 1 && $NF > 384 { print $1 " " $NF }' $T/$run.out)
+			over=$(awk 'NR > 1 && $NF != "-" && $NF + 0 > 384 { print $1 " " $NF }' $T/$run.out)
 			[ -n "$over" ] && { fail "$mode/$set: stack over 384 of 512 bytes: $over"; return; }
+			if awk 'NR > 1 && $NF == "-" { found = 1 } END { exit !found }' $T/$run.out; then
+				unreported=1
+			fi
 		done
 	done
+	[ -n "$unreported" ] && notes="$notes stack depth not reported by this kernel's verifier (instructions checked only);"
 	ok "${notes# }"
 }
 

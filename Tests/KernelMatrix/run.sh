@@ -10,10 +10,59 @@
 #   KERNEL_JOBS=N                      guests booted at once (default: the number of CPUs, at most 4)
 #   GUEST_TIMEOUT=SECONDS              hard limit per guest (default 420)
 #   KERNEL_READY=SECONDS               how long a tracer may take to load in a guest (default 90)
+#   GUEST_SMP=N                        CPUs of each guest (default 1)
+#   GUEST_QEMU_ARGS="..."              more qemu options for each guest
 #   KERNEL_REFRESH=1                   refresh the package lists even if they are recent
 #   KERNEL_DIR=DIR                     cache and scratch (default .build/kernels)
 #   KERNEL_FETCH_ONLY=1                only download: print "SERIES VMLINUZ" per kernel and exit
 #                                      (the fleet checks boot their systemd guest on one of them)
+#
+#   KMX_MODE=bench                     `make kernel-bench`: the same kernels (same selection and
+#                                      cache) boot with bench-guest.sh as /init instead of the checks:
+#                                      the open loop and the getppid loop of bench/workload.c, with
+#                                      no tracer, swift-opensnoop in each attach mode and libbpf-tools'
+#                                      opensnoop, alternating in one run per kernel; prints per kernel
+#                                      the ratios to the untraced run of the same round (also written
+#                                      to $KERNEL_DIR/bench.md, the guests' logs in $KERNEL_DIR/bench/).
+#                                      About 5-10 minutes for the five kernels (more when the machine
+#                                      is busy); not part of `make test` (CI does not run it). Then:
+#     BENCH_OPENS=N BENCH_CALLS=N        open loop iterations, getppid loop calls, per run (20000, 800000)
+#     BENCH_ROUNDS=R                     rounds, each running every setup once (3)
+#     BENCH_ICOUNT=SHIFT|off             qemu -icount shift (0: guest time counts instructions, 1 ns
+#                                      each); off: guest time is real time (see below)
+#     GUEST_TIMEOUT defaults to 900 there.
+#
+# How TCG distorts the benchmark's figures (what was seen on a 2-CPU machine, December 2026). The
+# guest's code, the syscall path and the JIT-compiled BPF programs alike, is x86 code that qemu
+# translates (each block once, then cached) and runs emulated, about 12x slower than the host and
+# by no means uniformly so: absolute times mean nothing, and the tables show ratios only.
+# - In real time (BENCH_ICOUNT=off) the guest's clock is the host's: whenever qemu's vCPU thread
+#   waits for a host CPU, the loop then running gets longer. On this machine, shared with other
+#   jobs (load 3-4 on 2 CPUs), one guest's untraced runs spread over 0.50-1.77 of their median,
+#   a setup's per-round ratios over 0.45-3.78, and medians came out impossible (fexit's getppid
+#   loop at 0.74 on 6.1). So by default the guests run with -icount shift=0: guest time advances
+#   1 ns per instruction executed, whatever the host does, and the runs repeat to within 1-2%.
+# - What the ratios then compare is instructions executed on the guest's CPU during the loop:
+#   the workload's, the kernel's, the BPF programs', interrupts', and the tracer's, since each
+#   guest has one CPU and the tracer's reader runs on it, inside the loop's time (the tables give
+#   its share; on the 2-CPU host it mostly runs beside the loop). Every instruction costs the same:
+#   cache and TLB misses, branch mispredictions, serializing instructions and the syscall
+#   instruction itself cost nothing extra, and there are no cross-CPU wakeups. The emulated CPU
+#   (-cpu max) reports Meltdown "Not affected" (no page-table isolation) and gets retpolines.
+# - So a system call's fixed cost is undercounted: an untraced getppid is ~340 instructions and an
+#   untraced openat+close ~10,500 on 6.1 (a ratio of ~31), against ~240 ns and ~1,400-2,300 ns on
+#   the host (~6-10). Work added to every system call therefore weighs more in the guest's getppid
+#   ratios than on hardware (raw mode 1.47-1.66 here, 1.28 on the host; syscall tracepoints only,
+#   tracepoints mode, 1.27-1.40 here, 1.10 there; libbpf-tools 1.43-1.62 here, 1.12 there), while
+#   fexit's 1.00 holds exactly. In the open loop swift-opensnoop's ratios come out lower (1.23-1.53,
+#   1.40 on the host: the wakeups and the cache misses of reading an event count as instructions
+#   only) and libbpf-tools' higher (3.1-3.9, 2.71 on the host: its per-event reader takes 45-50% of
+#   the loop's time on the one CPU instead of running beside it).
+# - The first untraced runs after boot executed 2-4x the instructions of later ones (the kernel
+#   still busy with its start, on 6.12 and 7.x): the guest warms up until two runs agree.
+# - A guest without /etc/localtime made libbpf-tools' opensnoop trace itself: glibc's localtime(),
+#   which it calls per event, opens the missing file each time, an open it then traced (100% CPU,
+#   55% of the events lost, a getppid ratio of 3). The bench's initramfs has the host's.
 #
 # Downloads go through a private apt configuration ($KERNEL_DIR/apt: its own sources, lists and
 # cache; the machine's apt setup is left as it is); each kernel's vmlinuz is kept, so a re-run
@@ -26,8 +75,11 @@ ROOT=$PWD
 KERNELS=${KERNELS:-5.10 6.1 6.12 6.18 7.x}
 CHECKS=${CHECKS:-all}
 KERNEL_ACCEL=${KERNEL_ACCEL:-auto}
+GUEST_TIMEOUT_SET=${GUEST_TIMEOUT:-}
 GUEST_TIMEOUT=${GUEST_TIMEOUT:-420}
 KERNEL_READY=${KERNEL_READY:-90}
+GUEST_SMP=${GUEST_SMP:-1}
+GUEST_QEMU_ARGS=${GUEST_QEMU_ARGS:-}
 KERNEL_DIR=${KERNEL_DIR:-$ROOT/.build/kernels}
 BIN=${BIN:-$ROOT/.build/release}
 ncpu=$(nproc)
@@ -37,7 +89,19 @@ REFERENCE_CHECKS=" libbpf-tools "
 
 mkdir -p "$KERNEL_DIR"
 KERNEL_DIR=$(realpath "$KERNEL_DIR")
-say() { printf '%s\n' "kernel-test: $*" >&2; }
+KMX_MODE=${KMX_MODE:-test}
+case $KMX_MODE in
+test)
+	NAME=kernel-test GUEST_INIT=Tests/KernelMatrix/guest.sh WORK=$KERNEL_DIR GUEST_ARGS="" ;;
+bench)
+	BENCH_OPENS=${BENCH_OPENS:-20000} BENCH_CALLS=${BENCH_CALLS:-800000} BENCH_ROUNDS=${BENCH_ROUNDS:-3}
+	BENCH_ICOUNT=${BENCH_ICOUNT:-0}
+	GUEST_TIMEOUT=${GUEST_TIMEOUT_SET:-900}
+	NAME=kernel-bench GUEST_INIT=Tests/KernelMatrix/bench-guest.sh WORK=$KERNEL_DIR/bench
+	GUEST_ARGS="kmx.opens=$BENCH_OPENS kmx.calls=$BENCH_CALLS kmx.rounds=$BENCH_ROUNDS" ;;
+*) echo "KMX_MODE=$KMX_MODE: test or bench" >&2; exit 2 ;;
+esac
+say() { printf '%s\n' "$NAME: $*" >&2; }
 die() { say "$*"; exit 2; }
 start_time=$SECONDS
 
@@ -222,8 +286,8 @@ fi
 # --- the initramfs: busybox, the binaries, their libraries, guest.sh as /init ----------------
 
 build_start=$SECONDS
-INITRD=$KERNEL_DIR/initramfs.cpio.gz
-STAGE=$KERNEL_DIR/initramfs
+INITRD=$WORK/initramfs.cpio.gz
+STAGE=$WORK/initramfs
 rm -rf "$STAGE"
 mkdir -p "$STAGE"/{bin,sbin,dev,proc,sys,tmp,run,opt/kmx/bin,opt/kmx/peer,etc}
 cp "$BUSYBOX" "$STAGE/bin/busybox"
@@ -249,7 +313,17 @@ for file in "$STAGE"/opt/kmx/bin/* "$STAGE"/opt/kmx/peer/* "$STAGE/bin/busybox" 
 done | sort -u | while read -r lib; do
 	[ -e "$STAGE$lib" ] || cp -L --parents "$lib" "$STAGE/"
 done
-cp Tests/KernelMatrix/guest.sh "$STAGE/init"
+if [ "$KMX_MODE" = bench ]; then
+	# The benchmark's workload, static: it needs no library in the guest.
+	gcc -static -O2 -pthread -o "$STAGE/opt/kmx/bin/workload" bench/workload.c 2>"$WORK/workload.log" ||
+		die "gcc -static failed: $(head -n3 "$WORK/workload.log")"
+	# A time zone file, as a real system has: without one, glibc's localtime() tries to open
+	# /etc/localtime again on each call, and libbpf-tools' opensnoop (which calls it per event)
+	# traced its own failed opens, a feedback loop that kept it at 100% CPU.
+	if [ -e /etc/localtime ]; then cp -L /etc/localtime "$STAGE/etc/localtime"; fi
+fi
+cp "$GUEST_INIT" "$STAGE/init"
+cp Tests/KernelMatrix/guest-setup.sh "$STAGE/opt/kmx/guest-setup.sh"
 chmod 755 "$STAGE/init"
 mknod "$STAGE/dev/console" c 5 1 2>/dev/null || true
 (cd "$STAGE" && find . | LC_ALL=C sort | cpio -o -H newc --owner=0:0 --quiet | gzip -1 >"$INITRD")
@@ -267,34 +341,46 @@ if [ "$accel" = auto ]; then
 fi
 cpu=max
 [ "$accel" = kvm ] && cpu=host
+if [ "$KMX_MODE" = bench ]; then
+	if [ "$BENCH_ICOUNT" = off ] || [ "$accel" != tcg ]; then
+		BENCH_CLOCK="guest time is real time ($accel as fast as it runs)"
+	else
+		GUEST_QEMU_ARGS="$GUEST_QEMU_ARGS -icount shift=$BENCH_ICOUNT,sleep=on"
+		BENCH_CLOCK="-icount shift=$BENCH_ICOUNT: guest time counts the instructions executed ($((1 << BENCH_ICOUNT)) ns each), whatever the host's load"
+	fi
+fi
 say "booting $(wc -w <<<"$KERNELS") kernels with accel=$accel, $KERNEL_JOBS at a time, at most ${GUEST_TIMEOUT}s each"
 
-mkdir -p "$KERNEL_DIR/logs"
+LOGS=$WORK/logs
+mkdir -p "$LOGS"
 checks_arg=$(tr ' ' , <<<"$CHECKS")
 boot() { # boot SERIES: one guest, its console in logs/SERIES.log, its time in logs/SERIES.time
-	local series=$1 log=$KERNEL_DIR/logs/$1.log began=$SECONDS status=0
+	local series=$1 log=$LOGS/$1.log began=$SECONDS status=0
 	if [ "$series" = host ]; then
 		# This machine's kernel: guest.sh in a chroot of the initramfs, its mounts in a private
 		# mount namespace (gone when it ends).
 		timeout --kill-after=10 "$GUEST_TIMEOUT" unshare --mount --propagation private --fork -- \
 			chroot "$STAGE" /bin/busybox env KMX_HOST=1 KMX_CHECKS="$checks_arg" KMX_READY="$KERNEL_READY" \
+			$(tr a-z A-Z <<<"$GUEST_ARGS" | sed 's/KMX\./KMX_/g') \
 			/bin/busybox sh /init </dev/null >"$log" 2>&1 || status=$?
-		echo "$((SECONDS - began)) $status" >"$KERNEL_DIR/logs/$series.time"
+		echo "$((SECONDS - began)) $status" >"$LOGS/$series.time"
 		say "$series: checks finished in $((SECONDS - began)) s"
 		return
 	fi
-	timeout --kill-after=10 "$GUEST_TIMEOUT" qemu-system-x86_64 -machine "q35,accel=$accel" -cpu $cpu \
-		-m 1G -smp 1 -nographic -no-reboot -nic none -monitor none -serial stdio \
+	# shellcheck disable=SC2086
+	timeout --kill-after=10 "$GUEST_TIMEOUT" qemu-system-x86_64 -machine "q35,accel=$accel" -cpu $cpu $GUEST_QEMU_ARGS \
+		-m 1G -smp "$GUEST_SMP" -nographic -no-reboot -nic none -monitor none -serial stdio \
 		-kernel "${VMLINUZ[$series]}" -initrd "$INITRD" \
-		-append "console=ttyS0 panic=-1 loglevel=3 kmx.checks=$checks_arg kmx.ready=$KERNEL_READY" \
+		-append "console=ttyS0 panic=-1 loglevel=3 kmx.checks=$checks_arg kmx.ready=$KERNEL_READY${GUEST_ARGS:+ $GUEST_ARGS}" \
 		</dev/null >"$log" 2>&1 || status=$?
-	echo "$((SECONDS - began)) $status" >"$KERNEL_DIR/logs/$series.time"
+	echo "$((SECONDS - began)) $status" >"$LOGS/$series.time"
 	say "$series: guest finished in $((SECONDS - began)) s$([ $status = 124 ] && echo " (timed out)")"
 }
 boot_start=$SECONDS
+load_start=$(cut -d' ' -f1 /proc/loadavg)
 running=0
 for series in $KERNELS; do
-	rm -f "$KERNEL_DIR/logs/$series.log" "$KERNEL_DIR/logs/$series.time"
+	rm -f "$LOGS/$series.log" "$LOGS/$series.time"
 	if [ "$running" -ge "$KERNEL_JOBS" ]; then
 		wait -n || true
 		running=$((running - 1))
@@ -305,13 +391,24 @@ done
 wait
 boot_seconds=$((SECONDS - boot_start))
 
+if [ "$KMX_MODE" = bench ]; then
+	args=()
+	for series in $KERNELS; do args+=("$series" "$LOGS/$series.log" "$LOGS/$series.time"); done
+	KMX_SETUP="$BENCH_CLOCK; guests of $GUEST_SMP CPU, $KERNEL_JOBS at a time on this machine's $ncpu CPUs (load average $load_start at the start, $(cut -d' ' -f1 /proc/loadavg) at the end)" \
+		python3 Tests/KernelMatrix/bench-report.py "$accel" "${args[@]}" >"$KERNEL_DIR/bench.md"
+	echo
+	cat "$KERNEL_DIR/bench.md"
+	echo "downloads ${download_seconds}s, guests ${boot_seconds}s, total $((SECONDS - start_time))s; tables in $KERNEL_DIR/bench.md"
+	exit 0
+fi
+
 # --- results ----------------------------------------------------------------------------------
 
 declare -A CELL
 failed=0
 all_checks=()
 for series in $KERNELS; do
-	log=$KERNEL_DIR/logs/$series.log
+	log=$LOGS/$series.log
 	while read -r _ _ check result seconds message; do
 		[[ " ${all_checks[*]} " == *" $check "* ]] || all_checks+=("$check")
 		case $result in
@@ -364,8 +461,8 @@ echo
 cat "$KERNEL_DIR/matrix.md"
 echo
 for series in $KERNELS; do
-	log=$KERNEL_DIR/logs/$series.log
-	read -r secs status <"$KERNEL_DIR/logs/$series.time" || secs=? status=?
+	log=$LOGS/$series.log
+	read -r secs status <"$LOGS/$series.time" || secs=? status=?
 	guest=$(tr -d '\r' <"$log" | sed -n 's/^KMX done //p' | head -n1)
 	note=""
 	[ "$status" = 124 ] && note=" TIMED OUT after ${GUEST_TIMEOUT}s"
@@ -395,7 +492,7 @@ for series in $KERNELS; do
 done
 # What the verifier reported in each guest (the verifier check's tables), for the record.
 for series in $KERNELS; do
-	tr -d '\r' <"$KERNEL_DIR/logs/$series.log" | sed -n 's/^KMX stats //p' >"$KERNEL_DIR/verifier-${RELEASE[$series]// /-}.txt"
+	tr -d '\r' <"$LOGS/$series.log" | sed -n 's/^KMX stats //p' >"$KERNEL_DIR/verifier-${RELEASE[$series]// /-}.txt"
 done
 echo "downloads ${download_seconds}s, guests ${boot_seconds}s, total $((SECONDS - start_time))s; table in $KERNEL_DIR/matrix.md"
 exit $failed
