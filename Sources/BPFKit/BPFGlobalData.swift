@@ -99,7 +99,7 @@ public final class BPFGlobalData {
     }
 
     /// Reads variable `name` as a `T` of exactly its size.
-    public func read<T: BitwiseCopyable>(_ name: String, as type: T.Type = T.self) throws(BPFError) -> T {
+    public func read<T: BPFPlainData>(_ name: String, as type: T.Type = T.self) throws(BPFError) -> T {
         let context = "read BPF global \(name)"
         let variable = try locate(name, context)
         guard MemoryLayout<T>.size == variable.size else {

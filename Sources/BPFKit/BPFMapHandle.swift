@@ -150,7 +150,7 @@ public final class BPFMapHandle: Sendable {
     }
 
     /// The value under `key`, or nil; `K` and `V` must match the map's key and value sizes.
-    public func lookup<K: BitwiseCopyable, V: BitwiseCopyable>(_ key: K, as type: V.Type = V.self) throws(BPFError) -> V? {
+    public func lookup<K: BitwiseCopyable, V: BPFPlainData>(_ key: K, as type: V.Type = V.self) throws(BPFError) -> V? {
         try checkedSizes(K.self, V.self, "look up in BPF map \(name)")
         var value = [UInt8](repeating: 0, count: valueSize)
         let found = try withPaddedBytes(of: key, count: keySize) { pointer throws(BPFError) in try lookup(pointer, into: &value) }

@@ -111,7 +111,7 @@ extension BPFPerCPUHashMap: HashMapView {
 /// when the current one was deleted). An error ends the sequence early and is kept in `error`:
 /// check it after the loop, as with cilium/ebpf's `MapIterator.Err()`; so is a map changing
 /// so much that the iteration yielded more entries than the map holds.
-public final class BPFMapIterator<Key: BitwiseCopyable, Value>: Sequence, IteratorProtocol {
+public final class BPFMapIterator<Key: BPFPlainData, Value>: Sequence, IteratorProtocol {
     private let map: BPFMapHandle
     private let decodeKey: ([UInt8]) -> Key
     private let decodeValue: ([UInt8]) -> Value

@@ -6,7 +6,7 @@ internal import Glibc
 /// A typed view of a queue (first in, first out) or stack (last in, first out) map, which has
 /// values and no keys (Linux 4.20). The value size is checked when the view is made.
 /// `Sendable`: each call is one system call.
-public struct BPFQueueMap<Value: BitwiseCopyable>: Sendable {
+public struct BPFQueueMap<Value: BPFPlainData>: Sendable {
     /// The map viewed.
     public let map: BPFMapHandle
 
@@ -68,7 +68,7 @@ public struct BPFQueueMap<Value: BitwiseCopyable>: Sendable {
 /// prefix length followed by the data, an `Address` (4 bytes for IPv4, 16 for IPv6, in network
 /// order, as the kernel compares them bit by bit from the first byte). Key and value sizes
 /// are checked when the view is made. `Sendable`: each call is one system call.
-public struct BPFLPMTrie<Address: BitwiseCopyable, Value: BitwiseCopyable>: Sendable {
+public struct BPFLPMTrie<Address: BPFPlainData, Value: BPFPlainData>: Sendable {
     /// The map viewed.
     public let map: BPFMapHandle
 
