@@ -1,12 +1,16 @@
 # swift-opensnoop: `make run` builds and starts the tracer, `make test` runs every test (on this
 # machine's kernel, then on Debian's kernels booted under qemu (`make kernel-test` alone), then the
 # deploy files run for real (`make fleet-test` alone).
+# Two Swift packages: the root one (BPFKit, its plugin, the examples; no dependencies) and Tools/
+# (opensnoop, opensnoop-agent, execsnoop; depends on the root one by path). Their products are in
+# .build/ and Tools/.build/.
 SHELL := /bin/bash
 export PATH := /opt/swift/usr/bin:$(PATH)
 # SwiftPM and the tests keep their temporary files here, not in /tmp.
 export TMPDIR := $(CURDIR)/.build/tmp
 SWIFT ?= swift
-BIN := .build/release/opensnoop
+TOOLS := --package-path Tools
+BIN := Tools/.build/release/opensnoop
 ARGS ?=
 # The release binaries: Swift runtime linked in, symbols and debug info stripped at link time
 # (for profiling with symbols, build without `-Xlinker --strip-all`), linked by the toolchain's
@@ -24,17 +28,20 @@ deps:
 
 build: deps
 	mkdir -p $(TMPDIR)
-	$(SWIFT) build $(RELEASE_FLAGS) --product opensnoop
-	$(SWIFT) build $(RELEASE_FLAGS) --product opensnoop-agent
+	$(SWIFT) build $(TOOLS) $(RELEASE_FLAGS) --product opensnoop
+	$(SWIFT) build $(TOOLS) $(RELEASE_FLAGS) --product opensnoop-agent
 
 run: build
 	$(BIN) $(ARGS)
 
-# Every test: the unit and integration tests on this machine's kernel, then the kernel matrix.
+# Every test: BPFKit's tests (root package), the tools' unit and integration tests (Tools/) on
+# this machine's kernel, then the kernel matrix and the fleet checks.
 test: deps
 	mkdir -p $(TMPDIR)
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
+	$(SWIFT) build $(TOOLS) --build-tests
+	$(SWIFT) test $(TOOLS)
 	scripts/bpf-arm64.sh
 	$(MAKE) kernel-test
 	$(MAKE) fleet-test
@@ -45,8 +52,9 @@ bench: build
 # The kernel matrix: boots Debian's 5.10, 6.1, 6.12, 6.18 and newest 7.x cloud kernels under qemu,
 # each once, and runs every tracer in each (Tests/KernelMatrix/run.sh says how to choose fewer,
 # e.g. KERNELS="6.1 7.x" make kernel-test). Also builds the rest of the release products (execsnoop,
-# the Examples, the test helper); an up-to-date build is not redone.
+# the test helper; the Examples, in the root package); an up-to-date build is not redone.
 kernel-test: build
+	$(SWIFT) build $(TOOLS) $(RELEASE_FLAGS)
 	$(SWIFT) build $(RELEASE_FLAGS)
 	Tests/KernelMatrix/run.sh
 
@@ -55,6 +63,7 @@ kernel-test: build
 # opensnoop, alternating in one run per kernel; ratios only (the guests run under TCG: see
 # Tests/KernelMatrix/run.sh). About 5-10 minutes for the five kernels; not part of `make test`.
 kernel-bench: build
+	$(SWIFT) build $(TOOLS) $(RELEASE_FLAGS)
 	$(SWIFT) build $(RELEASE_FLAGS)
 	KMX_MODE=bench Tests/KernelMatrix/run.sh
 
@@ -64,4 +73,4 @@ fleet-test: build
 	Tests/Fleet/run.sh
 
 clean:
-	rm -rf .build bench/out
+	rm -rf .build Tools/.build bench/out

@@ -1,26 +1,26 @@
 // swift-tools-version: 6.2
+// 6.2: the skeletons bpfkit-build generates use InlineArray (SE-0453), new in Swift 6.2.
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
+// BPFKit, the Swift front end for libbpf, and what it needs: nothing else. The tracers built on
+// it (opensnoop, opensnoop-agent, execsnoop) and their dependencies (swift-argument-parser,
+// SwiftNIO, swift-prometheus) are the package in Tools/, so that a package depending on this one
+// resolves, fetches and builds nothing BPFKit does not use.
 let package = Package(
     name: "swift-opensnoop",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "opensnoop", targets: ["opensnoop"]),
-        .executable(name: "opensnoop-agent", targets: ["opensnoop-agent"]),
-        .executable(name: "execsnoop", targets: ["execsnoop"]),
+        // Generic Swift front end for libbpf (the library an outside package uses).
         .library(name: "BPFKit", targets: ["BPFKit"]),
-        .library(name: "OpenSnoop", targets: ["OpenSnoop"]),
         // Compiles a target's bpf/*.bpf.c and generates a typed skeleton per object.
         .plugin(name: "BPFObjectBuilder", targets: ["BPFObjectBuilder"]),
-    ],
-    dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
-        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // The one thread launcher, which BPFKit uses; a product only because the tools package
+        // (Tools/: TraceOutput's rotations) uses it too. Not part of BPFKit's API.
+        .library(name: "DetachedThreads", targets: ["DetachedThreads"]),
     ],
     targets: [
         // The only C the Swift code touches: libbpf's API plus a few shims for its macros.
@@ -28,8 +28,6 @@ let package = Package(
             name: "CLibBPF",
             linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z")]
         ),
-        // The kernel/user contract: the event layout shared with the BPF program.
-        .target(name: "OpenSnoopEvent"),
         // Headers for BPF C programs (vmlinux.h per architecture, bpfkit.h), for any package's
         // bpf/ folder through the plugin; its module exposes nothing to Swift.
         .target(name: "BPFHeaders", exclude: ["bpf"]),
@@ -46,15 +44,6 @@ let package = Package(
             capability: .buildTool(),
             dependencies: ["bpfkit-build"]
         ),
-        // The opensnoop BPF program, compiled and embedded by the package build. `exclude`
-        // keeps SwiftPM from taking bpf/*.c for sources of this Swift target (see the plugin).
-        .target(
-            name: "OpenSnoopBPF",
-            dependencies: ["OpenSnoopEvent", "BPFKit"],
-            exclude: ["bpf"],
-            swiftSettings: swiftSettings,
-            plugins: ["BPFObjectBuilder"]
-        ),
         // Starts a detached POSIX thread for blocking work, or says why it cannot: the one
         // thread launcher (BPFKit's record streams, TraceOutput's rotations).
         .target(name: "DetachedThreads", swiftSettings: swiftSettings),
@@ -62,93 +51,6 @@ let package = Package(
         // Depends on BPFHeaders so that the plugin finds the headers through any target that
         // uses BPFKit, in any package (nothing of BPFHeaders is compiled into it).
         .target(name: "BPFKit", dependencies: ["CLibBPF", "BPFHeaders", "DetachedThreads"], swiftSettings: swiftSettings),
-        // The tracer as a library: options, loading, decoding, events.
-        .target(
-            name: "OpenSnoop",
-            dependencies: ["BPFKit", "OpenSnoopBPF", "OpenSnoopEvent"],
-            swiftSettings: swiftSettings
-        ),
-        // Names cgroups by id (path, container id, pod UID), for the fleet fields.
-        .target(name: "CgroupIdentity", swiftSettings: swiftSettings),
-        // zlib, for compressing rotated output files.
-        .systemLibrary(name: "CZlib", pkgConfig: "zlib"),
-        // Gives the Swift runtime the command line where it cannot find it (no /proc).
-        .target(name: "CommandLineCapture"),
-        // A tracer's output: byte buffers, safe text, JSON fields, clocks, sinks and rotation,
-        // one-line messages on standard error.
-        .target(name: "TraceOutput", dependencies: ["CZlib", "DetachedThreads"], swiftSettings: swiftSettings),
-        // A command line written the getopt way, read by swift-argument-parser, as exact bytes.
-        .target(
-            name: "Getopt",
-            dependencies: ["CommandLineCapture", "TraceOutput",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            swiftSettings: swiftSettings
-        ),
-        // A tracer process's life: stop signals in, readiness (sd_notify) out, the loop that ends on them.
-        .target(name: "TraceLifecycle", dependencies: ["TraceOutput"], swiftSettings: swiftSettings),
-        // opensnoop's formats: text columns, JSON Lines, summary tables, cgroup fields.
-        .target(
-            name: "OpenSnoopFormats",
-            dependencies: ["OpenSnoop", "TraceOutput", "CgroupIdentity"],
-            swiftSettings: swiftSettings
-        ),
-        // opensnoop's session: the loop from reader to formatter to sink, the traced command,
-        // where snapshots go (the metrics endpoint it feeds).
-        .target(
-            name: "OpenSnoopSession",
-            dependencies: ["OpenSnoop", "OpenSnoopFormats", "TraceOutput", "TraceLifecycle"],
-            swiftSettings: swiftSettings
-        ),
-        // --metrics: the Prometheus endpoint (the only target that needs SwiftNIO).
-        .target(
-            name: "OpenSnoopMetrics",
-            dependencies: [
-                "OpenSnoop", "OpenSnoopSession", "TraceOutput",
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-            ],
-            swiftSettings: swiftSettings
-        ),
-        // The opensnoop command (swift-argument-parser): parses and wires, for both binaries.
-        .target(
-            name: "OpenSnoopTool",
-            dependencies: [
-                "OpenSnoop", "OpenSnoopFormats", "OpenSnoopSession", "TraceOutput", "TraceLifecycle", "Getopt",
-                "CgroupIdentity", "BPFKit",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
-            swiftSettings: swiftSettings
-        ),
-        // The plain tracer: no HTTP stack linked in.
-        .executableTarget(name: "opensnoop", dependencies: ["OpenSnoopTool"], swiftSettings: swiftSettings),
-        // The tracer with --metrics served in-process (SwiftNIO): what node agents run.
-        .executableTarget(name: "opensnoop-agent", dependencies: ["OpenSnoopTool", "OpenSnoopMetrics"],
-                          swiftSettings: swiftSettings),
-        // execsnoop: the exec record shared by its BPF program and user space; the BPF program
-        // (compiled and embedded by the plugin as `ExecsnoopSkeleton`); the command.
-        .target(name: "ExecSnoopEvent"),
-        .target(
-            name: "ExecSnoopBPF",
-            dependencies: ["ExecSnoopEvent", "BPFKit"],
-            exclude: ["bpf"],
-            swiftSettings: swiftSettings,
-            plugins: ["BPFObjectBuilder"]
-        ),
-        .executableTarget(
-            name: "execsnoop",
-            dependencies: [
-                "BPFKit", "ExecSnoopBPF", "ExecSnoopEvent", "TraceOutput", "TraceLifecycle", "Getopt",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
-            swiftSettings: swiftSettings
-        ),
-        // Opens files in every way the tracer must see (used by the integration tests).
-        .executableTarget(
-            name: "opensnoop-testhelper",
-            linkerSettings: [.linkedLibrary("uring")]
-        ),
         // Examples/: the tutorial's tracers (README, "Write your own tracer").
         .executableTarget(name: "opens", dependencies: ["BPFKit"], path: "Examples/opens",
                           exclude: ["bpf"], plugins: ["BPFObjectBuilder"]),
@@ -165,24 +67,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BPFKitTests",
-            dependencies: ["BPFKit", "BPFKitTestPrograms", "BPFSkeletonGenerator", "opens", "opens-pid",
-                           "OpenSnoopBPF", "ExecSnoopBPF"],
-            swiftSettings: swiftSettings
-        ),
-        .testTarget(
-            name: "OpenSnoopTests",
-            dependencies: ["OpenSnoop", "OpenSnoopFormats", "TraceOutput", "Getopt", "OpenSnoopEvent", "BPFKit",
-                           "CgroupIdentity"],
-            swiftSettings: swiftSettings
-        ),
-        .testTarget(
-            name: "ExecSnoopTests",
-            dependencies: ["execsnoop", "ExecSnoopEvent", "TraceOutput", "TraceLifecycle"],
-            swiftSettings: swiftSettings
-        ),
-        .testTarget(
-            name: "IntegrationTests",
-            dependencies: ["OpenSnoop", "TraceOutput", "CgroupIdentity", "opensnoop", "opensnoop-agent", "opensnoop-testhelper", "execsnoop"],
+            dependencies: ["BPFKit", "BPFKitTestPrograms", "BPFSkeletonGenerator", "opens", "opens-pid"],
             swiftSettings: swiftSettings
         ),
     ]

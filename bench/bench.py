@@ -22,7 +22,7 @@ import argparse, json, os, platform, re, signal, socket, statistics, subprocess,
 from dataclasses import dataclass, field
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OURS = os.path.join(ROOT, ".build", "release", "opensnoop")
+OURS = os.path.join(ROOT, "Tools", ".build", "release", "opensnoop")
 THEIRS = "/usr/sbin/opensnoop"
 # Markers are opened this often while a tracer starts; start-up is known to this resolution.
 MARKER_INTERVAL = 0.001

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the opensnoop agent image with podman, offline from registries:
 #   make build && deploy/build-image.sh [TAG]        (TAG defaults to localhost/opensnoop:latest)
-#   BIN=DIR deploy/build-image.sh                     (binaries from DIR, not .build/release)
+#   BIN=DIR deploy/build-image.sh                     (binaries from DIR, not Tools/.build/release)
 #
 # 1. A minimal Debian bookworm root file system holding only the shared libraries the release
 #    binaries load (libbpf1, libelf1, zlib1g, libstdc++6 and what they depend on: libc6, libgcc-s1),
@@ -10,7 +10,7 @@
 #    as distroless images do, for image scanners). Cached as .build/fleet/bookworm-rootfs.tar:
 #    delete it (or pass --refresh) to take newer packages, e.g. security updates.
 # 2. `podman import` makes it the base image localhost/opensnoop-base:<sha256 of the tarball>.
-# 3. `podman build -f deploy/Containerfile` COPYs .build/release/opensnoop and opensnoop-agent
+# 3. `podman build -f deploy/Containerfile` COPYs Tools/.build/release/opensnoop and opensnoop-agent
 #    (made by `make build`) onto it. See the Containerfile for why the binaries are not built in
 #    a container.
 # Running it again changes nothing unless the binaries, the Containerfile or the tarball did.
@@ -31,7 +31,7 @@ tarball=$cache/bookworm-rootfs.tar
 export TMPDIR=$root/.build/tmp
 mkdir -p "$cache" "$TMPDIR"
 
-bin=${BIN:-$root/.build/release}
+bin=${BIN:-$root/Tools/.build/release}
 for binary in opensnoop opensnoop-agent; do
     if [ ! -x "$bin/$binary" ]; then
         echo "build-image: $bin/$binary is missing: run 'make build' first" >&2

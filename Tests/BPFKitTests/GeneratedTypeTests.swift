@@ -1,9 +1,7 @@
 @testable import BPFKit
 import BPFKitTestPrograms
 @testable import BPFSkeletonGenerator
-import ExecSnoopBPF
 import Foundation
-import OpenSnoopBPF
 import Testing
 
 typealias Generated = LayoutsSkeleton.Types
@@ -14,8 +12,6 @@ struct GeneratedTypeTests {
     func layoutsMatchC() {
         #expect(LayoutsSkeleton.Types.layoutMismatches() == [])
         #expect(KittestSkeleton.Types.layoutMismatches() == [])
-        #expect(OpensnoopSkeleton.Types.layoutMismatches() == [])
-        #expect(ExecsnoopSkeleton.Types.layoutMismatches() == [])
         #expect(MemoryLayout<Generated.GenSample>.size == 152)
         #expect(MemoryLayout<Generated.GenPacked>.size == 7)
         #expect(MemoryLayout<InlineArray<3, Generated.GenPacked>>.stride == 21)
@@ -75,8 +71,6 @@ struct GeneratedTypeTests {
             (LayoutsSkeleton.objectBytes, "layouts", [("samples", Generated.GenSample.bpfLayout),
                                                       ("packs", Generated.GenPacked.bpfLayout),
                                                       ("eithers", Generated.GenEither.bpfLayout)]),
-            (OpensnoopSkeleton.objectBytes, "opensnoop", [("scratch", OpensnoopSkeleton.Types.Scratch.bpfLayout),
-                                                          ("pending_uring", OpensnoopSkeleton.Types.OpensnoopUringOpen.bpfLayout)]),
         ]
         for (bytes, name, maps) in objects {
             let object = try BPFObject(bytes: bytes, name: name)

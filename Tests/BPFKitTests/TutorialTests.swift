@@ -122,37 +122,65 @@ struct TutorialTests {
         #expect(bad.terminationStatus == 2)
     }
 
-    @Test("An outside package made from the README's files builds, and its tracer sees a real open",
+    @Test("An outside package made from the README's files resolves nothing but BPFKit's package, builds from a checkout of any name, and its tracer sees a real open",
           .timeLimit(.minutes(10)))
     func outsidePackage() throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
-        // The README's layout: the tracer's package next to `swift-opensnoop`.
-        try FileManager.default.createSymbolicLink(at: scratch.url.appendingPathComponent("swift-opensnoop"),
-                                                   withDestinationURL: repositoryRoot)
+        // The README's layout: the tracer's package next to a checkout of this repository, here
+        // one whose directory is not called swift-opensnoop (the package's identity must not
+        // come from it): a copy of what the root package is made of, with no .build and no Tools/.
+        let checkout = scratch.url.appendingPathComponent("bpfkit-checkout")
+        for item in ["Package.swift", "Sources", "Plugins", "Examples", "Tests/BPFKitTestPrograms", "Tests/BPFKitTests"] {
+            let destination = checkout.appendingPathComponent(item)
+            try FileManager.default.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.copyItem(at: repositoryRoot.appendingPathComponent(item), to: destination)
+        }
         let package = scratch.url.appendingPathComponent("my-tracer")
-        let files = try readmeFiles()
+        var files = try readmeFiles()
         #expect(Set(files.keys) == ["Package.swift", "Sources/opens/bpf/opens.bpf.c", "Sources/opens/main.swift"])
+        let readmeDependency = #".package(name: "swift-opensnoop", path: "../swift-opensnoop")"#
+        let manifest = try #require(files["Package.swift"])
+        try #require(manifest.contains(readmeDependency), "the README's Package.swift no longer has \(readmeDependency)")
+        files["Package.swift"] = manifest.replacingOccurrences(
+            of: readmeDependency, with: #".package(name: "swift-opensnoop", path: "../bpfkit-checkout")"#)
         for (path, text) in files {
             let url = package.appendingPathComponent(path)
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try text.write(to: url, atomically: true, encoding: .utf8)
         }
-        let build = Process()
-        build.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        build.arguments = ["swift", "build", "--package-path", package.path]
         // SwiftPM's lock and temporary files go with the scratch directory, not into /tmp.
         let temporary = scratch.url.appendingPathComponent("tmp")
         try FileManager.default.createDirectory(at: temporary, withIntermediateDirectories: true)
-        build.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": temporary.path]) { $1 }
-        let log = scratch.url.appendingPathComponent("build.log")
-        FileManager.default.createFile(atPath: log.path, contents: Data())
-        build.standardOutput = try FileHandle(forWritingTo: log)
-        build.standardError = build.standardOutput
-        try build.run()
-        build.waitUntilExit()
-        let buildLog = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-        try #require(build.terminationStatus == 0, "swift build failed:\n\(buildLog.suffix(3000))")
+        func swift(_ arguments: [String]) throws -> (status: Int32, output: String) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["swift"] + arguments
+            process.currentDirectoryURL = package
+            process.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": temporary.path]) { $1 }
+            let log = scratch.url.appendingPathComponent("swift-\(UUID().uuidString).log")
+            _ = FileManager.default.createFile(atPath: log.path, contents: Data())
+            process.standardOutput = try FileHandle(forWritingTo: log)
+            process.standardError = process.standardOutput
+            try process.run()
+            process.waitUntilExit()
+            return (process.terminationStatus, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
+        }
+        let build = try swift(["build"])
+        try #require(build.status == 0, "swift build failed:\n\(build.output.suffix(3000))")
+
+        // Resolving fetched nothing: BPFKit's package is the one dependency, and it has none.
+        let checkouts = package.appendingPathComponent(".build/checkouts").path
+        let fetched = (try? FileManager.default.contentsOfDirectory(atPath: checkouts)) ?? []
+        #expect(fetched.isEmpty, "cloned: \(fetched)")
+        let graph = try swift(["package", "show-dependencies", "--format", "json"])
+        try #require(graph.status == 0, "\(graph.output)")
+        let json = try #require(graph.output.firstIndex(of: "{").map { graph.output[$0...] })
+        let root = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        let dependencies = try #require(root["dependencies"] as? [[String: Any]])
+        // (Its identity is the directory's name; `name:` is what `package: "swift-opensnoop"` finds.)
+        #expect(dependencies.map { $0["name"] as? String } == ["swift-opensnoop"], "\(graph.output)")
+        #expect((dependencies.first?["dependencies"] as? [Any])?.isEmpty == true, "\(graph.output)")
 
         let marker = try scratch.file("outside-marker")
         let tracer = try TracerProcess(package.appendingPathComponent(".build/debug/opens").path, [], scratch: scratch)

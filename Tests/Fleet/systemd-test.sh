@@ -12,7 +12,7 @@
 #                =host             no qemu: the same root file system booted by podman (systemd as PID 1
 #                                  in a privileged container, its own network) on this machine's kernel
 #   FLEET_TIMEOUT=SECONDS          the guest's time limit (default 600)
-#   BIN=DIR                        the binaries to install (default .build/release)
+#   BIN=DIR                        the binaries to install (default Tools/.build/release)
 # Kernels come from the kernel matrix's download (Tests/KernelMatrix/run.sh, its private apt
 # configuration and cache in .build/kernels); the machine's apt setup is left alone. The root
 # file system is cached as .build/fleet/systemd-SUITE.tar. Prints "N passed, N failed" last; exits 1 when a check failed.
@@ -32,7 +32,7 @@ finish() { echo "systemd-test: $((SECONDS - started)) s"; echo "$passed passed, 
 for tool in qemu-system-x86_64 mmdebstrap mkfs.ext4; do
     command -v $tool >/dev/null || { fail "$tool is not installed"; finish; }
 done
-bin=${BIN:-$repo/.build/release}
+bin=${BIN:-$repo/Tools/.build/release}
 for binary in opensnoop opensnoop-agent; do
     [ -x "$bin/$binary" ] || { fail "$bin/$binary is missing: run 'make build' first"; finish; }
 done

@@ -14,6 +14,8 @@
 #   GUEST_QEMU_ARGS="..."              more qemu options for each guest
 #   KERNEL_REFRESH=1                   refresh the package lists even if they are recent
 #   KERNEL_DIR=DIR                     cache and scratch (default .build/kernels)
+#   BIN=DIR                            the tools' binaries (default Tools/.build/release)
+#   EXAMPLES_BIN=DIR                   BPFKit's examples, opens and opens-pid (default .build/release)
 #   KERNEL_FETCH_ONLY=1                only download: print "SERIES VMLINUZ" per kernel and exit
 #                                      (the fleet checks boot their systemd guest on one of them)
 #
@@ -81,7 +83,8 @@ KERNEL_READY=${KERNEL_READY:-90}
 GUEST_SMP=${GUEST_SMP:-1}
 GUEST_QEMU_ARGS=${GUEST_QEMU_ARGS:-}
 KERNEL_DIR=${KERNEL_DIR:-$ROOT/.build/kernels}
-BIN=${BIN:-$ROOT/.build/release}
+BIN=${BIN:-$ROOT/Tools/.build/release}
+EXAMPLES_BIN=${EXAMPLES_BIN:-$ROOT/.build/release}
 ncpu=$(nproc)
 KERNEL_JOBS=${KERNEL_JOBS:-$((ncpu > 4 ? 4 : ncpu))}
 # Checks that show how the machinery fares, not the project: listed, never failing the run.
@@ -119,9 +122,16 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 BUSYBOX=$(command -v busybox)
+# The tools (Tools/ package) from $BIN, BPFKit's examples (root package) from $EXAMPLES_BIN.
+product_path() {
+	case $1 in
+	opens | opens-pid) printf '%s\n' "$EXAMPLES_BIN/$1" ;;
+	*) printf '%s\n' "$BIN/$1" ;;
+	esac
+}
 for product in opensnoop opensnoop-agent execsnoop opens opens-pid opensnoop-testhelper; do
-	[ "${KERNEL_FETCH_ONLY:-0}" = 1 ] || [ -x "$BIN/$product" ] ||
-		die "$BIN/$product missing: build it first (make kernel-test does)"
+	[ "${KERNEL_FETCH_ONLY:-0}" = 1 ] || [ -x "$(product_path $product)" ] ||
+		die "$(product_path $product) missing: build it first (make kernel-test does)"
 done
 
 # --- kernels: a private apt configuration, the newest package of each series ------------------
@@ -293,10 +303,10 @@ mkdir -p "$STAGE"/{bin,sbin,dev,proc,sys,tmp,run,opt/kmx/bin,opt/kmx/peer,etc}
 cp "$BUSYBOX" "$STAGE/bin/busybox"
 ln -s busybox "$STAGE/bin/sh"
 for product in opensnoop opensnoop-agent execsnoop opens opens-pid opensnoop-testhelper; do
-	cp "$BIN/$product" "$STAGE/opt/kmx/bin/"
+	cp "$(product_path $product)" "$STAGE/opt/kmx/bin/"
 done
 # A static 32-bit opener for the compat checks.
-gcc -m32 -static -O2 -o "$STAGE/opt/kmx/bin/opener32" Tests/Programs/opener.c 2>"$KERNEL_DIR/opener32.log" ||
+gcc -m32 -static -O2 -o "$STAGE/opt/kmx/bin/opener32" Tools/Tests/Programs/opener.c 2>"$KERNEL_DIR/opener32.log" ||
 	die "gcc -m32 -static failed (Debian: gcc-multilib): $(head -n3 "$KERNEL_DIR/opener32.log")"
 # stdbuf: line-buffered output for the tracers that leave stdio's buffering as it is.
 cp "$(command -v stdbuf)" "$STAGE/opt/kmx/bin/"

@@ -165,7 +165,9 @@ struct FleetTests {
 
     @Test("The deploy files lint: the systemd unit, the Prometheus config, the DaemonSet's YAML")
     func deployFiles() throws {
-        let deploy = TestPrograms.sources.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("deploy").path
+        // Tools/Tests/Programs → the repository's root.
+        let deploy = TestPrograms.sources.deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("deploy").path
         let dir = try makeScratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // systemd-analyze checks that ExecStart exists: point it at the binary under test.
