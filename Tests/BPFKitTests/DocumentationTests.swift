@@ -24,7 +24,7 @@ private func run(_ executable: String, _ arguments: [String], scratch: ScratchDi
     process.arguments = arguments
     process.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": scratch.url.path]) { $1 }
     let log = scratch.url.appendingPathComponent("log-\(UUID().uuidString)")
-    FileManager.default.createFile(atPath: log.path, contents: Data())
+    _ = FileManager.default.createFile(atPath: log.path, contents: Data())
     process.standardOutput = try FileHandle(forWritingTo: log)
     process.standardError = process.standardOutput
     try process.run()
