@@ -49,6 +49,26 @@ struct CompileTimeMisuseTests {
         #expect(after.status != 0 && after.output.contains("'open' used after consume"), "\(after.output)")
     }
 
+    @Test("A ring-buffer record read as a span cannot outlive its handler: keeping it does not compile")
+    func recordSpanStaysInHandler() throws {
+        let copy = try typecheck("""
+            func f(_ skeleton: KittestSkeleton) throws -> RingBuffer {
+                var kept: [UInt64] = []
+                return try RingBuffer(spans: skeleton.maps.ringA) { record in
+                    if let value = UInt64(loading: record) { kept.append(value) }
+                }
+            }
+            """)
+        #expect(copy.status == 0, "\(copy.output)")
+        let kept = try typecheck("""
+            func f(_ skeleton: KittestSkeleton) throws -> RingBuffer {
+                var kept: RawSpan? = nil
+                return try RingBuffer(spans: skeleton.maps.ringA) { record in kept = record }
+            }
+            """)
+        #expect(kept.status != 0 && kept.output.contains("escapes its scope"), "\(kept.output)")
+    }
+
     @Test("A ring-buffer record cannot leave a record stream as a pointer into the ring, only as a copy")
     func recordStreamCopies() throws {
         let copy = try typecheck("""
@@ -88,6 +108,21 @@ struct PairUndeclared: BPFPlainData {
 
 @Suite("Misuse refused with a thrown error", .tags(.kernel), .enabled(if: isRoot, "loading BPF programs needs root"))
 struct ThrownMisuseTests {
+    @Test("A span handler gets each record, copied into a typed value")
+    func spanHandler() throws {
+        let skeleton = try loadTestObject()
+        try skeleton.attach()
+        triggerGetppid(3)
+        var seen: [UInt64?] = [], sizes: [Int] = []
+        let ring = try RingBuffer(spans: skeleton.maps.ringA) { record in
+            // (Swift Testing's macros take no non-escapable value: plain code here.)
+            seen.append(UInt64(loading: record))
+            sizes.append(record.byteCount)
+        }
+        #expect(try ring.consume() == 3)
+        #expect(seen == [1, 2, 3] && sizes == [8, 8, 8])
+    }
+
     @Test("A hand-written type that stops short of the C value's last field is refused, declared layout or not")
     func smallerMirror() throws {
         #expect(MemoryLayout<ShortPair>.size == 9 && MemoryLayout<ShortPair>.stride == 16)

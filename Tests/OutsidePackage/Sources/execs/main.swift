@@ -5,7 +5,8 @@ import Glibc
 do {
     let tracer = try ExecsSkeleton.open().load()
     try tracer.attach()
-    let events = try RingBuffer(tracer.maps.events) { record in
+    // Each record arrives as a RawSpan, which cannot outlive the call: copy what you keep.
+    let events = try RingBuffer(spans: tracer.maps.events) { record in
         // A copy of the record in the type generated from `struct exec_event`.
         guard let event = ExecsSkeleton.Types.ExecEvent(loading: record) else { return }
         print(event.pid, event.ppid, event.comm, event.filename)
