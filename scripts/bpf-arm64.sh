@@ -11,7 +11,7 @@ out=.build/bpf-arm64
 mkdir -p "$out"
 failed=0
 count=0
-for source in Sources/*/bpf/*.bpf.c Examples/*/bpf/*.bpf.c Tests/*/bpf/*.bpf.c Tests/OutsidePackage/Sources/*/bpf/*.bpf.c; do
+for source in Sources/*/bpf/*.bpf.c Examples/*/bpf/*.bpf.c Tests/*/bpf/*.bpf.c; do
 	dir=$(dirname "$source")
 	includes=(-I Sources/BPFHeaders/bpf/arm64 -I Sources/BPFHeaders/bpf -I "$dir")
 	# The target's C dependencies' headers (a shared event header in NAME/include).
