@@ -36,6 +36,13 @@ extension BPFPlainData {
         self = bytes.loadUnaligned(as: Self.self)
     }
 
+    /// Copies a value from the start of `record` (a ring-buffer record's span, say); nil if the
+    /// record is shorter than the type. Bytes past it are ignored.
+    public init?(loading record: RawSpan) {
+        guard record.byteCount >= MemoryLayout<Self>.size else { return nil }
+        self = record.unsafeLoadUnaligned(as: Self.self)
+    }
+
     /// The `T` at byte `offset` of this value (generated accessors of union members and
     /// misaligned fields).
     public func loadField<T: BPFPlainData>(at offset: Int, as type: T.Type = T.self) -> T {

@@ -124,9 +124,11 @@ extension BPFMap {
     /// For a map of maps, the definition of the maps it holds (`__array(values, ...)`).
     package var innerMap: BPFMap? { bpf_map__inner_map(pointer).map { BPFMap(storage: storage, pointer: $0) } }
 
-    /// Checks a view's key and value types against the map's BTF: for each type that declares
-    /// its layout (`BPFPlainData.bpfLayout`), every field it names must be a field of the C type
-    /// at the same offset and of the same size. Sizes are checked by the view itself.
+    /// Checks a view's key and value types against the map's BTF: a type must reach at least to
+    /// the end of the C struct's last field (the view's size check allows for C's trailing
+    /// padding, not for a type that stops short), and for each type that declares its layout
+    /// (`BPFPlainData.bpfLayout`), every field it names must be a field of the C type at the same
+    /// offset and of the same size.
     func checkLayout<Key: BPFPlainData, Value: BPFPlainData>(key: Key.Type, value: Value.Type) throws(BPFError) {
         try checkLayout(Key.self, typeID: btfKeyTypeID, "key")
         try checkLayout(Value.self, typeID: btfValueTypeID, "value")
@@ -138,16 +140,24 @@ extension BPFMap {
     }
 
     private func checkLayout<T: BPFPlainData>(_ type: T.Type, typeID: UInt32, _ what: String) throws(BPFError) {
-        guard let declared = T.bpfLayout, typeID != 0, let btf = BTFInfo(object: storage.pointer) else { return }
+        guard typeID != 0, let btf = BTFInfo(object: storage.pointer) else { return }
         let context = "view BPF map \(name)"
         guard let actual = btf.layout(of: typeID) else {
-            guard declared.fields.isEmpty else {
+            guard T.bpfLayout?.fields.isEmpty ?? true else {
                 throw BPFError(.invalidArgument, context,
                                details: "its \(what) is not a struct or union, and \(T.self) declares fields")
             }
             return
         }
-        if let problem = declared.mismatch(with: actual, swiftType: "\(T.self)") {
+        // The size check lets a type be as small as C's size less its trailing padding: BTF
+        // says where the C fields end, and a type that stops short of that would read part of
+        // the value and zero the rest on update, whether or not it declares its layout.
+        let end = actual.fields.map { $0.offset + $0.size }.max() ?? 0
+        guard MemoryLayout<T>.size >= end else {
+            throw BPFError(.invalidArgument, context, details: "its \(what) is \(actual.name ?? "a struct"), "
+                               + "whose fields end at byte \(end); \(T.self) is \(MemoryLayout<T>.size) bytes")
+        }
+        if let declared = T.bpfLayout, let problem = declared.mismatch(with: actual, swiftType: "\(T.self)") {
             throw BPFError(.invalidArgument, context, details: "its \(what) is \(actual.name ?? "a struct"): \(problem)")
         }
     }

@@ -42,7 +42,10 @@ final class ConsumerState {
 
 /// A consumer of one or more `BPF_MAP_TYPE_RINGBUF` maps (Linux 5.8), each with its handler.
 ///
-/// A handler gets each record as bytes valid only during the call (copy what you keep). It may
+/// A handler gets each record as bytes valid only during the call (copy what you keep): as a
+/// `RawSpan` with `init(spans:handler:)`, which the compiler does not let the handler keep
+/// (a record cannot outlive its call), or as an `UnsafeRawBufferPointer`, whose lifetime is the
+/// caller's to respect. It may
 /// throw `BPFStopReading()` to stop the reader cleanly, or any other error: the record counts as
 /// consumed, the reader stops, and `poll` rethrows the first error. `epollDescriptor` lets another event loop wait for records.
 ///
@@ -52,6 +55,11 @@ final class ConsumerState {
 public final class RingBuffer {
     /// Receives one record; may stop the reader (`throw BPFStopReading()`) or fail.
     public typealias Handler = (UnsafeRawBufferPointer) throws -> Void
+
+    /// Receives one record as a span of its bytes, which cannot escape the call: storing it
+    /// anywhere is a compile error ("lifetime-dependent variable escapes its scope"). Copy what
+    /// you keep (`Record(loading: span)`). May stop the reader or fail, as a `Handler`.
+    public typealias RecordHandler = (RawSpan) throws -> Void
 
     private final class Box {
         let handler: Handler
@@ -100,6 +108,18 @@ public final class RingBuffer {
         try self.init(map.handle(), handler: handler)
     }
 
+    /// A consumer of `map` (a ring-buffer map) calling `handler` with each record as a
+    /// `RawSpan`, which the handler cannot keep past its call.
+    public convenience init(spans map: BPFMapHandle, handler: @escaping RecordHandler) throws(BPFError) {
+        try self.init(map) { bytes in try handler(bytes.bytes) }
+    }
+
+    /// A consumer of a loaded object's ring-buffer map, calling `handler` with each record as a
+    /// `RawSpan`, which the handler cannot keep past its call.
+    public convenience init(spans map: BPFMap, handler: @escaping RecordHandler) throws(BPFError) {
+        try self.init(spans: map.handle(), handler: handler)
+    }
+
     deinit {
         ring_buffer__free(pointer)
     }
@@ -114,6 +134,11 @@ public final class RingBuffer {
         boxes.append(box)
         maps.append(map)
         try edgeTriggered(map)
+    }
+
+    /// Adds another ring-buffer map, whose records `handler` gets as `RawSpan`s.
+    public func add(spans map: BPFMapHandle, handler: @escaping RecordHandler) throws(BPFError) {
+        try add(map) { bytes in try handler(bytes.bytes) }
     }
 
     /// A wait ends at a wakeup, not whenever a record is pending: with level-triggered epoll a
