@@ -63,8 +63,9 @@ OPEN_SETUPS = [
     ours(" -- workload > file", output="command"),
     ours(" -F > file", "-F"),
     ours(" -j > file", "-j", json=True),
-    ours(" --no-compat > file", "--no-compat"),
-    ours(" --no-compat, all filtered out", "--no-compat", "-n", "no-such-comm", output="null", shown=FILTERED),
+    ours(" --attach-mode raw > file", "--attach-mode", "raw"),
+    ours(" --attach-mode raw, all filtered out", "--attach-mode", "raw", "-n", "no-such-comm", output="null",
+         shown=FILTERED),
     ours(" --per-cpu-rings > file", "--per-cpu-rings"),
     ours(" -L > file", "-L"),
     ours(" --summary > file", "--summary", "1", shown="counted in the kernel"),
@@ -75,8 +76,9 @@ OPEN_SETUPS = [
 ]
 GETPPID_SETUPS = [
     Setup("no tracer"),
-    ours(" (raw sys_exit hook, default)", output="null"),
-    ours(" --no-compat (open tracepoints only)", "--no-compat", output="null"),
+    ours(" (default mode: fexit, else open tracepoints)", output="null"),
+    ours(" --attach-mode raw (raw sys_exit hook)", "--attach-mode", "raw", output="null"),
+    ours(" --attach-mode tracepoints (open tracepoints only)", "--attach-mode", "tracepoints", output="null"),
     theirs("", output="null"),
 ]
 

@@ -137,6 +137,8 @@ public final class BPFObject {
                 log.deallocate()
             }
         }
+        // libbpf reads the kernel's BTF now for CO-RE: the copy our probes read is freed first.
+        KernelBTF.release()
         let result = bpf_object__load(pointer)
         guard result < 0 else {
             storage.isLoaded = true

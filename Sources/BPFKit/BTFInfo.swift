@@ -2,8 +2,8 @@ internal import CLibBPF
 internal import Glibc
 
 /// BTF read with libbpf's btf API: an object's (data-section variables, the shapes of types and
-/// the layouts of structs, for BPFKit's checks and the skeleton generator) or the kernel's (its tracepoints, for
-/// `KernelBTF`). Borrows the `struct btf`: its owner must outlive it. `package`: the
+/// the layouts of structs, for BPFKit's checks and the skeleton generator) or the kernel's (its
+/// tracepoints and functions, for `KernelBTF`). Borrows the `struct btf`: its owner must outlive it. `package`: the
 /// generator (bpfkit-build) uses it.
 package struct BTFInfo {
     let btf: OpaquePointer
@@ -245,20 +245,22 @@ package struct BTFInfo {
 }
 
 extension BTFInfo {
-    /// Every tracepoint this BTF declares, by name, with its number of parameters after the
-    /// leading `void *` context: the kernel declares `btf_trace_NAME` as a pointer to the
+    /// The number of parameters of tracepoint `name` after the leading `void *` context, nil if
+    /// this BTF does not declare it: the kernel declares `btf_trace_NAME` as a pointer to the
     /// prototype of the tracepoint's BPF probe.
-    func tracepointParameterCounts() -> [String: Int] {
-        var result: [String: Int] = [:]
-        for id in 1..<btf__type_cnt(btf) {
-            guard let typedef = btf__type_by_id(btf, id), btf_is_typedef(typedef),
-                  let name = btf__name_by_offset(btf, typedef.pointee.name_off), strncmp(name, "btf_trace_", 10) == 0,
-                  let pointer = btf__type_by_id(btf, typedef.pointee.type), btf_is_ptr(pointer),
-                  let prototype = btf__type_by_id(btf, pointer.pointee.type), btf_is_func_proto(prototype),
-                  btf_vlen(prototype) >= 1 else { continue }
-            result[String(cString: name + 10)] = Int(btf_vlen(prototype)) - 1
-        }
-        return result
+    func tracepointParameterCount(_ name: String) -> Int? {
+        let id = btf__find_by_name_kind(btf, "btf_trace_" + name, UInt32(BTF_KIND_TYPEDEF as Int))
+        guard id > 0, let typedef = btf__type_by_id(btf, UInt32(id)),
+              let pointer = btf__type_by_id(btf, typedef.pointee.type), btf_is_ptr(pointer),
+              let prototype = btf__type_by_id(btf, pointer.pointee.type), btf_is_func_proto(prototype),
+              btf_vlen(prototype) >= 1 else { return nil }
+        return Int(btf_vlen(prototype)) - 1
+    }
+
+    /// The type id of function `name` (a `BTF_KIND_FUNC`), nil if this BTF has none.
+    func functionID(_ name: String) -> UInt32? {
+        let id = btf__find_by_name_kind(btf, name, UInt32(BTF_KIND_FUNC as Int))
+        return id > 0 ? UInt32(id) : nil
     }
 }
 

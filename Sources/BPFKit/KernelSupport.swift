@@ -60,14 +60,15 @@ public enum KernelSupport {
     }
 
     /// Whether fentry/fexit programs (BPF trampolines) load: some kernels refuse them (cached).
+    /// Loads an empty fentry program on `bpf_fentry_test1`, whose id comes from the kernel's
+    /// BTF as `KernelBTF` keeps it (not read again for this).
     public static var hasFentry: Bool {
         cached(.fentry) {
-            let target = libbpf_find_vmlinux_btf_id("bpf_fentry_test1", BPF_TRACE_FENTRY)
-            guard target > 0 else { return false }
+            guard let target = KernelBTF.functionID("bpf_fentry_test1") else { return false }
             var options = bpf_prog_load_opts()
             options.sz = MemoryLayout<bpf_prog_load_opts>.size
             options.expected_attach_type = BPF_TRACE_FENTRY
-            options.attach_btf_id = UInt32(target)
+            options.attach_btf_id = target
             var program = [bpf_insn(), bpf_insn()]
             program[0].code = 0xb7  // r0 = 0
             program[1].code = 0x95  // exit
@@ -137,8 +138,7 @@ public enum KernelSupport {
     }
 
     /// Whether the kernel's BTF has the tracepoint `name` (for `tp_btf/name`): a `btf_trace_NAME`
-    /// type in vmlinux's BTF (modules' tracepoints are not looked at). The BTF is read once per
-    /// process (see `KernelBTF`).
+    /// type in vmlinux's BTF (modules' tracepoints are not looked at), as `KernelBTF` keeps it.
     public static func hasBTFTracepoint(_ name: String) -> Bool { KernelBTF.hasTracepoint(name) }
 
     /// Whether tracepoint programs can read the current task through BTF (`bpf_get_current_task_btf`, Linux 5.11).

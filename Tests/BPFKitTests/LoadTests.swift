@@ -93,7 +93,7 @@ struct LoadTests {
     }
 }
 
-@Suite("The kernel's tracepoints from its BTF", .enabled(if: KernelSupport.hasKernelBTF, "needs kernel BTF"))
+@Suite("The kernel's tracepoints and functions from its BTF", .enabled(if: KernelSupport.hasKernelBTF, "needs kernel BTF"))
 struct KernelBTFTests {
     @Test("Tracepoints and their parameter counts")
     func tracepoints() {
@@ -101,5 +101,14 @@ struct KernelBTFTests {
                 == ["sys_enter": 2, "sys_exit": 2])
         #expect(KernelSupport.hasBTFTracepoint("sched_process_exec"))
         #expect(!KernelSupport.hasBTFTracepoint("bpfkit_no_such_tracepoint"))
+    }
+
+    @Test("Functions from the same kept read; after release() the next question reads the BTF again")
+    func functionsAndRelease() {
+        #expect(KernelBTF.functionsPresent(["bpf_fentry_test1", "bpfkit_no_such_function"]) == ["bpf_fentry_test1"])
+        KernelBTF.release()
+        KernelBTF.release()
+        #expect(KernelBTF.tracepointParameterCounts(["sys_exit"]) == ["sys_exit": 2])
+        #expect(KernelBTF.functionsPresent(["bpf_fentry_test1"]) == ["bpf_fentry_test1"])
     }
 }

@@ -157,9 +157,12 @@ public final class OpenSnoopProgram {
         let registers = KernelSupport.canReadTaskRegisters
         switch options.attachMode {
         case .auto:
+            // fexit costs other system calls nothing; the open tracepoints put every thread on
+            // the slow syscall path but run nothing for other calls; raw sys_exit runs for every
+            // call of every process (it alone sees 32-bit opens there: `--attach-mode raw`).
             if fexitUnavailable() == nil { return .fexit }
-            if options.compat && KernelSupport.hasIA32Emulation { return .raw }
-            return registers && KernelSupport.tracingCanLoop && KernelSupport.canReadTracefs ? .tracepoints : .raw
+            if registers && KernelSupport.tracingCanLoop && (try? KernelSupport.ensureTracefs()) != nil { return .tracepoints }
+            return .raw
         case .fexit:
             if let reason = fexitUnavailable() {
                 throw OpenSnoopError.unsupported("attach mode 'fexit' cannot run here: \(reason)")

@@ -6,9 +6,9 @@ internal import OpenSnoopEvent
 public struct TraceOptions: Sendable {
     /// Which hooks deliver the open system calls.
     public enum AttachMode: String, Sendable, CaseIterable {
-        /// `fexit` where the kernel allows tracing programs; else `raw` when 32-bit opens are
-        /// traced, `tracepoints` otherwise (falling back to `raw` where the kernel cannot read
-        /// a task's saved registers).
+        /// `fexit` where the kernel allows tracing programs (native and 32-bit opens); else
+        /// `tracepoints` (native opens only: 32-bit ones need `raw`); else, where that cannot run
+        /// (before Linux 5.17: no bpf_loop or bpf_task_pt_regs; tracefs not mountable), `raw`.
         case auto
         /// fexit programs at the kernel functions the open syscalls go through: native and
         /// 32-bit opens; nothing runs for other system calls (tracing programs, Linux 5.17).

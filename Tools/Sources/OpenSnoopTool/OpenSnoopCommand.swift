@@ -198,7 +198,7 @@ public struct OpenSnoopCommand: ParsableCommand {
     var perCPURings = false
 
     @Flag(name: .customLong("no-compat"),
-          help: "Do not trace 32-bit opens (then no BPF program runs for other system calls).")
+          help: "Do not trace 32-bit opens (in fexit and raw modes; tracepoints mode never sees them).")
     var noCompat = false
 
     @Flag(name: .customLong("no-io-uring"),
@@ -213,7 +213,7 @@ public struct OpenSnoopCommand: ParsableCommand {
     var verifierStats = false
 
     @Option(name: .customLong("attach-mode"), parsing: .unconditional,
-            help: ArgumentHelp("How opens are hooked: auto (fexit where the kernel allows tracing programs, else raw, or tracepoints with --no-compat), fexit, raw (the raw sys_exit tracepoint: runs for every syscall), tracepoints (the sys_exit_open* tracepoints: native opens only).",
+            help: ArgumentHelp("How opens are hooked: auto (fexit where the kernel allows tracing programs, else tracepoints, else raw before Linux 5.17), fexit (native and 32-bit opens; nothing runs for other syscalls), tracepoints (the sys_exit_open* tracepoints: native opens only), raw (the raw sys_exit tracepoint: 32-bit opens too, but it runs for every syscall).",
                                valueName: "MODE"))
     var attachMode: TraceOptions.AttachMode = .auto
 
@@ -548,7 +548,7 @@ public struct OpenSnoopCommand: ParsableCommand {
         } else if !KernelSupport.hasIA32Emulation {
             compat = "not traced (this kernel runs no 32-bit programs)"
         } else {
-            compat = "not traced (attach mode tracepoints)"
+            compat = "not traced (attach mode tracepoints: --attach-mode raw traces them)"
         }
         return "attach mode \(program.attachMode.rawValue), 32-bit opens \(compat), io_uring opens "
             + (program.tracesIoUring ? "traced" : "not traced (\(program.ioUringUnavailable ?? "--no-io-uring"))")

@@ -17,13 +17,13 @@ struct CompatTests {
         return (dir, program)
     }
 
-    @Test("A 32-bit program's opens show once each, with the right fd or errno, in every mode",
+    @Test("A 32-bit program's opens show once each, with the right fd or errno, in raw mode (fexit: the kernel matrix)",
           .enabled(if: hasIA32, "this kernel runs no 32-bit programs"),
           arguments: [["-j"], ["-j", "-F"], ["-j", "-x"]])
     func compatOpens(arguments: [String]) throws {
         let (dir, program) = try opener(bits: 32)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let tracer = try TracerRun(arguments + ["--path", dir + "/"])
+        let tracer = try TracerRun(arguments + ["--path", dir + "/", "--attach-mode", "raw"])
         let results = try runHelperLike(program, [dir])
         tracer.stop()
         let records = try tracer.records()
@@ -47,22 +47,42 @@ struct CompatTests {
     func compatFilters() throws {
         let (dir, program) = try opener(bits: 32)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let filtered = try TracerRun(["-j", "--path", dir + "/", "-n", "no-such-command"])
+        let filtered = try TracerRun(["-j", "--path", dir + "/", "-n", "no-such-command", "--attach-mode", "raw"])
         _ = try runHelperLike(program, [dir])
         filtered.stop()
         #expect(try filtered.records().isEmpty)
-        let off = try TracerRun(["-j", "--path", dir + "/", "--no-compat", "-v"])
+        let off = try TracerRun(["-j", "--path", dir + "/", "--no-compat", "--attach-mode", "raw", "-v"])
         _ = try runHelperLike(program, [dir])
         off.stop()
         #expect(try off.records().isEmpty)
-        #expect(off.errors.contains("32-bit opens not traced (--no-compat)"), "\(off.errors)")
+        #expect(off.errors.contains("attach mode raw, 32-bit opens not traced (--no-compat)"), "\(off.errors)")
+    }
+
+    @Test("The default mode: fexit traces 32-bit opens; else tracepoints, which -v says leaves them to --attach-mode raw",
+          .enabled(if: hasIA32, "this kernel runs no 32-bit programs"))
+    func compatInDefaultMode() throws {
+        let (dir, program) = try opener(bits: 32)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let tracer = try TracerRun(["-j", "--path", dir + "/", "-v"])
+        let results = try runHelperLike(program, [dir])
+        tracer.stop()
+        let records = try tracer.records()
+        if tracer.errors.contains("attach mode fexit, 32-bit opens traced") {
+            #expect(records.count == results.count, "\(tracer.output)")
+            #expect(records.allSatisfy { $0["compat"] as? Bool == true })
+        } else {
+            #expect(tracer.errors.contains(
+                "attach mode tracepoints, 32-bit opens not traced (attach mode tracepoints: --attach-mode raw traces them)"),
+                "\(tracer.errors)")
+            #expect(records.isEmpty, "\(tracer.output)")
+        }
     }
 
     @Test("-- COMMAND follows a 32-bit command and text output shows its opens")
     func compatCommand() throws {
         let (dir, program) = try opener(bits: hasIA32 ? 32 : 64)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (status, out, err) = try runToCompletion(Binaries.opensnoop, ["--path", dir + "/", "--", program, dir])
+        let (status, out, err) = try runToCompletion(Binaries.opensnoop, ["--path", dir + "/", "--attach-mode", "raw", "--", program, dir])
         #expect(status == 0, "\(err)")
         let lines = out.split(separator: "\n").filter { $0.hasSuffix(dir + "/present") }
         #expect(lines.count == 4, "\(out)")
