@@ -237,13 +237,25 @@ static __always_inline bool same_bytes(const char *a, const volatile char *b, __
 	return true;
 }
 
+static __always_inline bool contains(const char *comm, __u32 n)
+{
+	__u32 len = comm_len[n & (OPENSNOOP_MAX_COMMS - 1)];
+	for (int start = 0; start < OPENSNOOP_COMM_LEN - 1; start++) {
+		if (start + len > OPENSNOOP_COMM_LEN - 1)
+			return false;
+		if (same_bytes(&comm[start], targ_comm[n & (OPENSNOOP_MAX_COMMS - 1)], len, OPENSNOOP_COMM_LEN - 1))
+			return true;
+	}
+	return false;
+}
+
 static __always_inline bool comm_matches(const char *comm)
 {
-	for (__u32 n = 0; n < OPENSNOOP_MAX_COMMS && n < n_comms; n++) {
-		__u32 len = comm_len[n];
-		for (__u32 start = 0; start < OPENSNOOP_COMM_LEN - 1 && start + len < OPENSNOOP_COMM_LEN; start++)
-			if (same_bytes(&comm[start], targ_comm[n], len, OPENSNOOP_COMM_LEN - 1))
-				return true;
+	for (__u32 n = 0; n < OPENSNOOP_MAX_COMMS; n++) {
+		if (n >= n_comms)
+			break;
+		if (contains(comm, n))
+			return true;
 	}
 	return false;
 }
@@ -270,27 +282,39 @@ static __always_inline bool flags_match(__u64 flags)
 
 static __always_inline bool in_cgroup_trees(void)
 {
-	for (__u32 i = 0; i < OPENSNOOP_MAX_CGROUPS && i < n_cgroup_trees; i++)
+	for (__u32 i = 0; i < OPENSNOOP_MAX_CGROUPS; i++) {
+		if (i >= n_cgroup_trees)
+			break;
 		if (bpf_current_task_under_cgroup(&cgroup_tree, i) == 1)
 			return true;
+	}
 	return false;
 }
 
-/* Every filter that needs only the current task. The -p/-t ids are numbered by opensnoop's own
- * pid namespace when it runs in a child one (the kernel's are the initial namespace's). */
-static __always_inline bool task_allowed(__u32 pid, __u32 tid, __u32 uid)
+/* The pid/tid filters, with ids as opensnoop's pid namespace numbers them when it runs in a
+ * child namespace (the kernel's ids are those of the initial namespace). */
+static __always_inline bool ids_allowed(__u32 pid, __u32 tid)
 {
-	__u32 fpid = pid, ftid = tid;
-	if (pidns_ino && (task_filters & (OPENSNOOP_FILTER_PID | OPENSNOOP_FILTER_TID))) {
+	if (!(task_filters & (OPENSNOOP_FILTER_PID | OPENSNOOP_FILTER_TID)))
+		return true;
+	if (pidns_ino) {
 		struct bpf_pidns_info ns = {};
 		if (bpf_get_ns_current_pid_tgid(pidns_dev, pidns_ino, &ns, sizeof(ns)) != 0)
 			return false; /* not in that namespace: no id the user could have named */
-		fpid = ns.tgid;
-		ftid = ns.pid;
+		pid = ns.tgid;
+		tid = ns.pid;
 	}
-	if ((task_filters & OPENSNOOP_FILTER_PID) && !bpf_map_lookup_elem(&pid_filter, &fpid))
+	if ((task_filters & OPENSNOOP_FILTER_PID) && !bpf_map_lookup_elem(&pid_filter, &pid))
 		return false;
-	if ((task_filters & OPENSNOOP_FILTER_TID) && !bpf_map_lookup_elem(&tid_filter, &ftid))
+	if ((task_filters & OPENSNOOP_FILTER_TID) && !bpf_map_lookup_elem(&tid_filter, &tid))
+		return false;
+	return true;
+}
+
+/* Every filter that needs only the current task. */
+static __always_inline bool task_allowed(__u32 pid, __u32 tid, __u32 uid)
+{
+	if (!ids_allowed(pid, tid))
 		return false;
 	if ((task_filters & OPENSNOOP_FILTER_UID) && !bpf_map_lookup_elem(&uid_filter, &uid))
 		return false;
@@ -324,11 +348,13 @@ static __always_inline bool begin_event(struct scratch *s, long ret, bool result
 	__u32 pid = id >> 32, tid = (__u32)id;
 	if (pid == self_tgid)
 		return false;
-	__builtin_memset(&s->ev, 0, sizeof(s->ev));
 	bpf_get_current_comm(s->ev.comm, sizeof(s->ev.comm));
-	__u32 uid = (__u32)bpf_get_current_uid_gid();
-	if ((n_comms && !comm_matches(s->ev.comm)) || !task_allowed(pid, tid, uid))
+	if (n_comms && !comm_matches(s->ev.comm))
 		return drop();
+	__u32 uid = (__u32)bpf_get_current_uid_gid();
+	if (!task_allowed(pid, tid, uid))
+		return drop();
+	__builtin_memset(&s->ev, 0, offsetof(struct opensnoop_event, comm));
 	s->ev.pid = pid;
 	s->ev.tid = tid;
 	s->ev.uid = uid;
@@ -378,24 +404,36 @@ static __always_inline void read_open_how(const void *user_how, __u64 *flags, __
 
 /* ---- resolved paths, from the kernel's own dentries and mounts ---- */
 
-/* Prepends "/" and a name of len bytes (kernel memory) to the walk's path; false if there is
- * no room. */
-static __always_inline bool prepend(struct walk *w, const void *name, __u32 len)
+/* Prepends len bytes of kernel memory to the walk's path; false if there is no room. */
+static __always_inline bool prepend_kernel(struct walk *w, const void *src, __u32 len)
 {
 	__u32 pos = w->pos;
-	if (len > NAME_MAX || len >= pos || pos > WALK_END) {
+	if (len > NAME_MAX || len > pos || pos > WALK_END) {
 		w->cut = 1;
 		return false;
 	}
-	pos -= len + 1;
+	pos -= len;
 	/* Hide what clang knows of both, so that it keeps the checks the verifier needs (the
 	 * verifiers of 6.1-6.19 do not carry a bound back through a subtraction). */
 	barrier_var(pos);
 	barrier_var(len);
-	if (pos >= WALK_END)
+	if (pos > WALK_END)
 		return false;
-	w->buf[pos] = '/';
-	bpf_probe_read_kernel(&w->buf[pos + 1], len & NAME_MAX, name);
+	bpf_probe_read_kernel(&w->buf[pos], len & NAME_MAX, src);
+	w->pos = pos;
+	return true;
+}
+
+static __always_inline bool prepend_slash(struct walk *w)
+{
+	__u32 pos = w->pos;
+	barrier_var(pos);
+	if (pos == 0 || pos > WALK_END) {
+		w->cut = 1;
+		return false;
+	}
+	pos -= 1;
+	w->buf[pos & (WALK_END - 1)] = '/';
 	w->pos = pos;
 	return true;
 }
@@ -488,7 +526,7 @@ static __always_inline bool walk_step(struct walk *w)
 		w->unlinked = !w->pprev && parent != dentry;
 	}
 	if (dentry != w->mnt_root && dentry != parent) {
-		if (!prepend(w, w->name.name, w->name.len))
+		if (!prepend_kernel(w, w->name.name, w->name.len) || !prepend_slash(w))
 			return false;
 		w->dentry = parent;
 		return true;
@@ -819,12 +857,17 @@ static __always_inline bool take_latency(struct scratch *s, long nr)
 
 /* ---- sending ---- */
 
-static __always_inline long wakeup_flag(void *ring)
+/* Wakes the reader when this record takes the bytes pending past a multiple of wakeup_bytes:
+ * once for each wakeup_bytes, not for every event until the reader has caught up (each
+ * wakeup is an interrupt to this CPU). Two CPUs that cross together may both miss it; the
+ * next multiple wakes it (the ring holds four). */
+static __always_inline long wakeup_flag(void *ring, __u32 size)
 {
 	if (wakeup_bytes == 0)
 		return 0;
-	return bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= wakeup_bytes
-		? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	__u64 pending = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA);
+	size = ((size + 7) & ~7) + 8; /* as the ring stores it: 8-byte aligned, after its header */
+	return pending / wakeup_bytes != (pending + size) / wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
 /* Sends the header and its path bytes to the shared ring, or to this CPU's own ring with
@@ -843,7 +886,7 @@ static __always_inline void submit(struct scratch *s)
 			return;
 		}
 	}
-	if (bpf_ringbuf_output(ring, s, sizeof(s->ev) + len, wakeup_flag(ring)) != 0)
+	if (bpf_ringbuf_output(ring, s, sizeof(s->ev) + len, wakeup_flag(ring, sizeof(s->ev) + len)) != 0)
 		count(OPENSNOOP_COUNTER_LOST, 1);
 }
 
