@@ -1,28 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
-/* opensnoop's kernel side: one record per file open, filtered here before any ring-buffer
- * space is used.
+/* opensnoop's kernel side: one record per file open, filtered before it takes ring space.
  *
- * Hooks (user space switches on one set before load, from the hook table in
- * OpenSnoopProgram.swift):
- *  - "raw" mode: raw_sys_exit, on the raw sys_exit tracepoint, sees every system call's end
- *    and keeps the opens: native ones and 32-bit (ia32, x32) ones, which the per-syscall
- *    tracepoints never show. It runs for every system call and returns at once for others.
- *    raw_sys_exit_basic is the same without path resolution and compare-and-swap, for kernels
- *    before 5.17, whose verifier refuses a program that contains a loop body (or, before 5.12,
- *    a compare-and-swap) at all, reachable or not.
- *  - "fexit" mode: fexit programs at the end of do_sys_openat2 and do_handle_open, which the
- *    open syscalls (native and 32-bit) go through: nothing runs for other system calls, and no
- *    syscall tracepoint puts every thread on the slow syscall path. Where the kernel allows
- *    tracing programs.
- *  - "tracepoints" mode: one program per open syscall at its sys_exit_* tracepoint, reading
- *    the arguments from the task's saved registers (bpf_task_pt_regs); native opens only.
- *  - io_uring: submission (io_uring_submit_req, or io_uring_submit_sqe before 6.4),
- *    completion (two programs, one per prototype of io_uring_complete) and failed preparation.
- *  - following a command: sched_process_fork / sched_process_exit.
+ * User space picks the programs to load (OpenSnoopProgram.swift):
+ *  - raw: raw_sys_exit, at the raw sys_exit tracepoint, keeps the opens among every syscall's
+ *    ends, native and 32-bit (ia32, x32: the per-syscall tracepoints never show those).
+ *    raw_sys_exit_basic is the same without path walks, path hashes and compare-and-swap: a
+ *    verifier before 5.17 refuses a program that contains a loop body at all (before 5.12, a
+ *    compare-and-swap), reachable or not.
+ *  - fexit: at the end of do_sys_openat2 and do_handle_open, which every open syscall goes
+ *    through: nothing runs for other syscalls, and no thread is put on the slow syscall path.
+ *  - tracepoints: one program per sys_exit_open* tracepoint, native opens only.
+ *  - io_uring submission, completion and failed preparation; fork and exit, to follow a command.
  * Every open ends in one global function, finish_event() (finish_event_basic() without path
- * resolution), which the verifier checks once per program. Global functions take scalars only
- * (what 5.10's verifier accepts): the open being built lives in a per-CPU scratch slot of its
- * own for each program, so that programs interrupting each other on a CPU never share one.
+ * walks), which the verifier checks once per program. Global functions take scalars only
+ * (5.10), so the open being built lives in a per-CPU scratch slot, one per kind of program:
+ * programs that interrupt each other on a CPU never share one.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -58,7 +50,7 @@ const volatile __u16 prefix_len[OPENSNOOP_MAX_PREFIXES] = {};
 const volatile char prefixes[OPENSNOOP_MAX_PREFIXES][OPENSNOOP_PREFIX_MAX] = {};
 const volatile __u64 wakeup_bytes = 0;       /* wake the reader once this much is pending */
 const volatile bool full_path = false;       /* send the resolved path (-F) */
-const volatile bool trace_compat = false;    /* raw mode: 32-bit opens too */
+const volatile bool trace_compat = false;    /* raw and fexit modes: 32-bit opens too */
 const volatile bool want_cgroup = false;     /* fill opensnoop_event.cgroup_id */
 const volatile bool emit_events = true;      /* send each open (off for --summary alone) */
 const volatile __u8 summary_by = 0;          /* count opens in `summary` by these keys (0: no) */
@@ -71,6 +63,14 @@ const volatile bool per_cpu_rings = false;   /* one events ring per CPU (cpu_eve
 __u32 self_tgid = 0;                         /* opensnoop's own process: never traced */
 
 /* ---- maps ---- */
+#define MAP(name, kind, entries, ktype, vtype) \
+	struct {                               \
+		__uint(type, kind);            \
+		__uint(max_entries, entries);  \
+		__type(key, ktype);            \
+		__type(value, vtype);          \
+	} name SEC(".maps")
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 8 << 20);
@@ -89,22 +89,7 @@ struct {
 	__array(values, struct cpu_ring);
 } cpu_events SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, OPENSNOOP_COUNTER_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} counters SEC(".maps");
-
-/* An open system call as its exit hook saw it: its first four arguments (registers of the
- * native or ia32 calling convention, as the syscall's ABI has them) and its result. */
-struct open_call {
-	__u64 arg[4];
-	long nr;
-	long ret;
-	__u32 source;
-	__u32 compat;  /* a 32-bit caller (ia32 or x32) */
-};
+MAP(counters, BPF_MAP_TYPE_PERCPU_ARRAY, OPENSNOOP_COUNTER_MAX, __u32, __u64);
 
 /* Resolving a path: components are prepended from the end of buf (WALK_END). */
 #define WALK_END OPENSNOOP_PATH_MAX
@@ -130,10 +115,20 @@ struct walk {
 	char buf[WALK_END + NAME_MAX + 1];
 };
 
+/* An open syscall as its exit hook saw it: its first four arguments (by the native or the ia32
+ * convention, as its ABI has them). Kept in the slot, not in registers, so that the verifier
+ * walks what follows once, not once for each syscall and ABI. */
+struct open_call {
+	__u64 arg[4];
+	long nr;
+	__u32 source;
+	__u32 compat;  /* a 32-bit caller (ia32 or x32) */
+};
+
 /* Event under construction: the header, then the path as passed at data[0] (read with room
  * for two bytes past PATH_MAX, to tell a cut name from a complete one), then the resolved
- * path right after the path (up to a directory of PATH_MAX, "/", and a name of PATH_MAX);
- * what each kind of hook needs besides (the syscall, the path walk, a summary key). */
+ * path right after it (up to a directory of PATH_MAX, "/", and a name of PATH_MAX); then what
+ * each kind of hook needs besides (the syscall, a summary key, the path walk). */
 #define PATH_READ OPENSNOOP_PATH_READ
 #define DATA_SIZE (OPENSNOOP_PATH_MAX * 4)
 struct scratch {
@@ -147,56 +142,22 @@ struct scratch {
 /* One scratch slot per program kind: a program that interrupts another on its CPU (an
  * io_uring completion in an interrupt, say) never writes into the other's open. */
 enum scratch_slot { SLOT_SYSCALL, SLOT_URING_SUBMIT, SLOT_URING_COMPLETE, SLOT_URING_FAILED, SLOTS };
+MAP(scratch, BPF_MAP_TYPE_PERCPU_ARRAY, SLOTS, __u32, struct scratch);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, SLOTS);
-	__type(key, __u32);
-	__type(value, struct scratch);
-} scratch SEC(".maps");
-
-#define ID_SET(name, ktype, entries)                  \
-	struct {                                      \
-		__uint(type, BPF_MAP_TYPE_HASH);      \
-		__uint(max_entries, entries);         \
-		__type(key, ktype);                   \
-		__type(value, __u8);                  \
-	} name SEC(".maps")
-
-ID_SET(pid_filter, __u32, 1024);
-ID_SET(tid_filter, __u32, 1024);
-ID_SET(uid_filter, __u32, 1024);
-ID_SET(traced_pids, __u32, 65536);
-
+MAP(pid_filter, BPF_MAP_TYPE_HASH, 1024, __u32, __u8);
+MAP(tid_filter, BPF_MAP_TYPE_HASH, 1024, __u32, __u8);
+MAP(uid_filter, BPF_MAP_TYPE_HASH, 1024, __u32, __u8);
+MAP(traced_pids, BPF_MAP_TYPE_HASH, 65536, __u32, __u8);
 /* BCC's --cgroupmap and --mntnsmap: replaced by the user's pinned maps. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, __u64);
-	__type(value, __u64);
-} cgroup_ids SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, __u64);
-	__type(value, __u64);
-} mntns_ids SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
-	__uint(max_entries, OPENSNOOP_MAX_CGROUPS);
-	__type(key, __u32);
-	__type(value, __u32);
-} cgroup_tree SEC(".maps");
+MAP(cgroup_ids, BPF_MAP_TYPE_HASH, 1024, __u64, __u64);
+MAP(mntns_ids, BPF_MAP_TYPE_HASH, 1024, __u64, __u64);
+MAP(cgroup_tree, BPF_MAP_TYPE_CGROUP_ARRAY, OPENSNOOP_MAX_CGROUPS, __u32, __u32);
 
 /* io_uring: an open as seen at submission (identity, flags, name), until its completion.
  * At most this many in flight; user space drops entries whose completion never came. */
-#define URING_IN_FLIGHT 1024
-
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, URING_IN_FLIGHT);
+	__uint(max_entries, 1024);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u64);
 	__type(value, struct opensnoop_uring_open);
@@ -235,13 +196,7 @@ struct syscall_start {
 	__u64 ts_ns;
 	long nr;
 };
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
-	__type(value, struct syscall_start);
-} starts SEC(".maps");
+MAP(starts, BPF_MAP_TYPE_LRU_HASH, 16384, __u32, struct syscall_start);
 
 /* ---- small helpers ---- */
 
@@ -257,6 +212,14 @@ static __always_inline void count(__u32 index, __u64 delta)
 		*n += delta;
 }
 
+/* A filter dropped an open: counted only when asked (the count costs a map update per open). */
+static __always_inline bool drop(void)
+{
+	if (count_filtered)
+		count(OPENSNOOP_COUNTER_FILTERED, 1);
+	return false;
+}
+
 /* The current task, for helper reads (BPF_CORE_READ) only. */
 static __always_inline struct task_struct *current_task(void)
 {
@@ -265,23 +228,22 @@ static __always_inline struct task_struct *current_task(void)
 
 /* ---- filters ---- */
 
+/* a[0..len) == b[0..len), for len <= max. */
+static __always_inline bool same_bytes(const char *a, const volatile char *b, __u32 len, __u32 max)
+{
+	for (__u32 i = 0; i < max && i < len; i++)
+		if (a[i] != b[i])
+			return false;
+	return true;
+}
+
 static __always_inline bool contains(const char *comm, __u32 n)
 {
 	__u32 len = comm_len[n & (OPENSNOOP_MAX_COMMS - 1)];
 	for (int start = 0; start < OPENSNOOP_COMM_LEN - 1; start++) {
 		if (start + len > OPENSNOOP_COMM_LEN - 1)
 			return false;
-		bool all = true;
-		for (int j = 0; j < OPENSNOOP_COMM_LEN - 1; j++) {
-			if (j >= len)
-				break;
-			if (comm[(start + j) & (OPENSNOOP_COMM_LEN - 1)] !=
-			    targ_comm[n & (OPENSNOOP_MAX_COMMS - 1)][j]) {
-				all = false;
-				break;
-			}
-		}
-		if (all)
+		if (same_bytes(&comm[start], targ_comm[n & (OPENSNOOP_MAX_COMMS - 1)], len, OPENSNOOP_COMM_LEN - 1))
 			return true;
 	}
 	return false;
@@ -298,18 +260,23 @@ static __always_inline bool comm_matches(const char *comm)
 	return false;
 }
 
-static __always_inline bool flags_match(__u64 flags)
+static __always_inline bool prefix_allowed(const char *path, __u32 len)
 {
-	if (!targ_accmodes && !n_flag_masks)
-		return true;
-	if ((targ_accmodes >> (flags & 3)) & 1)
-		return true;
-	for (int i = 0; i < OPENSNOOP_MAX_FLAG_MASKS; i++) {
-		if (i >= n_flag_masks)
-			break;
-		if ((flags & flag_masks[i]) == flag_masks[i])
+	for (__u32 p = 0; p < OPENSNOOP_MAX_PREFIXES && p < n_prefixes; p++) {
+		__u32 plen = prefix_len[p];
+		if (plen <= len && same_bytes(path, prefixes[p], plen, OPENSNOOP_PREFIX_MAX))
 			return true;
 	}
+	return false;
+}
+
+static __always_inline bool flags_match(__u64 flags)
+{
+	if ((!targ_accmodes && !n_flag_masks) || ((targ_accmodes >> (flags & 3)) & 1))
+		return true;
+	for (__u32 i = 0; i < OPENSNOOP_MAX_FLAG_MASKS && i < n_flag_masks; i++)
+		if ((flags & flag_masks[i]) == flag_masks[i])
+			return true;
 	return false;
 }
 
@@ -368,83 +335,40 @@ static __always_inline bool task_allowed(__u32 pid, __u32 tid, __u32 uid)
 	return true;
 }
 
-static __always_inline bool prefix_allowed(const char *path, __u32 len)
-{
-	for (int p = 0; p < OPENSNOOP_MAX_PREFIXES; p++) {
-		if (p >= n_prefixes)
-			break;
-		__u16 plen = prefix_len[p];
-		if (plen > len)
-			continue;
-		bool all = true;
-		for (int i = 0; i < OPENSNOOP_PREFIX_MAX; i++) {
-			if (i >= plen)
-				break;
-			if (path[i] != prefixes[p][i]) {
-				all = false;
-				break;
-			}
-		}
-		if (all)
-			return true;
-	}
-	return false;
-}
-
-/* A filter dropped an open: counted when asked (the count costs a map update per open). */
-static __always_inline void filtered(void)
-{
-	if (count_filtered)
-		count(OPENSNOOP_COUNTER_FILTERED, 1);
-}
-
 /* ---- building an event ---- */
 
-/* First step of every event: applies the task filters and, if the open is wanted, fills in
- * the task's identity and resets the rest. Nothing else is read before this, so a filtered-out
- * open costs little. `result_known`: ret is the open's result (not at io_uring submission). */
+/* First step of every event: the task filters and, if the open is wanted, the task's identity
+ * and the rest zeroed. Nothing else is read before this, so a filtered-out open costs little.
+ * `result_known`: ret is the open's result (not at io_uring submission). */
 static __always_inline bool begin_event(struct scratch *s, long ret, bool result_known)
 {
-	if (failed_only && result_known && ret >= 0) {
-		filtered();
-		return false;
-	}
+	if (failed_only && result_known && ret >= 0)
+		return drop();
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 pid = id >> 32, tid = (__u32)id;
 	if (pid == self_tgid)
 		return false;
 	bpf_get_current_comm(s->ev.comm, sizeof(s->ev.comm));
-	if (n_comms && !comm_matches(s->ev.comm)) {
-		filtered();
-		return false;
-	}
+	if (n_comms && !comm_matches(s->ev.comm))
+		return drop();
 	__u32 uid = (__u32)bpf_get_current_uid_gid();
-	if (!task_allowed(pid, tid, uid)) {
-		filtered();
-		return false;
-	}
+	if (!task_allowed(pid, tid, uid))
+		return drop();
+	__builtin_memset(&s->ev, 0, offsetof(struct opensnoop_event, comm));
 	s->ev.pid = pid;
 	s->ev.tid = tid;
 	s->ev.uid = uid;
 	s->ev.ret = ret;
-	s->ev.cgroup_id = want_cgroup ? bpf_get_current_cgroup_id() : 0;
-	s->ev.latency_ns = 0;
-	s->ev.fixed_slot = 0;
-	s->ev.path_len = 0;
-	s->ev.full_len = 0;
-	s->ev.root_len = 0;
-	s->ev.event_flags = 0;
-	s->ev.reserved[0] = s->ev.reserved[1] = s->ev.reserved[2] = 0;
+	if (want_cgroup)
+		s->ev.cgroup_id = bpf_get_current_cgroup_id();
 	return true;
 }
 
 /* The open's arguments, and the flags filter on them; false if the filter drops it. */
 static __always_inline bool set_open(struct scratch *s, __u8 source, int dirfd, __u64 flags, __u32 mode)
 {
-	if (!flags_match(flags)) {
-		filtered();
-		return false;
-	}
+	if (!flags_match(flags))
+		return drop();
 	s->ev.ts_ns = bpf_ktime_get_ns();
 	s->ev.source = source;
 	s->ev.dirfd = dirfd;
@@ -460,7 +384,6 @@ static __always_inline void read_path(struct scratch *s, const char *path, bool 
 	long n = user ? bpf_probe_read_user_str(s->data, PATH_READ, path)
 		      : bpf_probe_read_kernel_str(s->data, PATH_READ, path);
 	if (n <= 0) {
-		s->ev.path_len = 0;
 		s->ev.event_flags |= OPENSNOOP_EV_PATH_UNREADABLE;
 	} else if (n == PATH_READ) {
 		s->ev.path_len = OPENSNOOP_PATH_MAX;
@@ -535,8 +458,8 @@ static __always_inline void append_full(struct scratch *s, const void *src, __u3
 #define PSEUDO_MAX 320
 
 /* The name the kernel gives a file with no path (d_path of a dentry with d_dname): a pipe,
- * socket, namespace or anonymous inode, or a file made with no name (memfd, as
- * "/memfd:NAME" marked deleted), formatted by bpf_snprintf (5.13) and appended. */
+ * socket, namespace or anonymous inode, or a file made with no name (memfd: "/memfd:NAME",
+ * marked deleted), formatted by bpf_snprintf (5.13) into the walk's buffer and appended. */
 static __always_inline void pseudo_name(struct scratch *s, struct dentry *dentry)
 {
 	static const char pipe_format[] = "pipe:[%llu]";
@@ -544,38 +467,34 @@ static __always_inline void pseudo_name(struct scratch *s, struct dentry *dentry
 	static const char ns_format[] = "%s:[%llu]";
 	static const char anon_format[] = "anon_inode:%s";
 	static const char unnamed_format[] = "/%s";
-	struct walk *w = &s->walk;
+	char *buf = s->walk.buf;
 	struct inode *inode = BPF_CORE_READ(dentry, d_inode);
 	unsigned long magic = BPF_CORE_READ(dentry, d_sb, s_magic);
 	__u64 args[2] = { BPF_CORE_READ(inode, i_ino), 0 };
 	long n;
 	s->ev.event_flags |= OPENSNOOP_EV_FULL_PSEUDO;
 	if (magic == PIPEFS_MAGIC) {
-		n = bpf_snprintf(w->buf, PSEUDO_MAX, pipe_format, args, sizeof(args));
+		n = bpf_snprintf(buf, PSEUDO_MAX, pipe_format, args, sizeof(args));
 	} else if (magic == SOCKFS_MAGIC) {
-		n = bpf_snprintf(w->buf, PSEUDO_MAX, socket_format, args, sizeof(args));
+		n = bpf_snprintf(buf, PSEUDO_MAX, socket_format, args, sizeof(args));
 	} else if (magic == NSFS_MAGIC) {
 		struct ns_common *ns = BPF_CORE_READ(inode, i_private);
-		const char *name = NULL;
-		BPF_CORE_READ_INTO(&name, ns, ops, name);
 		args[1] = args[0];
-		args[0] = (__u64)name;
-		n = bpf_snprintf(w->buf, PSEUDO_MAX, ns_format, args, sizeof(args));
+		BPF_CORE_READ_INTO(&args[0], ns, ops, name);
+		n = bpf_snprintf(buf, PSEUDO_MAX, ns_format, args, sizeof(args));
 	} else {
-		const unsigned char *name = NULL;
-		BPF_CORE_READ_INTO(&name, dentry, d_name.name);
-		args[0] = (__u64)name;
+		BPF_CORE_READ_INTO(&args[0], dentry, d_name.name);
 		if (magic == ANON_INODE_FS_MAGIC) {
-			n = bpf_snprintf(w->buf, PSEUDO_MAX, anon_format, args, sizeof(args));
+			n = bpf_snprintf(buf, PSEUDO_MAX, anon_format, args, sizeof(args));
 		} else {
-			n = bpf_snprintf(w->buf, PSEUDO_MAX, unnamed_format, args, sizeof(args));
+			n = bpf_snprintf(buf, PSEUDO_MAX, unnamed_format, args, sizeof(args));
 			s->ev.event_flags |= OPENSNOOP_EV_FULL_DELETED;
 		}
 	}
 	if (n > PSEUDO_MAX)
 		n = PSEUDO_MAX;
 	if (n > 1)
-		append_full(s, w->buf, n - 1);
+		append_full(s, buf, n - 1);
 }
 
 /* One step of a path walk: notes the process's root, prepends one component or crosses one
@@ -587,36 +506,39 @@ static __always_inline bool walk_step(struct walk *w)
 	struct mount *mnt = w->mnt;
 	if (dentry == w->root_dentry && mnt == w->root_mnt && w->root_pos == NOT_SEEN)
 		w->root_pos = w->pos;
-	/* d_hash.pprev, d_parent and d_name in one read where the kernel keeps them together (they
-	 * have been adjacent for years), else one read each. */
-	__u32 pprev = bpf_core_field_offset(struct dentry, d_hash.pprev);
-	if (bpf_core_field_offset(struct dentry, d_parent) == pprev + 8 &&
-	    bpf_core_field_offset(struct dentry, d_name) == pprev + 16) {
-		bpf_probe_read_kernel(&w->pprev, 32, (char *)dentry + pprev);
-	} else {
-		BPF_CORE_READ_INTO(&w->pprev, dentry, d_hash.pprev);
-		BPF_CORE_READ_INTO(&w->parent, dentry, d_parent);
-		BPF_CORE_READ_INTO(&w->name, dentry, d_name);
+	/* d_hash.pprev, d_parent and d_name, in one read where the kernel keeps them together (they
+	 * have been adjacent for years), else one read each; at a mount's root, past the first
+	 * step, none of them is needed. */
+	if (dentry != w->mnt_root || w->first) {
+		__u32 pprev = bpf_core_field_offset(struct dentry, d_hash.pprev);
+		if (bpf_core_field_offset(struct dentry, d_parent) == pprev + 8 &&
+		    bpf_core_field_offset(struct dentry, d_name) == pprev + 16) {
+			bpf_probe_read_kernel(&w->pprev, 32, (char *)dentry + pprev);
+		} else {
+			BPF_CORE_READ_INTO(&w->pprev, dentry, d_hash.pprev);
+			BPF_CORE_READ_INTO(&w->parent, dentry, d_parent);
+			BPF_CORE_READ_INTO(&w->name, dentry, d_name);
+		}
 	}
 	struct dentry *parent = w->parent;
 	if (w->first) {
 		w->first = 0;
 		w->unlinked = !w->pprev && parent != dentry;
 	}
-	if (dentry == w->mnt_root || dentry == parent) {
-		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
-		if (up == mnt || dentry != w->mnt_root) {
-			w->done = 1; /* the root of the mount tree */
+	if (dentry != w->mnt_root && dentry != parent) {
+		if (!prepend_kernel(w, w->name.name, w->name.len) || !prepend_slash(w))
 			return false;
-		}
-		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-		w->mnt = up;
-		w->mnt_root = BPF_CORE_READ(up, mnt.mnt_root);
+		w->dentry = parent;
 		return true;
 	}
-	if (!prepend_kernel(w, w->name.name, w->name.len) || !prepend_slash(w))
+	struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+	if (up == mnt || dentry != w->mnt_root) {
+		w->done = 1; /* the root of the mount tree */
 		return false;
-	w->dentry = parent;
+	}
+	w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+	w->mnt = up;
+	w->mnt_root = BPF_CORE_READ(up, mnt.mnt_root);
 	return true;
 }
 
@@ -651,11 +573,12 @@ static __always_inline void walk(struct walk *w)
 		w->root_pos = w->pos;
 }
 
-/* The file behind descriptor fd of the current task, or NULL. */
-static __always_inline struct file *fd_file(int fd)
+/* The file behind descriptor fd of the current task, or NULL. `fresh`: an fd the open just
+ * made, inside the table (which never shrinks), not one the caller named. */
+static __always_inline struct file *fd_file(int fd, bool fresh)
 {
 	struct fdtable *fdt = BPF_CORE_READ(current_task(), files, fdt);
-	if (!fdt || fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
+	if (!fdt || fd < 0 || (!fresh && fd >= BPF_CORE_READ(fdt, max_fds)))
 		return NULL;
 	struct file **fds = BPF_CORE_READ(fdt, fd);
 	struct file *file = NULL;
@@ -675,7 +598,6 @@ static __always_inline void resolve_path(struct scratch *s)
 	long ret = s->ev.ret;
 	bool has_fd = ret >= 0 && !(s->ev.event_flags & OPENSNOOP_EV_FIXED_SLOT);
 	bool handle = s->ev.source == OPENSNOOP_SRC_OPEN_BY_HANDLE_AT;
-	bool join = !has_fd && !handle;
 	bool absolute = s->ev.path_len > 0 && s->data[0] == '/';
 	int dirfd = s->ev.dirfd;
 	struct fs_struct *fs = BPF_CORE_READ(current_task(), fs);
@@ -685,45 +607,46 @@ static __always_inline void resolve_path(struct scratch *s)
 	w->root_pos = NOT_SEEN;
 	w->pos = WALK_END;
 	if (has_fd || handle) {
-		struct file *file = fd_file(has_fd ? ret : dirfd);
+		struct file *file = fd_file(has_fd ? ret : dirfd, has_fd);
 		if (!file)
 			return;
 		BPF_CORE_READ_INTO(&w->path, file, f_path);
 		struct dentry *dentry = w->path.dentry;
 		struct vfsmount *mnt = w->path.mnt;
+		/* d_path's test for a name made by d_dname (d_op is NULL for most files: one read) */
+		const struct dentry_operations *op = BPF_CORE_READ(dentry, d_op);
 		void *d_dname = NULL;
-		BPF_CORE_READ_INTO(&d_dname, dentry, d_op, d_dname);
-		if (d_dname && (BPF_CORE_READ(dentry, d_parent) != dentry || dentry != BPF_CORE_READ(mnt, mnt_root))) {
+		if (op)
+			BPF_CORE_READ_INTO(&d_dname, op, d_dname);
+		if (d_dname && (BPF_CORE_READ(dentry, d_parent) != dentry ||
+				dentry != BPF_CORE_READ(mnt, mnt_root))) {
 			pseudo_name(s, dentry);
 			return;
 		}
+	} else if (!absolute && dirfd == AT_FDCWD) {
+		BPF_CORE_READ_INTO(&w->path, fs, pwd);
 	} else if (!absolute) {
-		if (dirfd == AT_FDCWD) {
-			BPF_CORE_READ_INTO(&w->path, fs, pwd);
-		} else {
-			struct file *dir = fd_file(dirfd);
-			if (!dir) {
-				/* no such directory fd: the name as passed is all there is */
-				s->ev.event_flags |= OPENSNOOP_EV_FULL_JOINED;
-				append_full(s, s->data, s->ev.path_len);
-				return;
-			}
-			BPF_CORE_READ_INTO(&w->path, dir, f_path);
+		struct file *dir = fd_file(dirfd, false);
+		if (!dir) {
+			/* no such directory fd: the name as passed is all there is */
+			s->ev.event_flags |= OPENSNOOP_EV_FULL_JOINED;
+			append_full(s, s->data, s->ev.path_len);
+			return;
 		}
+		BPF_CORE_READ_INTO(&w->path, dir, f_path);
 	}
 	walk(w);
 	if (w->cut)
 		s->ev.event_flags |= OPENSNOOP_EV_FULL_TRUNCATED;
 	if (w->unlinked)
 		s->ev.event_flags |= OPENSNOOP_EV_FULL_DELETED;
-	__u32 pos = w->pos;
+	__u32 pos = w->pos, root_pos = w->root_pos;
 	if (pos > WALK_END)
 		return;
-	__u32 root_pos = w->root_pos;
 	if (root_pos != NOT_SEEN && root_pos >= pos)
 		s->ev.root_len = root_pos - pos;
 	append_full(s, &w->buf[pos], WALK_END - pos);
-	if (!join)
+	if (has_fd || handle)
 		return;
 	s->ev.event_flags |= OPENSNOOP_EV_FULL_JOINED;
 	if (!absolute)
@@ -736,34 +659,19 @@ static __always_inline bool event_path_allowed(struct scratch *s)
 {
 	if (n_prefixes == 0)
 		return true;
-	__u32 len = s->ev.path_len;
+	__u32 len = s->ev.path_len, full = s->ev.full_len, root = s->ev.root_len;
 	if (prefix_allowed(s->data, len))
 		return true;
-	__u32 full = s->ev.full_len;
 	if (!full || len > OPENSNOOP_PATH_MAX)
 		return false;
 	if (prefix_allowed(&s->data[len], full))
 		return true;
-	__u32 root = s->ev.root_len;
 	if (root == 0 || root >= full || root > OPENSNOOP_PATH_MAX)
 		return false;
 	return prefix_allowed(&s->data[len + root], full - root);
 }
 
 /* ---- summaries ---- */
-
-/* The bytes a summary row's path stands for: the path resolved (as the process sees it) with -F
- * and for open_by_handle_at, the path as passed otherwise. */
-static __always_inline void summary_path(struct scratch *s, __u32 *offset, __u32 *length)
-{
-	if (s->ev.full_len && (full_path || s->ev.source == OPENSNOOP_SRC_OPEN_BY_HANDLE_AT)) {
-		*offset = s->ev.path_len + s->ev.root_len;
-		*length = s->ev.full_len - s->ev.root_len;
-	} else {
-		*offset = 0;
-		*length = s->ev.path_len;
-	}
-}
 
 struct hash_context {
 	struct scratch *s;
@@ -823,12 +731,11 @@ static __always_inline void add32(__u32 *counter, __u32 delta)
 static __always_inline __u32 log2_bucket(__u64 v)
 {
 	__u32 r = 0;
-	if (v >> 32) { v >>= 32; r += 32; }
-	if (v >> 16) { v >>= 16; r += 16; }
-	if (v >> 8) { v >>= 8; r += 8; }
-	if (v >> 4) { v >>= 4; r += 4; }
-	if (v >> 2) { v >>= 2; r += 2; }
-	if (v >> 1) r += 1;
+	for (__u32 shift = 32; shift; shift >>= 1)
+		if (v >> shift) {
+			v >>= shift;
+			r += shift;
+		}
 	return r < OPENSNOOP_LATENCY_BUCKETS ? r : OPENSNOOP_LATENCY_BUCKETS - 1;
 }
 
@@ -840,7 +747,7 @@ static __always_inline __u32 log2_bucket(__u64 v)
 static __always_inline void count_open(struct scratch *s, bool full)
 {
 	struct opensnoop_summary_key *key = &s->key;
-	__u32 offset = 0, length = 0;
+	struct hash_context h = { .s = s, .hash = 0xcbf29ce484222325ULL };
 	__builtin_memset(key, 0, sizeof(*key));
 	if (summary_by & OPENSNOOP_BY_COMM) {
 		__u64 *comm = (__u64 *)key->comm;
@@ -853,11 +760,17 @@ static __always_inline void count_open(struct scratch *s, bool full)
 		key->error = s->ev.ret < 0 ? -s->ev.ret : 0;
 	if (summary_by & OPENSNOOP_BY_CGROUP)
 		key->cgroup_id = s->ev.cgroup_id;
-	if (full && (summary_by & OPENSNOOP_BY_PATH)) {
-		summary_path(s, &offset, &length);
-		struct hash_context h = { .s = s, .offset = offset, .length = length, .hash = 0xcbf29ce484222325ULL };
+	bool by_path = full && (summary_by & OPENSNOOP_BY_PATH);
+	if (by_path) {
+		/* the resolved path as the process sees it with -F and for open_by_handle_at, the
+		 * path as passed otherwise */
+		h.length = s->ev.path_len;
+		if (s->ev.full_len && (full_path || s->ev.source == OPENSNOOP_SRC_OPEN_BY_HANDLE_AT)) {
+			h.offset = s->ev.path_len + s->ev.root_len;
+			h.length = s->ev.full_len - s->ev.root_len;
+		}
 		bpf_loop(DATA_SIZE / 8, hash_callback, &h, 0);
-		key->path_hash = h.hash ^ length;
+		key->path_hash = h.hash ^ h.length;
 	}
 	__u32 zero = 0;
 	void *table = bpf_map_lookup_elem(&summary, &zero);
@@ -865,9 +778,8 @@ static __always_inline void count_open(struct scratch *s, bool full)
 		return;
 	struct opensnoop_summary_value *row = bpf_map_lookup_elem(table, key);
 	if (!row) {
-		if (bpf_map_update_elem(table, key, &empty_row, BPF_NOEXIST) == 0 && full &&
-		    (summary_by & OPENSNOOP_BY_PATH))
-			send_name(s, key->path_hash, offset, length);
+		if (bpf_map_update_elem(table, key, &empty_row, BPF_NOEXIST) == 0 && by_path)
+			send_name(s, key->path_hash, h.offset, h.length);
 		row = bpf_map_lookup_elem(table, key);
 		if (!row) {
 			count(OPENSNOOP_COUNTER_OTHER, 1);
@@ -919,7 +831,15 @@ static __always_inline void note_start(long nr)
 	bpf_map_update_elem(&starts, &tid, &start, BPF_ANY);
 }
 
-/* Sets the open's latency if its start was seen; false if --slower drops it. */
+/* --slower: false (and counted as filtered) if the open is not known to have taken that long. */
+static __always_inline bool slow_enough(struct scratch *s)
+{
+	if (!slower_ns || ((s->ev.event_flags & OPENSNOOP_EV_LATENCY) && s->ev.latency_ns >= slower_ns))
+		return true;
+	return drop();
+}
+
+/* Sets the syscall's latency if its start was seen; false if --slower drops it. */
 static __always_inline bool take_latency(struct scratch *s, long nr)
 {
 	if (!want_latency)
@@ -932,20 +852,22 @@ static __always_inline bool take_latency(struct scratch *s, long nr)
 		s->ev.event_flags |= OPENSNOOP_EV_LATENCY;
 		bpf_map_delete_elem(&starts, &tid);
 	}
-	if (slower_ns == 0 || ((s->ev.event_flags & OPENSNOOP_EV_LATENCY) && s->ev.latency_ns >= slower_ns))
-		return true;
-	filtered();
-	return false;
+	return slow_enough(s);
 }
 
 /* ---- sending ---- */
 
-static __always_inline long wakeup_flag(void *ring)
+/* Wakes the reader when this record takes the bytes pending past a multiple of wakeup_bytes:
+ * once for each wakeup_bytes, not for every event until the reader has caught up (each
+ * wakeup is an interrupt to this CPU). Two CPUs that cross together may both miss it; the
+ * next multiple wakes it (the ring holds four). */
+static __always_inline long wakeup_flag(void *ring, __u32 size)
 {
 	if (wakeup_bytes == 0)
 		return 0;
-	return bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= wakeup_bytes
-		? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	__u64 pending = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA);
+	size = ((size + 7) & ~7) + 8; /* as the ring stores it: 8-byte aligned, after its header */
+	return pending / wakeup_bytes != (pending + size) / wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
 /* Sends the header and its path bytes to the shared ring, or to this CPU's own ring with
@@ -964,14 +886,17 @@ static __always_inline void submit(struct scratch *s)
 			return;
 		}
 	}
-	if (bpf_ringbuf_output(ring, s, sizeof(s->ev) + len, wakeup_flag(ring)) != 0)
+	if (bpf_ringbuf_output(ring, s, sizeof(s->ev) + len, wakeup_flag(ring, sizeof(s->ev) + len)) != 0)
 		count(OPENSNOOP_COUNTER_LOST, 1);
 }
 
+#define FULL_PATH_FLAGS (OPENSNOOP_EV_FULL_PATH | OPENSNOOP_EV_FULL_TRUNCATED | OPENSNOOP_EV_FULL_DELETED | \
+			 OPENSNOOP_EV_FULL_JOINED | OPENSNOOP_EV_FULL_PSEUDO)
+
 /* Last step of every open once its name is in the slot: resolves what needs resolving, applies
- * the path filter, counts it, and sends it. `full`: the path walk and path hashes (bpf_loop,
- * 5.17) and compare-and-swap (5.12) are compiled in; finish_event_basic() has neither, for the
- * kernels before 5.17, whose verifier refuses a program that so much as contains them. */
+ * the path filter, counts it, and sends it. `full`: with path walks and hashes (bpf_loop, 5.17)
+ * and compare-and-swap (5.12); finish_event_basic() has neither, for the kernels before 5.17,
+ * whose verifier refuses a program that so much as contains them. */
 static __always_inline int finish(__u32 slot, bool full)
 {
 	struct scratch *s = get_scratch(slot);
@@ -980,20 +905,17 @@ static __always_inline int finish(__u32 slot, bool full)
 	bool handle = s->ev.source == OPENSNOOP_SRC_OPEN_BY_HANDLE_AT;
 	if (full && (full_path || n_prefixes || handle))
 		resolve_path(s);
-	if (!event_path_allowed(s)) {
-		filtered();
-		return 0;
-	}
+	if (!event_path_allowed(s))
+		return drop();
 	if (summary_by)
 		count_open(s, full);
 	if (!emit_events)
 		return 0;
 	if (!full_path && !handle) {
+		/* resolved for the path filter or a summary only */
 		s->ev.full_len = 0;
 		s->ev.root_len = 0;
-		s->ev.event_flags &= ~(OPENSNOOP_EV_FULL_PATH | OPENSNOOP_EV_FULL_TRUNCATED |
-				       OPENSNOOP_EV_FULL_DELETED | OPENSNOOP_EV_FULL_JOINED |
-				       OPENSNOOP_EV_FULL_PSEUDO);
+		s->ev.event_flags &= ~FULL_PATH_FLAGS;
 	}
 	submit(s);
 	return 0;
@@ -1012,7 +934,7 @@ __noinline int finish_event_basic(__u32 slot)
 	return finish(slot, false);
 }
 
-/* ---- system calls: one decoder, one trace_open ---- */
+/* ---- system calls: one decoder, in every mode ---- */
 
 #if defined(__TARGET_ARCH_x86)
 #define NATIVE_NR(x86, arm64) x86
@@ -1026,66 +948,77 @@ __noinline int finish_event_basic(__u32 slot)
 #error "opensnoop's BPF program knows the open syscalls of x86 and arm64 only"
 #endif
 
-/* The source of native syscall nr, 0 for a syscall that is no open. */
-static __always_inline __u8 native_source(long nr)
+/* The source of syscall nr (native, or ia32 on x86), 0 for a syscall that is no open. */
+static __always_inline __u8 open_source(long nr, bool ia32)
 {
-#define NATIVE_CASE(name, source, x86, ia32, arm64) \
-	if (NATIVE_NR(x86, arm64) >= 0 && nr == NATIVE_NR(x86, arm64)) return source;
-	OPENSNOOP_SYSCALLS(NATIVE_CASE)
-#undef NATIVE_CASE
+#define SOURCE_CASE(name, source, x86, i32, arm64) \
+	if ((ia32 ? i32 : NATIVE_NR(x86, arm64)) >= 0 && nr == (ia32 ? i32 : NATIVE_NR(x86, arm64))) return source;
+	OPENSNOOP_SYSCALLS(SOURCE_CASE)
+#undef SOURCE_CASE
 	return 0;
 }
 
+/* Whether syscall nr may be an open, of any ABI (32-bit programs on arm64 are not traced). */
 #if defined(__TARGET_ARCH_x86)
-/* The source of ia32 syscall nr, 0 for a syscall that is no open (32-bit programs on arm64,
- * AArch32, are not traced). */
-static __always_inline __u8 ia32_source(long nr)
-{
-#define IA32_CASE(name, source, x86, ia32, arm64) if (nr == ia32) return source;
-	OPENSNOOP_SYSCALLS(IA32_CASE)
-#undef IA32_CASE
-	return 0;
-}
+#define IS_OPEN(nr) (open_source((nr) & ~X32_SYSCALL_BIT, false) || open_source(nr, true))
+#else
+#define IS_OPEN(nr) open_source(nr, false)
 #endif
 
-/* Fills in what the open syscall in the slot was asked to do and reads the name: each
- * syscall's argument layout, once. False if the flags filter drops it. */
+/* The first four syscall arguments in `regs`, by the native or the ia32 convention: on x86,
+ * loads through the registers' BTF pointer rather than helper calls. */
+static __always_inline void syscall_args(__u64 *arg, struct pt_regs *regs, bool ia32)
+{
+#if defined(__TARGET_ARCH_x86)
+	if (ia32) {
+		arg[0] = (__u32)regs->bx;
+		arg[1] = (__u32)regs->cx;
+		arg[2] = (__u32)regs->dx;
+		arg[3] = (__u32)regs->si;
+	} else {
+		arg[0] = regs->di;
+		arg[1] = regs->si;
+		arg[2] = regs->dx;
+		arg[3] = regs->r10;
+	}
+#else
+	arg[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
+	arg[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
+	arg[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	arg[3] = PT_REGS_PARM4_CORE_SYSCALL(regs);
+#endif
+}
+
+/* Fills in what the open syscall was asked to do, from its arguments in the slot, and reads the
+ * name: each syscall's argument layout, once. False if the flags filter drops it. */
 static __always_inline bool decode_syscall(struct scratch *s)
 {
-	const struct open_call *call = &s->call;
-	const char *path = NULL;
-	__u64 flags = 0;
-	__u32 mode = 0;
-	int dirfd = AT_FDCWD;
-	__u8 source = call->source;
+	const __u64 *arg = s->call.arg;
+	__u8 source = s->call.source;
+	const char *path = (const char *)arg[1];
+	__u64 flags = (__u32)arg[2];
+	__u32 mode = (__u32)arg[3];
+	int dirfd = (int)arg[0];
 	switch (source) {
 	case OPENSNOOP_SRC_OPEN:
-		path = (const char *)call->arg[0];
-		flags = (__u32)call->arg[1];
-		mode = (__u32)call->arg[2];
-		break;
-	case OPENSNOOP_SRC_OPENAT:
-		dirfd = (int)call->arg[0];
-		path = (const char *)call->arg[1];
-		flags = (__u32)call->arg[2];
-		mode = (__u32)call->arg[3];
-		break;
-	case OPENSNOOP_SRC_OPENAT2:
-		dirfd = (int)call->arg[0];
-		path = (const char *)call->arg[1];
-		read_open_how((const void *)call->arg[2], &flags, &mode);
+		path = (const char *)arg[0];
+		flags = (__u32)arg[1];
+		mode = (__u32)arg[2];
+		dirfd = AT_FDCWD;
 		break;
 	case OPENSNOOP_SRC_CREAT:
-		path = (const char *)call->arg[0];
+		path = (const char *)arg[0];
 		flags = O_CREAT | O_WRONLY | O_TRUNC;
-		mode = (__u32)call->arg[1];
+		mode = (__u32)arg[1];
+		dirfd = AT_FDCWD;
+		break;
+	case OPENSNOOP_SRC_OPENAT2:
+		read_open_how((const void *)arg[2], &flags, &mode);
 		break;
 	case OPENSNOOP_SRC_OPEN_BY_HANDLE_AT:
-		dirfd = (int)call->arg[0];
-		flags = (__u32)call->arg[2];
+		path = NULL; /* a handle, not a name */
+		mode = 0;
 		break;
-	default:
-		return false;
 	}
 	/* The mode is used, and kept by the kernel, only when creating: otherwise it is whatever the
 	 * register held. */
@@ -1098,69 +1031,45 @@ static __always_inline bool decode_syscall(struct scratch *s)
 	return true;
 }
 
-/* Every open syscall ends here (libbpf-tools' trace_exit()), with its call in the slot. */
-static __always_inline int trace_open(struct scratch *s, bool full)
+/* Every open syscall ends here, in every mode (libbpf-tools' trace_exit()). */
+static __always_inline int syscall_open(struct pt_regs *regs, bool ia32, long nr, long ret,
+					__u8 source, bool compat, bool full)
 {
-	if (!begin_event(s, s->call.ret, true) || !decode_syscall(s) || !take_latency(s, s->call.nr))
+	struct scratch *s = get_scratch(SLOT_SYSCALL);
+	if (!s)
+		return 0;
+	s->call.nr = nr;
+	s->call.source = source;
+	s->call.compat = compat;
+	syscall_args(s->call.arg, regs, ia32);
+	if (!begin_event(s, ret, true) || !decode_syscall(s) || !take_latency(s, s->call.nr))
 		return 0;
 	if (s->call.compat)
 		s->ev.event_flags |= OPENSNOOP_EV_COMPAT;
 	return full ? finish_event(SLOT_SYSCALL) : finish_event_basic(SLOT_SYSCALL);
 }
 
-/* The first four syscall arguments in `regs`, by the native or the ia32 convention. */
-static __always_inline void syscall_args(struct open_call *call, struct pt_regs *regs, bool ia32)
-{
-#if defined(__TARGET_ARCH_x86)
-	if (ia32) {
-		call->arg[0] = (__u32)BPF_CORE_READ(regs, bx);
-		call->arg[1] = (__u32)BPF_CORE_READ(regs, cx);
-		call->arg[2] = (__u32)BPF_CORE_READ(regs, dx);
-		call->arg[3] = (__u32)BPF_CORE_READ(regs, si);
-		return;
-	}
-#endif
-	call->arg[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
-	call->arg[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
-	call->arg[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
-	call->arg[3] = PT_REGS_PARM4_CORE_SYSCALL(regs);
-}
-
-/* raw mode: every system call's end; the opens among them, native and 32-bit. tp_btf: the
- * registers come as a typed argument, so another syscall costs a load and a compare. */
+/* raw and fexit modes: a syscall's end, kept if it is an open, native or 32-bit. */
 static __always_inline int raw_exit(struct pt_regs *regs, long ret, bool full)
 {
 	long nr = SYSCALL_NR(regs);
+	if (!IS_OPEN(nr))
+		return 0;
+	bool ia32 = false, compat = false;
 #if defined(__TARGET_ARCH_x86)
-	__u8 native = native_source(nr & ~X32_SYSCALL_BIT), ia32 = ia32_source(nr);
-	if (!native && !ia32)
+	ia32 = BPF_CORE_READ(current_task(), thread_info.status) & TS_COMPAT;
+	compat = ia32 || (nr & X32_SYSCALL_BIT);
+	if (compat && !trace_compat)
 		return 0;
-	__u32 compat = 0;
-	bool ia32_abi = BPF_CORE_READ(current_task(), thread_info.status) & TS_COMPAT;
-	if (ia32_abi || (nr & X32_SYSCALL_BIT)) {
-		if (!trace_compat)
-			return 0;
-		compat = 1;
-	}
-	__u8 source = ia32_abi ? ia32 : native;
+	__u8 source = ia32 ? open_source(nr, true) : open_source(nr & ~X32_SYSCALL_BIT, false);
 #else
-	__u8 source = native_source(nr);
-	__u32 compat = 0;
-	bool ia32_abi = false;
+	__u8 source = open_source(nr, false);
 #endif
-	if (!source)
-		return 0;
-	struct scratch *s = get_scratch(SLOT_SYSCALL);
-	if (!s)
-		return 0;
-	s->call.nr = nr;
-	s->call.ret = ret;
-	s->call.source = source;
-	s->call.compat = compat;
-	syscall_args(&s->call, regs, ia32_abi);
-	return trace_open(s, full);
+	return source ? syscall_open(regs, ia32, nr, ret, source, compat, full) : 0;
 }
 
+/* raw mode. tp_btf: the registers come as a typed argument, so another syscall costs a load
+ * and a few compares. */
 SEC("tp_btf/sys_exit")
 int BPF_PROG(raw_sys_exit, struct pt_regs *regs, long ret)
 {
@@ -1177,80 +1086,51 @@ int BPF_PROG(raw_sys_exit_basic, struct pt_regs *regs, long ret)
 SEC("tp_btf/sys_enter")
 int BPF_PROG(raw_sys_enter, struct pt_regs *regs, long nr)
 {
-#if defined(__TARGET_ARCH_x86)
-	if (!native_source(nr & ~X32_SYSCALL_BIT) && !ia32_source(nr))
-		return 0;
-#else
-	if (!native_source(nr))
-		return 0;
-#endif
-	note_start(nr);
+	if (IS_OPEN(nr))
+		note_start(nr);
 	return 0;
 }
 
-/* fexit mode: at the end of the kernel functions the open syscalls go through, native and
- * 32-bit (do_sys_openat2: open, openat, openat2, creat; do_handle_open: open_by_handle_at). They
- * run for nothing else, and no syscall tracepoint is attached: other system calls pay nothing.
- * The syscall and its arguments come from the task's saved registers, as in raw mode. */
+/* The current task's saved registers (5.15): the syscall and its arguments. */
 static __always_inline struct pt_regs *task_regs(void)
 {
 	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 }
 
-SEC("fexit/do_sys_openat2")
-int BPF_PROG(fexit_openat2, int dfd, const char *filename, struct open_how *how, long ret)
-{
-	/* An int since 6.18, a long before: an fd or -errno fits either, but only the low half of
-	 * the register holds it when it is an int. */
-	return raw_exit(task_regs(), (int)ret, true);
-}
+/* fexit mode: the end (and with --latency the start) of a kernel function every open of some
+ * syscalls goes through, native and 32-bit: do_sys_openat2 (open, openat, openat2, creat) and
+ * do_handle_open (open_by_handle_at). Both take three arguments. It returns an int since 6.18,
+ * a long before: an fd or -errno fits either, but only the low half of the register holds it
+ * when it is an int. */
+#define OPEN_FUNCTION(function, name)                                           \
+	SEC("fexit/" #function)                                                 \
+	int BPF_PROG(fexit_##name, __u64 arg0, __u64 arg1, __u64 arg2, long ret) \
+	{                                                                       \
+		return raw_exit(task_regs(), (int)ret, true);                   \
+	}                                                                       \
+	SEC("fentry/" #function)                                                \
+	int BPF_PROG(fentry_##name)                                             \
+	{                                                                       \
+		note_start(SYSCALL_NR(task_regs()));                            \
+		return 0;                                                       \
+	}
 
-SEC("fexit/do_handle_open")
-int BPF_PROG(fexit_handle_open, int mountdirfd, void *handle, int flags, long ret)
-{
-	return raw_exit(task_regs(), (int)ret, true);
-}
+OPEN_FUNCTION(do_sys_openat2, openat2)
+OPEN_FUNCTION(do_handle_open, handle_open)
 
-/* fexit mode with --latency: when each open began. */
-SEC("fentry/do_sys_openat2")
-int BPF_PROG(fentry_openat2)
-{
-	note_start(SYSCALL_NR(task_regs()));
-	return 0;
-}
-
-SEC("fentry/do_handle_open")
-int BPF_PROG(fentry_handle_open)
-{
-	note_start(SYSCALL_NR(task_regs()));
-	return 0;
-}
-
-/* tracepoints mode: one program per syscall, arguments from the saved registers (5.15). */
-static __always_inline int syscall_exit(long nr, long ret, __u8 source)
-{
-	struct scratch *s = get_scratch(SLOT_SYSCALL);
-	if (!s)
-		return 0;
-	s->call.nr = nr;
-	s->call.ret = ret;
-	s->call.source = source;
-	s->call.compat = 0;
-	syscall_args(&s->call, (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf()), false);
-	return trace_open(s, true);
-}
-
-#define SYSCALL_HOOKS(name, source, x86, ia32, arm64)                                \
-	SEC("tracepoint/syscalls/sys_exit_" #name)                                   \
-	int tp_exit_##name(struct trace_event_raw_sys_exit *ctx)                     \
-	{                                                                            \
-		return syscall_exit(NATIVE_NR(x86, arm64), ctx->ret, source);        \
-	}                                                                            \
-	SEC("tracepoint/syscalls/sys_enter_" #name)                                  \
-	int tp_enter_##name(void *ctx)                                               \
-	{                                                                            \
-		note_start(NATIVE_NR(x86, arm64));                                   \
-		return 0;                                                            \
+/* tracepoints mode: one program per open syscall at its exit (and with --latency its entry). */
+#define SYSCALL_HOOKS(name, source, x86, ia32, arm64)                                        \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                           \
+	int tp_exit_##name(struct trace_event_raw_sys_exit *ctx)                             \
+	{                                                                                    \
+		return syscall_open(task_regs(), false, NATIVE_NR(x86, arm64), ctx->ret, source, \
+				    false, true);                                            \
+	}                                                                                    \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                                          \
+	int tp_enter_##name(void *ctx)                                                       \
+	{                                                                                    \
+		note_start(NATIVE_NR(x86, arm64));                                           \
+		return 0;                                                                    \
 	}
 
 OPENSNOOP_SYSCALLS(SYSCALL_HOOKS)
@@ -1260,12 +1140,6 @@ OPENSNOOP_SYSCALLS(SYSCALL_HOOKS)
 static __always_inline bool is_uring_open(__u8 opcode)
 {
 	return opcode == IORING_OP_OPENAT || opcode == IORING_OP_OPENAT2;
-}
-
-/* io_uring adds O_LARGEFILE to every open but O_PATH ones itself: not the caller's flag. */
-static __always_inline __u64 caller_flags(__u64 flags)
-{
-	return flags & O_PATH ? flags : flags & ~(__u64)O_LARGEFILE;
 }
 
 /* io_open.filename: a struct filename pointer until 6.19, the pointer inside an embedded
@@ -1296,8 +1170,11 @@ static __always_inline int uring_submitted(struct io_kiocb *req)
 	if (!s || !begin_event(s, 0, false))
 		return 0;
 	struct io_open *open = (struct io_open *)&req->cmd;
-	if (!set_open(s, OPENSNOOP_SRC_IO_URING, BPF_CORE_READ(open, dfd),
-		      caller_flags(BPF_CORE_READ(open, how.flags)), (__u32)BPF_CORE_READ(open, how.mode)))
+	__u64 flags = BPF_CORE_READ(open, how.flags);
+	/* io_uring adds O_LARGEFILE to every open but O_PATH ones itself: not the caller's flag. */
+	if (!(flags & O_PATH))
+		flags &= ~(__u64)O_LARGEFILE;
+	if (!set_open(s, OPENSNOOP_SRC_IO_URING, BPF_CORE_READ(open, dfd), flags, (__u32)BPF_CORE_READ(open, how.mode)))
 		return 0;
 	__u32 slot = BPF_CORE_READ(open, file_slot);
 	if (slot) {
@@ -1334,8 +1211,7 @@ static __always_inline int uring_completed(void *req, int ret)
 	struct scratch *s = get_scratch(SLOT_URING_COMPLETE);
 	if (!s || (failed_only && ret >= 0)) {
 		bpf_map_delete_elem(&pending_uring, &key);
-		filtered();
-		return 0;
+		return drop();
 	}
 	bpf_probe_read_kernel(s, sizeof(*pending), pending);
 	bpf_map_delete_elem(&pending_uring, &key);
@@ -1345,12 +1221,9 @@ static __always_inline int uring_completed(void *req, int ret)
 	s->ev.ret = ret;
 	if (want_latency)
 		s->ev.event_flags |= OPENSNOOP_EV_LATENCY;
-	if (slower_ns && s->ev.latency_ns < slower_ns) {
-		filtered();
+	if (!slow_enough(s))
 		return 0;
-	}
-	bool fixed = s->ev.event_flags & OPENSNOOP_EV_FIXED_SLOT;
-	if (fixed && ret >= 0 && s->ev.fixed_slot == IORING_FILE_INDEX_ALLOC)
+	if ((s->ev.event_flags & OPENSNOOP_EV_FIXED_SLOT) && ret >= 0 && s->ev.fixed_slot == IORING_FILE_INDEX_ALLOC)
 		s->ev.fixed_slot = ret; /* the slot the kernel chose */
 	return finish_event(SLOT_URING_COMPLETE);
 }
@@ -1375,11 +1248,9 @@ SEC("tp_btf/io_uring_req_failed")
 int BPF_PROG(uring_req_failed, const struct io_uring_sqe *sqe, struct io_kiocb *req, int error)
 {
 	__u8 opcode = sqe->opcode;
-	if (!is_uring_open(opcode))
-		return 0;
 	__u64 key = (__u64)req;
-	if (bpf_map_lookup_elem(&pending_uring, &key))
-		return 0; /* already submitted: the completion reports it */
+	if (!is_uring_open(opcode) || bpf_map_lookup_elem(&pending_uring, &key))
+		return 0; /* not an open, or submitted already: the completion reports it */
 	struct scratch *s = get_scratch(SLOT_URING_FAILED);
 	if (!s || !begin_event(s, error, true))
 		return 0;
