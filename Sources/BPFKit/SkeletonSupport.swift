@@ -1,7 +1,8 @@
 /// What generated skeletons (`BPFObjectBuilder`) call: typed access to globals at offsets the
 /// generator read from the same object's BTF. `checkLayout` runs once when a skeleton stage is
 /// made; after it, accesses inside the checked size cannot fail. The one trap: a store into
-/// `.rodata` after load (see `skeletonStore(_:at:)`).
+/// `.rodata` after load (see `skeletonStore(_:at:)`), which generated code cannot reach: its
+/// `RodataSettings` is noncopyable and consumed with the open stage by `load()`.
 extension BPFGlobalData {
     /// Throws unless the section holds at least `size` bytes (what the generator saw).
     public func checkLayout(size: Int) throws(BPFError) {
@@ -20,8 +21,8 @@ extension BPFGlobalData {
     }
 
     /// Stores `value` at byte `offset`; ignored if it lies outside the section (never after
-    /// `checkLayout`). A store into `.rodata` once the object is loaded (through a kept
-    /// `RodataSettings`) stops the process with a message naming the variable: the kernel froze
+    /// `checkLayout`). A store into `.rodata` once the object is loaded (by hand-written code:
+    /// a generated `RodataSettings` cannot outlive `load()`) stops the process with a message naming the variable: the kernel froze
     /// the section, so the value would never reach the programs, and a property setter cannot
     /// throw (the throwing setters, such as `setTargComm(_:)`, and `BPFObject.setReadOnlyGlobal`
     /// throw `.invalidArgument` instead).

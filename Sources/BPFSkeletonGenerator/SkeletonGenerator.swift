@@ -180,8 +180,8 @@ package struct SkeletonGenerator {
         out += "    }\n"
         out += programsSource() + mapsSource() + typedMapsSource()
         if let rodata = global(.rodata) {
-            out += globalsType("RodataSettings", doc: "The `const volatile` globals before load: every setter writes the object's initial data (after `load()` the setters write nothing: read `rodata` of the loaded skeleton).",
-                               section: .rodata, variables: rodata.variables, writable: true)
+            out += globalsType("RodataSettings", doc: "The `const volatile` globals before load: every setter writes the object's initial data. Noncopyable, and part of `Open`: it cannot be kept past `load()`, so a late setting is a compile error (after load, read `rodata` of the loaded skeleton).",
+                               section: .rodata, variables: rodata.variables, writable: true, noncopyable: true)
             out += globalsType("RodataGlobals", doc: "The `const volatile` globals as loaded (frozen: read-only).",
                                section: .rodata, variables: rodata.variables, writable: false)
         }
@@ -268,8 +268,8 @@ package struct SkeletonGenerator {
     // MARK: Globals
 
     private func globalsType(_ name: String, doc: String, section: BPFDataSection, variables: [ObjectDescription.Global],
-                             writable: Bool) -> String {
-        var out = "\n    /// \(doc)\n    public struct \(name) {\n        let _section: BPFGlobalData\n\n"
+                             writable: Bool, noncopyable: Bool = false) -> String {
+        var out = "\n    /// \(doc)\n    public struct \(name)\(noncopyable ? ": ~Copyable" : "") {\n        let _section: BPFGlobalData\n\n"
         out += "        init(_ storage: BPFGlobalData, size: Int) throws(BPFError) {\n"
         out += "            try storage.checkLayout(size: size)\n            _section = storage\n        }\n"
         for variable in variables {

@@ -130,19 +130,6 @@ struct ErrorTests {
         #expect(skeleton.bss.hits == 3)
     }
 
-    @Test("Setting .rodata through settings kept past load stops the process, naming the variable")
-    func rodataAfterLoad() async {
-        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
-            let open = try KittestSkeleton.open()
-            let settings = open.rodata
-            _ = try open.load()
-            settings.enabled = true
-        }
-        let message = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
-        #expect(message.contains("set BPF global enabled of kittest: .rodata is read-only after load (set it between open() and load())"),
-                "\(message)")
-    }
-
     @Test("Holding a map, program or globals after the skeleton is gone keeps them usable, not attached")
     func viewsOutliveObject() throws {
         let map: BPFMap, program: BPFProgram, bss: BPFGlobalData

@@ -47,6 +47,16 @@ struct CompileTimeMisuseTests {
             }
             """)
         #expect(after.status != 0 && after.output.contains("'open' used after consume"), "\(after.output)")
+        // Nor can the settings be kept for later: they are noncopyable, a part of `open`.
+        let kept = try typecheck("""
+            func f() throws {
+                let open = try KittestSkeleton.open()
+                let settings = open.rodata
+                _ = try open.load()
+                settings.targetTid = 1
+            }
+            """)
+        #expect(kept.status != 0 && kept.output.contains("open"), "\(kept.output)")
     }
 
     @Test("A ring-buffer record read as a span cannot outlive its handler: keeping it does not compile")

@@ -363,7 +363,6 @@ public final class OpenSnoopProgram {
     /// the first summary table, made here as the template of those `summary` holds.
     private static func configure(_ open: borrowing OpensnoopSkeleton.Open, options: TraceOptions,
                                   compat: Bool) throws -> BPFMapHandle? {
-        let rodata = open.rodata
         var taskFilters: opensnoop_task_filter.RawValue = 0
         if !options.pids.isEmpty { taskFilters |= OPENSNOOP_FILTER_PID.rawValue }
         if !options.tids.isEmpty { taskFilters |= OPENSNOOP_FILTER_TID.rawValue }
@@ -371,16 +370,16 @@ public final class OpenSnoopProgram {
         if options.followCommand { taskFilters |= OPENSNOOP_FILTER_TRACED.rawValue }
         if options.cgroupMapPath != nil { taskFilters |= OPENSNOOP_FILTER_CGROUP_IDS.rawValue }
         if options.mountNamespaceMapPath != nil { taskFilters |= OPENSNOOP_FILTER_MNTNS.rawValue }
-        rodata.taskFilters = UInt8(taskFilters)
-        rodata.failedOnly = options.failedOnly
+        open.rodata.taskFilters = UInt8(taskFilters)
+        open.rodata.failedOnly = options.failedOnly
         if !options.pids.isEmpty || !options.tids.isEmpty, let namespace = PIDNamespace.current, !namespace.isInitial {
-            rodata.pidnsDev = namespace.device
-            rodata.pidnsIno = namespace.inode
+            open.rodata.pidnsDev = namespace.device
+            open.rodata.pidnsIno = namespace.inode
         }
         if !options.commandNames.isEmpty {
-            rodata.nComms = UInt8(options.commandNames.count)
-            try rodata.setCommLen(options.commandNames.map { UInt8($0.count) })
-            try rodata.setTargComm(options.commandNames)
+            open.rodata.nComms = UInt8(options.commandNames.count)
+            try open.rodata.setCommLen(options.commandNames.map { UInt8($0.count) })
+            try open.rodata.setTargComm(options.commandNames)
         }
         if !options.flags.isEmpty {
             var accessModes: UInt8 = 0
@@ -391,14 +390,14 @@ public final class OpenSnoopProgram {
                 case .bits(let bits): masks.append(bits)
                 }
             }
-            rodata.targAccmodes = accessModes
-            rodata.nFlagMasks = UInt8(masks.count)
-            try rodata.setFlagMasks(masks)
+            open.rodata.targAccmodes = accessModes
+            open.rodata.nFlagMasks = UInt8(masks.count)
+            try open.rodata.setFlagMasks(masks)
         }
         if !options.pathPrefixes.isEmpty {
-            rodata.nPrefixes = UInt8(options.pathPrefixes.count)
-            try rodata.setPrefixLen(options.pathPrefixes.map { UInt16($0.count) })
-            try rodata.setPrefixes(options.pathPrefixes)
+            open.rodata.nPrefixes = UInt8(options.pathPrefixes.count)
+            try open.rodata.setPrefixLen(options.pathPrefixes.map { UInt16($0.count) })
+            try open.rodata.setPrefixes(options.pathPrefixes)
         }
         if let path = options.cgroupMapPath {
             try reusePinned(open.maps.cgroupIds, at: path, option: "--cgroupmap")
@@ -406,23 +405,23 @@ public final class OpenSnoopProgram {
         if let path = options.mountNamespaceMapPath {
             try reusePinned(open.maps.mntnsIds, at: path, option: "--mntnsmap")
         }
-        rodata.nCgroupTrees = UInt8(options.cgroupDirectories.count)
-        rodata.fullPath = options.fullPath
-        rodata.traceCompat = compat
-        rodata.wantCgroup = options.recordCgroup || options.summary?.contains(.cgroup) == true
+        open.rodata.nCgroupTrees = UInt8(options.cgroupDirectories.count)
+        open.rodata.fullPath = options.fullPath
+        open.rodata.traceCompat = compat
+        open.rodata.wantCgroup = options.recordCgroup || options.summary?.contains(.cgroup) == true
         let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
         // At most a quarter of a ring: a threshold the ring cannot reach left the reader to its
         // 10 ms timer, and a small ring (-b 64: 256 KiB) lost an event in eight under a flood.
-        rodata.wakeupBytes = UInt64(min(options.wakeupBytes, ringPages(options) * pageSize / 4))
-        rodata.emitEvents = options.emitEvents
-        rodata.summaryBy = options.summary?.rawValue ?? 0
-        rodata.wantLatency = options.measuresLatency
-        rodata.slowerNs = options.slowerThanNanoseconds ?? 0
-        rodata.countFiltered = options.countFiltered
+        open.rodata.wakeupBytes = UInt64(min(options.wakeupBytes, ringPages(options) * pageSize / 4))
+        open.rodata.emitEvents = options.emitEvents
+        open.rodata.summaryBy = options.summary?.rawValue ?? 0
+        open.rodata.wantLatency = options.measuresLatency
+        open.rodata.slowerNs = options.slowerThanNanoseconds ?? 0
+        open.rodata.countFiltered = options.countFiltered
         // Rings and tables not used are made as small as the kernel allows.
         let sharedRing = options.emitEvents && !options.perCPURings
         try open.maps.events.setMaxEntries(sharedRing ? options.ringBufferPages * pageSize : pageSize)
-        rodata.perCpuRings = options.emitEvents && options.perCPURings
+        open.rodata.perCpuRings = options.emitEvents && options.perCPURings
         try open.maps.cpuEvents.setMaxEntries(options.perCPURings ? BPFMapHandle.possibleCPUs : 1)
         try open.maps.names.setMaxEntries(options.summary?.contains(.path) == true ? 256 * 1024 : pageSize)
         // Preallocated hash maps cost their full size in kernel memory at every start (the
