@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Compiles every BPF program of both packages (the root one and Tools/) for arm64 (with the arm64 vmlinux.h), as the plugin
+# Compiles every BPF program of both packages (the root one and Tools/) and of the outside-package test for arm64 (with the arm64 vmlinux.h), as the plugin
 # compiles them for the build machine: the objects must build for both architectures the package
 # ships headers for, whichever one builds it. Part of `make test`; writes nothing but a scratch
 # directory under .build/.
 set -euo pipefail
+shopt -s nullglob
 cd "$(dirname "$0")/.."
 clang=/opt/swift/usr/bin/clang
 command -v "$clang" >/dev/null || clang=clang
@@ -11,7 +12,7 @@ out=.build/bpf-arm64
 mkdir -p "$out"
 failed=0
 count=0
-for source in Sources/*/bpf/*.bpf.c Examples/*/bpf/*.bpf.c Tests/*/bpf/*.bpf.c Tools/Sources/*/bpf/*.bpf.c; do
+for source in Sources/*/bpf/*.bpf.c Examples/*/bpf/*.bpf.c Tests/*/bpf/*.bpf.c Tests/OutsidePackage/Sources/*/bpf/*.bpf.c Tools/Sources/*/bpf/*.bpf.c; do
 	dir=$(dirname "$source")
 	includes=(-I Sources/BPFHeaders/bpf/arm64 -I Sources/BPFHeaders/bpf -I "$dir")
 	# The target's C dependencies' headers (a shared event header in NAME/include).
