@@ -14,7 +14,7 @@ do {
     program.rodata.targPid = pid
     let tracer = try program.load()
     try tracer.attach()
-    let events = try RingBuffer(tracer.maps.events) { record in
+    let events = try RingBuffer(spans: tracer.maps.events) { record in
         guard let event = OpensPidSkeleton.Types.Event(loading: record) else { return }
         print(event.pid, event.path)
     }

@@ -9,7 +9,7 @@ do {
     try tracer.attach()
     // Each record in the `events` ring buffer is a `struct event`, generated in Swift from the
     // object's BTF: `pid` is a UInt32, `path` a char array that prints as a string.
-    let events = try RingBuffer(tracer.maps.events) { record in
+    let events = try RingBuffer(spans: tracer.maps.events) { record in
         guard let event = OpensSkeleton.Types.Event(loading: record) else { return }
         print(event.pid, event.path)
     }
