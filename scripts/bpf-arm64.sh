@@ -4,6 +4,7 @@
 # ships headers for, whichever one builds it. Part of `make test`; writes nothing but a scratch
 # directory under .build/.
 set -euo pipefail
+shopt -s nullglob  # a folder without BPF programs (the root's Sources/) matches nothing
 cd "$(dirname "$0")/.."
 clang=/opt/swift/usr/bin/clang
 command -v "$clang" >/dev/null || clang=clang
