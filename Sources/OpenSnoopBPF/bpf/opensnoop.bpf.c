@@ -455,20 +455,27 @@ static __always_inline bool prepend_slash(struct walk *w)
 	return true;
 }
 
-/* Prepends the name read with the dentry (len < INLINE_MAX): copied here, not read again. */
+/* Prepends the name read with the dentry (len < INLINE_MAX), copied from there in 8-byte words
+ * rather than read again. The last word may run up to 7 bytes past the name, into the path
+ * already written: those bytes are put back. */
 static __always_inline bool prepend_inline(struct walk *w, __u32 len)
 {
-	__u32 pos = w->pos;
-	if (len >= INLINE_MAX || len > pos || pos > WALK_END) {
+	__u32 end = w->pos;
+	if (len >= INLINE_MAX || len > end || end > WALK_END) {
 		w->cut = 1;
 		return false;
 	}
-	pos -= len;
+	__u32 pos = end - len;
 	barrier_var(pos);
 	if (pos > WALK_END)
 		return false;
-	for (__u32 i = 0; i < INLINE_MAX - 1 && i < len; i++)
-		w->buf[pos + i] = w->iname[i];
+	__u64 after = *(__u64 *)&w->buf[end];
+	for (__u32 i = 0; i < INLINE_MAX / 8; i++) {
+		if (i * 8 >= len)
+			break;
+		*(__u64 *)&w->buf[pos + i * 8] = *(__u64 *)&w->iname[i * 8];
+	}
+	*(__u64 *)&w->buf[end] = after;
 	w->pos = pos;
 	return true;
 }
@@ -592,7 +599,8 @@ static __always_inline bool walk_step(struct walk *w)
 		w->unlinked = !w->pprev && parent != dentry;
 	}
 	if (dentry != w->mnt_root && dentry != parent) {
-		bool inline_name = together && (char *)w->name.name == (char *)dentry + inline_name_offset();
+		/* With -F only: the copy costs the verifier more than the read it saves elsewhere. */
+		bool inline_name = full_path && together && (char *)w->name.name == (char *)dentry + inline_name_offset();
 		if (!(inline_name ? prepend_inline(w, w->name.len) : prepend_kernel(w, w->name.name, w->name.len)) ||
 		    !prepend_slash(w))
 			return false;
