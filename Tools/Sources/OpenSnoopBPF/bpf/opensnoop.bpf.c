@@ -96,6 +96,7 @@ MAP(counters, BPF_MAP_TYPE_PERCPU_ARRAY, OPENSNOOP_COUNTER_MAX, __u32, __u64);
 #define NAME_MAX 255
 #define MAX_COMPONENTS 128
 #define NOT_SEEN 0xFFFFFFFF
+#define INLINE_MAX 64
 struct walk {
 	struct dentry *dentry;
 	struct mount *mnt;
@@ -106,6 +107,8 @@ struct walk {
 	void *pprev;                 /* the dentry's d_hash.pprev: NULL once unhashed (deleted) */
 	struct dentry *parent;       /* ... its d_parent */
 	struct qstr name;            /* ... its d_name (pprev, parent and name read together) */
+	struct inode *inode;         /* ... its d_inode and its inline name, read with them where */
+	char iname[INLINE_MAX];      /* they follow (a short name is kept there) */
 	__u32 pos;                   /* the path is buf[pos..WALK_END) */
 	__u32 root_pos;              /* pos when the walk met the process's root, or NOT_SEEN */
 	__u32 cut;                   /* stopped before the top (too deep or too long) */
@@ -228,22 +231,23 @@ static __always_inline struct task_struct *current_task(void)
 
 /* ---- filters ---- */
 
-/* a[0..len) == b[0..len), for len <= max. */
-static __always_inline bool same_bytes(const char *a, const volatile char *b, __u32 len, __u32 max)
-{
-	for (__u32 i = 0; i < max && i < len; i++)
-		if (a[i] != b[i])
-			return false;
-	return true;
-}
-
 static __always_inline bool contains(const char *comm, __u32 n)
 {
 	__u32 len = comm_len[n & (OPENSNOOP_MAX_COMMS - 1)];
 	for (int start = 0; start < OPENSNOOP_COMM_LEN - 1; start++) {
 		if (start + len > OPENSNOOP_COMM_LEN - 1)
 			return false;
-		if (same_bytes(&comm[start], targ_comm[n & (OPENSNOOP_MAX_COMMS - 1)], len, OPENSNOOP_COMM_LEN - 1))
+		bool all = true;
+		for (int j = 0; j < OPENSNOOP_COMM_LEN - 1; j++) {
+			if (j >= len)
+				break;
+			if (comm[(start + j) & (OPENSNOOP_COMM_LEN - 1)] !=
+			    targ_comm[n & (OPENSNOOP_MAX_COMMS - 1)][j]) {
+				all = false;
+				break;
+			}
+		}
+		if (all)
 			return true;
 	}
 	return false;
@@ -262,9 +266,22 @@ static __always_inline bool comm_matches(const char *comm)
 
 static __always_inline bool prefix_allowed(const char *path, __u32 len)
 {
-	for (__u32 p = 0; p < OPENSNOOP_MAX_PREFIXES && p < n_prefixes; p++) {
-		__u32 plen = prefix_len[p];
-		if (plen <= len && same_bytes(path, prefixes[p], plen, OPENSNOOP_PREFIX_MAX))
+	for (int p = 0; p < OPENSNOOP_MAX_PREFIXES; p++) {
+		if (p >= n_prefixes)
+			break;
+		__u16 plen = prefix_len[p];
+		if (plen > len)
+			continue;
+		bool all = true;
+		for (int i = 0; i < OPENSNOOP_PREFIX_MAX; i++) {
+			if (i >= plen)
+				break;
+			if (path[i] != prefixes[p][i]) {
+				all = false;
+				break;
+			}
+		}
+		if (all)
 			return true;
 	}
 	return false;
@@ -438,6 +455,31 @@ static __always_inline bool prepend_slash(struct walk *w)
 	return true;
 }
 
+/* Prepends the name read with the dentry (len < INLINE_MAX), copied from there in 8-byte words
+ * rather than read again. The last word may run up to 7 bytes past the name, into the path
+ * already written: those bytes are put back. */
+static __always_inline bool prepend_inline(struct walk *w, __u32 len)
+{
+	__u32 end = w->pos;
+	if (len >= INLINE_MAX || len > end || end > WALK_END) {
+		w->cut = 1;
+		return false;
+	}
+	__u32 pos = end - len;
+	barrier_var(pos);
+	if (pos > WALK_END)
+		return false;
+	__u64 after = *(__u64 *)&w->buf[end];
+	for (__u32 i = 0; i < INLINE_MAX / 8; i++) {
+		if (i * 8 >= len)
+			break;
+		*(__u64 *)&w->buf[pos + i * 8] = *(__u64 *)&w->iname[i * 8];
+	}
+	*(__u64 *)&w->buf[end] = after;
+	w->pos = pos;
+	return true;
+}
+
 /* Appends len bytes (kernel memory) to the resolved path in s->data. */
 static __always_inline void append_full(struct scratch *s, const void *src, __u32 len)
 {
@@ -497,6 +539,33 @@ static __always_inline void pseudo_name(struct scratch *s, struct dentry *dentry
 		append_full(s, buf, n - 1);
 }
 
+/* A short name lives inside the dentry: d_iname until 6.13, d_shortname from 6.14. */
+struct dentry___iname {
+	unsigned char d_iname[32];
+};
+
+union shortname_store___any {
+	unsigned char string[40];
+};
+
+struct dentry___short {
+	union shortname_store___any d_shortname;
+};
+
+static __always_inline __u32 inline_name_offset(void)
+{
+	if (bpf_core_field_exists(struct dentry___short, d_shortname))
+		return bpf_core_field_offset(struct dentry___short, d_shortname);
+	return bpf_core_field_offset(struct dentry___iname, d_iname);
+}
+
+static __always_inline __u32 inline_name_size(void)
+{
+	if (bpf_core_field_exists(struct dentry___short, d_shortname))
+		return bpf_core_field_size(struct dentry___short, d_shortname);
+	return bpf_core_field_size(struct dentry___iname, d_iname);
+}
+
 /* One step of a path walk: notes the process's root, prepends one component or crosses one
  * mount point. The walk's state lives in the map value, so the verifier sees one state per
  * step, not one per path. Returns false when the walk is over. */
@@ -506,14 +575,18 @@ static __always_inline bool walk_step(struct walk *w)
 	struct mount *mnt = w->mnt;
 	if (dentry == w->root_dentry && mnt == w->root_mnt && w->root_pos == NOT_SEEN)
 		w->root_pos = w->pos;
-	/* d_hash.pprev, d_parent and d_name, in one read where the kernel keeps them together (they
-	 * have been adjacent for years), else one read each; at a mount's root, past the first
-	 * step, none of them is needed. */
+	/* d_hash.pprev, d_parent, d_name, d_inode and the inline name, in one read where the kernel
+	 * keeps them together (they have been adjacent for years), else one read each; at a mount's
+	 * root, past the first step, none of them is needed. */
+	__u32 pprev = bpf_core_field_offset(struct dentry, d_hash.pprev);
+	bool together = bpf_core_field_offset(struct dentry, d_parent) == pprev + 8 &&
+			bpf_core_field_offset(struct dentry, d_name) == pprev + 16 &&
+			bpf_core_field_offset(struct dentry, d_inode) == pprev + 32 &&
+			inline_name_offset() == pprev + 40 && inline_name_size() < INLINE_MAX;
 	if (dentry != w->mnt_root || w->first) {
-		__u32 pprev = bpf_core_field_offset(struct dentry, d_hash.pprev);
-		if (bpf_core_field_offset(struct dentry, d_parent) == pprev + 8 &&
-		    bpf_core_field_offset(struct dentry, d_name) == pprev + 16) {
-			bpf_probe_read_kernel(&w->pprev, 32, (char *)dentry + pprev);
+		if (together) {
+			bpf_probe_read_kernel(&w->pprev, 40 + (inline_name_size() & (INLINE_MAX - 1)),
+					      (char *)dentry + pprev);
 		} else {
 			BPF_CORE_READ_INTO(&w->pprev, dentry, d_hash.pprev);
 			BPF_CORE_READ_INTO(&w->parent, dentry, d_parent);
@@ -526,7 +599,10 @@ static __always_inline bool walk_step(struct walk *w)
 		w->unlinked = !w->pprev && parent != dentry;
 	}
 	if (dentry != w->mnt_root && dentry != parent) {
-		if (!prepend_kernel(w, w->name.name, w->name.len) || !prepend_slash(w))
+		/* With -F only: the copy costs the verifier more than the read it saves elsewhere. */
+		bool inline_name = full_path && together && (char *)w->name.name == (char *)dentry + inline_name_offset();
+		if (!(inline_name ? prepend_inline(w, w->name.len) : prepend_kernel(w, w->name.name, w->name.len)) ||
+		    !prepend_slash(w))
 			return false;
 		w->dentry = parent;
 		return true;
@@ -659,13 +735,15 @@ static __always_inline bool event_path_allowed(struct scratch *s)
 {
 	if (n_prefixes == 0)
 		return true;
-	__u32 len = s->ev.path_len, full = s->ev.full_len, root = s->ev.root_len;
+	__u32 len = s->ev.path_len;
 	if (prefix_allowed(s->data, len))
 		return true;
+	__u32 full = s->ev.full_len;
 	if (!full || len > OPENSNOOP_PATH_MAX)
 		return false;
 	if (prefix_allowed(&s->data[len], full))
 		return true;
+	__u32 root = s->ev.root_len;
 	if (root == 0 || root >= full || root > OPENSNOOP_PATH_MAX)
 		return false;
 	return prefix_allowed(&s->data[len + root], full - root);
