@@ -50,10 +50,11 @@ public struct TextFormatter: EventFormatter {
         if let slot = event.fixedSlot {
             Self.appendSlot(slot, into: &out)
             out.append(UInt8(ascii: " "))
+            out.appendDecimal(Int64(event.errorNumber), width: 3)
+            out.append(UInt8(ascii: " "))
         } else {
-            Self.appendNarrowColumn(event.fileDescriptor, into: &out)
+            Self.appendNarrowColumns(event.fileDescriptor, event.errorNumber, into: &out)
         }
-        Self.appendNarrowColumn(event.errorNumber, into: &out)
         if columns.flags || columns.latency || cgroups != nil { appendOptionalColumns(event, into: &out) }
         if (columns.fullPath || event.source == .openByHandleAt), let full = event.fullPathBytes {
             Self.appendFullPath(full, of: event, into: &out)
@@ -66,25 +67,32 @@ public struct TextFormatter: EventFormatter {
         out.append(UInt8(ascii: "\n"))
     }
 
-    /// `%3d ` (the FD and ERR columns and the space after), as one 4-byte store for -99...999
-    /// (every errno; an fd below 1000): about a third of `appendDecimal`'s instructions.
-    @inline(__always)
-    private static func appendNarrowColumn(_ value: Int32, into out: inout OutputBuffer) {
-        guard value > -100 && value < 1000 else {
-            out.appendDecimal(Int64(value), width: 3)
+    /// `%3d %3d ` (the FD and ERR columns, each with the space after it) as one 8-byte store
+    /// when both are in -99...999 (every errno; an fd below 1000): a third of the instructions
+    /// of two `appendDecimal` calls.
+    private static func appendNarrowColumns(_ fd: Int32, _ error: Int32, into out: inout OutputBuffer) {
+        guard let first = narrowCell(fd), let second = narrowCell(error) else {
+            out.appendDecimal(Int64(fd), width: 3)
+            out.append(UInt8(ascii: " "))
+            out.appendDecimal(Int64(error), width: 3)
             out.append(UInt8(ascii: " "))
             return
         }
+        withUnsafeBytes(of: (UInt64(first) | UInt64(second) << 32).littleEndian) { out.append(contentsOf: $0) }
+    }
+
+    /// `%3d ` of `value` as 4 bytes (the first lowest), if it fits in three columns.
+    @inline(__always)
+    private static func narrowCell(_ value: Int32) -> UInt32? {
+        guard value > -100 && value < 1000 else { return nil }
         let magnitude = value.magnitude, space = UInt32(UInt8(ascii: " "))
         let sign = value < 0 ? UInt32(UInt8(ascii: "-")) : space
         let ones = UInt32(UInt8(ascii: "0")) + magnitude % 10
         let tens = UInt32(UInt8(ascii: "0")) + magnitude / 10 % 10
         let hundreds = UInt32(UInt8(ascii: "0")) + magnitude / 100
-        // Bytes 0...3: three columns (right-aligned) and the space after them.
-        let cell = magnitude >= 100 ? hundreds | tens << 8 | ones << 16 | space << 24
+        return magnitude >= 100 ? hundreds | tens << 8 | ones << 16 | space << 24
             : magnitude >= 10 ? sign | tens << 8 | ones << 16 | space << 24
             : space | sign << 8 | ones << 16 | space << 24
-        withUnsafeBytes(of: cell.littleEndian) { out.append(contentsOf: $0) }
     }
 
     // The columns most lines do not have, out of line: `append` stays small enough for the
