@@ -2,9 +2,10 @@ public import CgroupIdentity
 import TraceOutput
 
 /// The cgroup fields of events: each cgroup v2 id the kernel recorded, named by a
-/// `CgroupResolver` (its path, container id and pod UID); the formatters keep the rendering
-/// of the last id (`RepeatedRun`), so a run of events from one cgroup costs a compare and a copy. A cgroup that is gone by the time its
-/// first event is read (or that cannot be opened) has no name: `"cgroup":null`, `-` in text.
+/// `CgroupResolver` (its path, container id and pod UID). The event formatters keep what they
+/// rendered for the last ids (`RepeatedRun`), so a run of events from one cgroup costs a compare
+/// and a copy. A cgroup that is gone by the time its first event is read (or that cannot be
+/// opened) has no name: `"cgroup":null`, `-` in text.
 public final class CgroupFields {
     private let names: (UInt64) -> CgroupResolver.Entry?
 
@@ -16,7 +17,7 @@ public final class CgroupFields {
         self.init { id in resolver?.entry(for: id) }
     }
 
-    /// Names cgroups with `names` (nil: unnamed), asked once per run of one id (see `RepeatedRun`).
+    /// Names cgroups with `names` (nil: unnamed).
     public init(names: @escaping (UInt64) -> CgroupResolver.Entry?) {
         self.names = names
     }
