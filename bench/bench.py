@@ -183,15 +183,19 @@ class Tracer:
 
 
 def count_events(out_path, paths, json_lines=False):
-    """Counts output lines about one of `paths`: text lines ending in it, JSON records with it."""
+    """Counts output lines about one of `paths` (text lines ending in it, JSON records with it),
+    and, in JSON Lines, the lost records (`{"lost":N,"lost_total":M}`): JSON output reports
+    lost events there, in the stream, not on standard error."""
     keys = [(b'"path":"%s"' % p.encode()) if json_lines else p.encode() for p in paths]
-    n = 0
+    n, lost = 0, []
     with open(out_path, "rb") as f:
         for line in f:
             line = line.rstrip(b"\n")
-            if any((k in line) if json_lines else line.endswith(k) for k in keys):
+            if json_lines and line.startswith(b'{"lost":'):
+                lost.append(line.decode())
+            elif any((k in line) if json_lines else line.endswith(k) for k in keys):
                 n += 1
-    return n
+    return n, lost
 
 
 def settle():
@@ -234,10 +238,11 @@ def run_once(setup, workload, threads, count, work, run_id):
     else:
         res = subprocess.run(wl, capture_output=True, text=True, check=True)
         elapsed_ns, err = int(res.stdout.strip()), ""
-    if setup.counts_events:
-        result["captured"] = count_events(out_path, [target, missing], setup.json)
-    result["ns"] = elapsed_ns / count
     result["lost"] = [l for l in err.splitlines() if "lost" in l.lower()]
+    if setup.counts_events:
+        result["captured"], lost_records = count_events(out_path, [target, missing], setup.json)
+        result["lost"] += lost_records
+    result["ns"] = elapsed_ns / count
     return result
 
 

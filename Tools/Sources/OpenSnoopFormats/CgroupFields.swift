@@ -2,13 +2,12 @@ public import CgroupIdentity
 import TraceOutput
 
 /// The cgroup fields of events: each cgroup v2 id the kernel recorded, named by a
-/// `CgroupResolver` (its path, container id and pod UID) and rendered once per id, so a run of
-/// events from one cgroup costs a compare and a copy. A cgroup that is gone by the time its
-/// first event is read (or that cannot be opened) has no name: `"cgroup":null`, `-` in text.
+/// `CgroupResolver` (its path, container id and pod UID). The event formatters keep what they
+/// rendered for the last ids (`RepeatedRun`), so a run of events from one cgroup costs a compare
+/// and a copy. A cgroup that is gone by the time its first event is read (or that cannot be
+/// opened) has no name: `"cgroup":null`, `-` in text.
 public final class CgroupFields {
     private let names: (UInt64) -> CgroupResolver.Entry?
-    private var jsonRun = RepeatedRun()
-    private var textRun = RepeatedRun()
 
     /// The width of the text column (`CGROUP`), a space included.
     public static let textWidth = 25
@@ -18,7 +17,7 @@ public final class CgroupFields {
         self.init { id in resolver?.entry(for: id) }
     }
 
-    /// Names cgroups with `names` (nil: unnamed), asked once per run of one id.
+    /// Names cgroups with `names` (nil: unnamed).
     public init(names: @escaping (UInt64) -> CgroupResolver.Entry?) {
         self.names = names
     }
@@ -26,24 +25,22 @@ public final class CgroupFields {
     /// `,"cgroup_id":N,"cgroup":"PATH"` (or `null`), then `,"container_id":"ID"` and
     /// `,"pod_uid":"UID"` when the path shows them.
     func appendJSON(_ id: UInt64, into out: inout OutputBuffer) {
-        jsonRun.append(RepeatedRun.Key(a: id, b: 0, c: 0, d: 0), into: &out) { out in
-            out.append(",\"cgroup_id\":")
-            out.appendUnsigned(id)
-            guard let found = names(id) else {
-                out.append(",\"cgroup\":null")
-                return
-            }
-            found.pathBytes.withUnsafeBytes { out.appendJSONField("cgroup", bytes: $0) }
-            if let container = found.identity.containerID {
-                out.append(",\"container_id\":\"")
-                out.append(container)
-                out.append(UInt8(ascii: "\""))
-            }
-            if let pod = found.identity.podUID {
-                out.append(",\"pod_uid\":\"")
-                out.append(pod)
-                out.append(UInt8(ascii: "\""))
-            }
+        out.append(",\"cgroup_id\":")
+        out.appendUnsigned(id)
+        guard let found = names(id) else {
+            out.append(",\"cgroup\":null")
+            return
+        }
+        found.pathBytes.withUnsafeBytes { out.appendJSONField("cgroup", bytes: $0) }
+        if let container = found.identity.containerID {
+            out.append(",\"container_id\":\"")
+            out.append(container)
+            out.append(UInt8(ascii: "\""))
+        }
+        if let pod = found.identity.podUID {
+            out.append(",\"pod_uid\":\"")
+            out.append(pod)
+            out.append(UInt8(ascii: "\""))
         }
     }
 
@@ -58,19 +55,17 @@ public final class CgroupFields {
     /// `docker ps` shows it), else the cgroup's path, its end kept (`...` before it) when it
     /// is too long; `-` for an unnamed cgroup.
     func appendText(_ id: UInt64, into out: inout OutputBuffer) {
-        textRun.append(RepeatedRun.Key(a: id, b: 0, c: 0, d: 0), into: &out) { out in
-            let start = out.count
-            if let found = names(id) {
-                if let container = found.identity.containerID {
-                    out.append(String(container.prefix(12)))
-                } else {
-                    Self.appendTail(found.pathBytes, width: Self.textWidth - 1, into: &out)
-                }
+        let start = out.count
+        if let found = names(id) {
+            if let container = found.identity.containerID {
+                out.append(String(container.prefix(12)))
             } else {
-                out.append(UInt8(ascii: "-"))
+                Self.appendTail(found.pathBytes, width: Self.textWidth - 1, into: &out)
             }
-            out.pad(from: start, toWidth: Self.textWidth)
+        } else {
+            out.append(UInt8(ascii: "-"))
         }
+        out.pad(from: start, toWidth: Self.textWidth)
     }
 
     /// Appends `path` escaped for a terminal; if that is wider than `width`, `...` and the

@@ -41,20 +41,34 @@ public protocol EventFormatter {
 
 /// The bytes a formatter last rendered for some fields, appended again while those fields
 /// repeat (one process opening file after file): a compare and a copy instead of number
-/// formatting and escaping.
+/// formatting and escaping. The last two renderings are kept, so that two alternating values
+/// (an open that succeeds, then one that fails; two processes taking turns) repeat too.
+///
+/// Measured (callgrind, 100,000 opens of one process, every 8th failing): without these caches
+/// the reader took 850 instead of 646 instructions an event in text, 3,650 instead of 1,290 in
+/// JSON Lines.
 struct RepeatedRun {
-    /// What the rendered bytes depend on.
+    /// What the rendered bytes depend on: every input of the `render` closure.
     struct Key: Equatable {
         var a: UInt64, b: UInt64, c: UInt64, d: UInt64
     }
 
     private var key: Key? = nil
     private var bytes: [UInt8] = []
+    /// The rendering before the last.
+    private var previousKey: Key? = nil
+    private var previousBytes: [UInt8] = []
 
-    /// Appends the bytes for `key`: the kept ones if it is the last key seen, otherwise those
-    /// `render` appends, which are kept.
+    /// Appends the bytes for `key`: kept ones if it is one of the last two keys seen,
+    /// otherwise those `render` appends, which are kept.
     @inline(__always)
     mutating func append(_ key: Key, into out: inout OutputBuffer, render: (inout OutputBuffer) -> Void) {
+        if key == self.key {
+            bytes.withUnsafeBytes { out.append(contentsOf: $0) }
+            return
+        }
+        swap(&self.key, &previousKey)
+        swap(&bytes, &previousBytes)
         if key == self.key {
             bytes.withUnsafeBytes { out.append(contentsOf: $0) }
             return
@@ -62,7 +76,7 @@ struct RepeatedRun {
         let start = out.count
         render(&out)
         bytes.removeAll(keepingCapacity: true)  // no allocation once it has held the longest
-        out.withUnsafeBytes { bytes.append(contentsOf: $0[start...]) }
+        out.withUnsafeBytes { bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[start...])) }
         self.key = key
     }
 }

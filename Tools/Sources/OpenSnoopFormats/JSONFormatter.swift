@@ -22,6 +22,8 @@ public struct JSONFormatter: EventFormatter {
     private var outcome = RepeatedRun()
     /// Names the cgroup fields (with `columns.cgroup`).
     private let cgroups: CgroupFields?
+    /// The cgroup's column or fields, kept while the cgroup repeats.
+    private var cgroupRun = RepeatedRun()
 
     /// `cgroups` names cgroups when `columns.cgroup` is set (by default, from the cgroup2 mount).
     public init(columns: OutputColumns, clock: WallClock = WallClock(), cgroups: CgroupFields? = nil) {
@@ -101,8 +103,8 @@ public struct JSONFormatter: EventFormatter {
     public mutating func append(_ event: OpenEvent, into out: inout OutputBuffer) {
         out.append("{\"time\":\"")
         clock.appendRFC3339(event.timestampNanoseconds, into: &out)
-        out.append("\"")
-        Self.appendUnsigned(",\"ts_ns\":", event.timestampNanoseconds, into: &out)
+        out.append("\",\"ts_ns\":")
+        clock.appendNanoseconds(event.timestampNanoseconds, into: &out)
         let comm = event.commWords
         let who = RepeatedRun.Key(a: UInt64(UInt32(bitPattern: event.pid)) << 32 | UInt64(UInt32(bitPattern: event.tid)),
                                   b: UInt64(event.uid), c: comm.0, d: comm.1)
@@ -150,7 +152,10 @@ public struct JSONFormatter: EventFormatter {
                 out.append(",\"latency_ns\":null")
             }
         }
-        cgroups?.appendJSON(event.cgroupID, into: &out)
+        if let cgroups {
+            let id = event.cgroupID
+            cgroupRun.append(RepeatedRun.Key(a: id, b: 0, c: 0, d: 0), into: &out) { cgroups.appendJSON(id, into: &$0) }
+        }
         if event.source == .openByHandleAt, let resolved = event.fullPathBytes {
             Self.appendBytesField(",\"path\":", ",\"path_base64\":", resolved, into: &out)
         } else {
@@ -162,19 +167,24 @@ public struct JSONFormatter: EventFormatter {
         case (false, true): out.append(",\"path_truncated\":false,\"path_unreadable\":true")
         case (true, true): out.append(",\"path_truncated\":true,\"path_unreadable\":true")
         }
-        if columns.fullPath {
-            if let full = event.fullPathBytes {
-                Self.appendBytesField(",\"full_path\":", ",\"full_path_base64\":", full, into: &out)
-                if event.isChrooted, let host = event.hostPathBytes {
-                    Self.appendBytesField(",\"full_path_host\":", ",\"full_path_host_base64\":", host, into: &out)
-                }
-            } else {
-                out.append(",\"full_path\":null")
-            }
-            Self.appendBool(",\"full_path_truncated\":", event.fullPathBytes != nil && event.fullPathTruncated, into: &out)
-            Self.appendBool(",\"full_path_deleted\":", event.fullPathBytes != nil && event.fullPathDeleted, into: &out)
-        }
+        if columns.fullPath { Self.appendFullPath(event, into: &out) }
         out.append("}\n")
+    }
+
+    /// `-F`'s fields (out of line, as the rarer: `append` stays small enough for the common
+    /// fields' code to be inlined there).
+    @inline(never)
+    private static func appendFullPath(_ event: OpenEvent, into out: inout OutputBuffer) {
+        if let full = event.fullPathBytes {
+            Self.appendBytesField(",\"full_path\":", ",\"full_path_base64\":", full, into: &out)
+            if event.isChrooted, let host = event.hostPathBytes {
+                Self.appendBytesField(",\"full_path_host\":", ",\"full_path_host_base64\":", host, into: &out)
+            }
+        } else {
+            out.append(",\"full_path\":null")
+        }
+        Self.appendBool(",\"full_path_truncated\":", event.fullPathBytes != nil && event.fullPathTruncated, into: &out)
+        Self.appendBool(",\"full_path_deleted\":", event.fullPathBytes != nil && event.fullPathDeleted, into: &out)
     }
 
     public mutating func appendLost(_ count: UInt64, total: UInt64, into out: inout OutputBuffer) -> Bool {

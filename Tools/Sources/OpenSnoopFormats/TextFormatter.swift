@@ -12,6 +12,8 @@ public struct TextFormatter: EventFormatter {
     private var identity = RepeatedRun()
     /// Names the `CGROUP` column (with `columns.cgroup`).
     private let cgroups: CgroupFields?
+    /// The cgroup's column or fields, kept while the cgroup repeats.
+    private var cgroupRun = RepeatedRun()
 
     /// `cgroups` names cgroups when `columns.cgroup` is set (by default, from the cgroup2 mount).
     public init(columns: OutputColumns, clock: WallClock = WallClock(), cgroups: CgroupFields? = nil) {
@@ -31,10 +33,7 @@ public struct TextFormatter: EventFormatter {
     }
 
     public mutating func append(_ event: OpenEvent, into out: inout OutputBuffer) {
-        if columns.timestamp {
-            clock.appendLocalTime(event.timestampNanoseconds, into: &out)
-            out.append(UInt8(ascii: " "))
-        }
+        if columns.timestamp { appendTime(event, into: &out) }
         let comm = event.commWords
         let key = RepeatedRun.Key(a: UInt64(event.uid), b: UInt64(UInt32(bitPattern: event.pid)), c: comm.0, d: comm.1)
         let showUID = columns.uid
@@ -49,16 +48,73 @@ public struct TextFormatter: EventFormatter {
             out.append(UInt8(ascii: " "))
         }
         if let slot = event.fixedSlot {
-            // An io_uring open into a fixed-file slot makes no fd: "#SLOT" instead.
-            out.append(repeating: UInt8(ascii: " "), count: 2 - OutputBuffer.decimalDigits(UInt64(slot)))
-            out.append(UInt8(ascii: "#"))
-            out.appendDecimal(Int64(slot))
+            Self.appendSlot(slot, into: &out)
+            out.append(UInt8(ascii: " "))
+            out.appendDecimal(Int64(event.errorNumber), width: 3)
+            out.append(UInt8(ascii: " "))
         } else {
-            out.appendDecimal(Int64(event.fileDescriptor), width: 3)
+            Self.appendNarrowColumns(event.fileDescriptor, event.errorNumber, into: &out)
         }
+        if columns.flags || columns.latency || cgroups != nil { appendOptionalColumns(event, into: &out) }
+        if (columns.fullPath || event.source == .openByHandleAt), let full = event.fullPathBytes {
+            Self.appendFullPath(full, of: event, into: &out)
+        } else if event.pathUnreadable {
+            out.append("[unreadable]")
+        } else {
+            SafeText.appendTerminalSafe(event.pathBytes, into: &out)
+            if event.pathTruncated { out.append("...[truncated]") }
+        }
+        out.append(UInt8(ascii: "\n"))
+    }
+
+    /// `%3d %3d ` (the FD and ERR columns, each with the space after it) as one 8-byte store
+    /// when both are in -99...999 (every errno; an fd below 1000): a third of the instructions
+    /// of two `appendDecimal` calls.
+    private static func appendNarrowColumns(_ fd: Int32, _ error: Int32, into out: inout OutputBuffer) {
+        guard let first = narrowCell(fd), let second = narrowCell(error) else {
+            out.appendDecimal(Int64(fd), width: 3)
+            out.append(UInt8(ascii: " "))
+            out.appendDecimal(Int64(error), width: 3)
+            out.append(UInt8(ascii: " "))
+            return
+        }
+        withUnsafeBytes(of: (UInt64(first) | UInt64(second) << 32).littleEndian) { out.append(contentsOf: $0) }
+    }
+
+    /// `%3d ` of `value` as 4 bytes (the first lowest), if it fits in three columns.
+    @inline(__always)
+    private static func narrowCell(_ value: Int32) -> UInt32? {
+        guard value > -100 && value < 1000 else { return nil }
+        let magnitude = value.magnitude, space = UInt32(UInt8(ascii: " "))
+        let sign = value < 0 ? UInt32(UInt8(ascii: "-")) : space
+        let ones = UInt32(UInt8(ascii: "0")) + magnitude % 10
+        let tens = UInt32(UInt8(ascii: "0")) + magnitude / 10 % 10
+        let hundreds = UInt32(UInt8(ascii: "0")) + magnitude / 100
+        return magnitude >= 100 ? hundreds | tens << 8 | ones << 16 | space << 24
+            : magnitude >= 10 ? sign | tens << 8 | ones << 16 | space << 24
+            : space | sign << 8 | ones << 16 | space << 24
+    }
+
+    // The columns most lines do not have, out of line: `append` stays small enough for the
+    // common columns' code to be inlined there.
+
+    @inline(never)
+    private mutating func appendTime(_ event: OpenEvent, into out: inout OutputBuffer) {
+        clock.appendLocalTime(event.timestampNanoseconds, into: &out)
         out.append(UInt8(ascii: " "))
-        out.appendDecimal(Int64(event.errorNumber), width: 3)
-        out.append(UInt8(ascii: " "))
+    }
+
+    /// An io_uring open into a fixed-file slot makes no fd: "#SLOT" in the FD column instead.
+    @inline(never)
+    private static func appendSlot(_ slot: UInt32, into out: inout OutputBuffer) {
+        out.append(repeating: UInt8(ascii: " "), count: 2 - OutputBuffer.decimalDigits(UInt64(slot)))
+        out.append(UInt8(ascii: "#"))
+        out.appendDecimal(Int64(slot))
+    }
+
+    /// `FLAGS`, `LAT(us)` and `CGROUP`, those that are shown.
+    @inline(never)
+    private mutating func appendOptionalColumns(_ event: OpenEvent, into out: inout OutputBuffer) {
         if columns.flags {
             out.appendOctal(event.flags.rawValue, width: 8)
             out.append(UInt8(ascii: " "))
@@ -76,26 +132,26 @@ public struct TextFormatter: EventFormatter {
             }
             out.append(UInt8(ascii: " "))
         }
-        cgroups?.appendText(event.cgroupID, into: &out)
-        if (columns.fullPath || event.source == .openByHandleAt), let full = event.fullPathBytes {
-            if event.fullPathCutAtRoot { out.append("[truncated]...") }
-            if event.fullPathDeleted, event.fullPathJoined, let split = event.joinedDirectoryLength {
-                // The directory was deleted: mark it, not the name after it.
-                SafeText.appendTerminalSafe(UnsafeRawBufferPointer(rebasing: full[..<split]), into: &out)
-                out.append(" (deleted)")
-                SafeText.appendTerminalSafe(UnsafeRawBufferPointer(rebasing: full[split...]), into: &out)
-            } else {
-                SafeText.appendTerminalSafe(full, into: &out)
-                if event.fullPathDeleted { out.append(" (deleted)") }
-            }
-            if event.fullPathJoined && event.pathTruncated { out.append("...[truncated]") }
-        } else if event.pathUnreadable {
-            out.append("[unreadable]")
-        } else {
-            SafeText.appendTerminalSafe(event.pathBytes, into: &out)
-            if event.pathTruncated { out.append("...[truncated]") }
+        if let cgroups {
+            let id = event.cgroupID
+            cgroupRun.append(RepeatedRun.Key(a: id, b: 0, c: 0, d: 0), into: &out) { cgroups.appendText(id, into: &$0) }
         }
-        out.append(UInt8(ascii: "\n"))
+    }
+
+    /// The resolved path (`-F`, and always for `open_by_handle_at`, which passes no path).
+    @inline(never)
+    private static func appendFullPath(_ full: UnsafeRawBufferPointer, of event: OpenEvent, into out: inout OutputBuffer) {
+        if event.fullPathCutAtRoot { out.append("[truncated]...") }
+        if event.fullPathDeleted, event.fullPathJoined, let split = event.joinedDirectoryLength {
+            // The directory was deleted: mark it, not the name after it.
+            SafeText.appendTerminalSafe(UnsafeRawBufferPointer(rebasing: full[..<split]), into: &out)
+            out.append(" (deleted)")
+            SafeText.appendTerminalSafe(UnsafeRawBufferPointer(rebasing: full[split...]), into: &out)
+        } else {
+            SafeText.appendTerminalSafe(full, into: &out)
+            if event.fullPathDeleted { out.append(" (deleted)") }
+        }
+        if event.fullPathJoined && event.pathTruncated { out.append("...[truncated]") }
     }
 
     public mutating func appendLost(_ count: UInt64, total: UInt64, into out: inout OutputBuffer) -> Bool {

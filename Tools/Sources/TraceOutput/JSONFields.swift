@@ -9,7 +9,7 @@ extension OutputBuffer {
         append("{\"time\":\"")
         clock.appendRFC3339(monotonic, into: &self)
         append("\",\"ts_ns\":")
-        appendUnsigned(monotonic)
+        clock.appendNanoseconds(monotonic, into: &self)
     }
 
     /// Appends `,"key":` (`,"key_base64":` with `base64`).

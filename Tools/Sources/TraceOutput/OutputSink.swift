@@ -43,8 +43,9 @@ public final class OutputSink {
     /// Asked while a write waits: true gives up the write.
     private let interrupted: () -> Bool
 
-    /// Bytes pending before a pipe or file gets a write.
-    public static let flushBytes = 64 * 1024
+    /// Bytes pending before a pipe or file gets a write (a constant, not a `let`: read once an
+    /// event from other modules, a stored static would cost a lazy-initialization check).
+    @inlinable public static var flushBytes: Int { 64 * 1024 }
     /// Longest time output waits in the buffer.
     public static let flushIntervalNanoseconds: UInt64 = 100_000_000
 

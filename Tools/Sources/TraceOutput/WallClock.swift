@@ -16,7 +16,16 @@ public struct WallClock {
     /// `HH:MM:SS` of `cachedSecond`, 8 bytes in a word.
     private var cachedLocal: UInt64 = 0
     private var cachedUTCSecond: Int64 = .min
-    private var cachedUTC: [UInt8] = []
+    /// `YYYY-MM-DDTHH:MM:SS.` of `cachedUTCSecond` (20 bytes, `cachedUTCLength` past year 9999)
+    /// in four words: appended with one copy, no array.
+    private var cachedUTC: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    private var cachedUTCLength = 0
+
+    /// `monotonic / 100_000_000` of the last `appendNanoseconds`, and its decimal digits (up to
+    /// 12, in two words).
+    private var cachedHigh: UInt64 = 0
+    private var cachedHighDigits: (UInt64, UInt64) = (0, 0)
+    private var cachedHighLength = 0
 
     /// How often the offset is measured again, in kernel nanoseconds.
     public static let resyncNanoseconds: UInt64 = 1_000_000_000
@@ -95,7 +104,7 @@ public struct WallClock {
             var t = time_t(second)
             var parts = tm()
             gmtime_r(&t, &parts)
-            var text = OutputBuffer(capacity: 20)
+            var text = OutputBuffer(capacity: 24)
             text.appendZeroPadded(UInt64(parts.tm_year + 1900), width: 4)
             text.append(UInt8(ascii: "-"))
             text.appendZeroPadded(UInt64(parts.tm_mon + 1), width: 2)
@@ -107,12 +116,39 @@ public struct WallClock {
             text.appendZeroPadded(UInt64(parts.tm_min), width: 2)
             text.append(UInt8(ascii: ":"))
             text.appendZeroPadded(UInt64(parts.tm_sec), width: 2)
-            cachedUTC = text.bytes
+            text.append(UInt8(ascii: "."))
+            let length = min(text.count, MemoryLayout.size(ofValue: cachedUTC))
+            text.withUnsafeBytes { bytes in
+                withUnsafeMutableBytes(of: &cachedUTC) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes.prefix(length))) }
+            }
+            cachedUTCLength = length
             cachedUTCSecond = second
         }
-        cachedUTC.withUnsafeBytes { out.append(contentsOf: $0) }
-        out.append(UInt8(ascii: "."))
-        out.appendZeroPadded(UInt64(wall % 1_000_000_000), width: 9)
+        let length = cachedUTCLength
+        withUnsafeBytes(of: cachedUTC) { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[..<length])) }
+        let nanoseconds = UInt64(wall % 1_000_000_000)
+        out.append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: nanoseconds / 100_000_000))
+        out.appendEightDigits(nanoseconds % 100_000_000)
         out.append(UInt8(ascii: "Z"))
+    }
+
+    /// Appends a kernel timestamp (`monotonic`, ns) in decimal. The digits above its last 8
+    /// change every 0.1 s: they are rendered then and copied in between.
+    public mutating func appendNanoseconds(_ monotonic: UInt64, into out: inout OutputBuffer) {
+        let high = monotonic / 100_000_000
+        guard high != 0 else { return out.appendUnsigned(monotonic) }
+        if high != cachedHigh {
+            var text = OutputBuffer(capacity: 24)
+            text.appendUnsigned(high)
+            let length = min(text.count, MemoryLayout.size(ofValue: cachedHighDigits))
+            text.withUnsafeBytes { bytes in
+                withUnsafeMutableBytes(of: &cachedHighDigits) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes.prefix(length))) }
+            }
+            cachedHighLength = length
+            cachedHigh = high
+        }
+        let length = cachedHighLength
+        withUnsafeBytes(of: cachedHighDigits) { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[..<length])) }
+        out.appendEightDigits(monotonic % 100_000_000)
     }
 }
