@@ -188,11 +188,7 @@ public struct JSONFormatter: EventFormatter {
     }
 
     public mutating func appendLost(_ count: UInt64, total: UInt64, into out: inout OutputBuffer) -> Bool {
-        out.append("{\"lost\":")
-        out.appendDecimal(Int64(count))
-        out.append(",\"lost_total\":")
-        out.appendDecimal(Int64(total))
-        out.append("}\n")
+        out.appendJSONLostRecord(count, total: total)
         return true
     }
 }
