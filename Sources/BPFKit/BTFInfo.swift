@@ -3,8 +3,8 @@ internal import Glibc
 
 /// BTF read with libbpf's btf API: an object's (data-section variables, the shapes of types and
 /// the layouts of structs, for BPFKit's checks and the skeleton generator) or the kernel's (its
-/// tracepoints and functions, for `KernelBTF`). Borrows the `struct btf`: its owner must outlive it. `package`: the
-/// generator (bpfkit-build) uses it.
+/// tracepoints and functions, for `KernelBTF`). Borrows the `struct btf`: its owner must outlive
+/// it. `package`: the generator (bpfkit-build) uses it.
 package struct BTFInfo {
     let btf: OpaquePointer
 

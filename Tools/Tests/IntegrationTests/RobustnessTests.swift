@@ -37,7 +37,7 @@ struct RobustnessTests {
         #expect(version.0 == 0 && !version.1.isEmpty && !version.1.contains("PID"), "\(version)")
         let bad = try runShell("unshare -m sh -c 'mount -t tmpfs none /proc && exec \(Binaries.opensnoop) --bogus'")
         #expect(bad.0 == 2, "\(bad)")
-        let verbose = try runShell("unshare -m sh -c 'mount -t tmpfs none /proc && exec \(Binaries.opensnoop) -v -d 0.2 >/dev/null'")
+        let verbose = try runShell("unshare -m sh -c 'mount -t tmpfs none /proc && exec \(Binaries.opensnoop) -v -d 0.2 --attach-mode raw >/dev/null'")
         #expect(verbose.0 == 0 && !verbose.2.contains("32-bit opens not traced"), "\(verbose.2)")
     }
 

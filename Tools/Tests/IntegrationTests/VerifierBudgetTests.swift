@@ -30,7 +30,7 @@ struct VerifierBudgetTests {
 
     @Test("--verifier-stats prints the table and nothing else; the full raw variant where bpf_loop exists")
     func statisticsOnly() throws {
-        let (status, out, err) = try runToCompletion(Binaries.opensnoop, ["--verifier-stats"])
+        let (status, out, err) = try runToCompletion(Binaries.opensnoop, ["--verifier-stats", "--attach-mode", "raw"])
         #expect(status == 0)
         #expect(err.isEmpty, "\(err)")
         #expect(out.hasPrefix("PROGRAM "))
