@@ -63,21 +63,31 @@ struct RepeatedRun {
     /// otherwise those `render` appends, which are kept.
     @inline(__always)
     mutating func append(_ key: Key, into out: inout OutputBuffer, render: (inout OutputBuffer) -> Void) {
-        if key == self.key {
-            bytes.withUnsafeBytes { out.append(contentsOf: $0) }
-            return
-        }
-        swap(&self.key, &previousKey)
-        swap(&bytes, &previousBytes)
-        if key == self.key {
-            bytes.withUnsafeBytes { out.append(contentsOf: $0) }
-            return
-        }
+        if !appendKept(key, into: &out) { self.render(key, into: &out, with: render) }
+    }
+
+    /// After `appendKept` returned false for `key`: appends the bytes `render` appends and keeps
+    /// them for `key`, in place of the older of the two renderings.
+    @inline(__always)
+    mutating func render(_ key: Key, into out: inout OutputBuffer, with render: (inout OutputBuffer) -> Void) {
         let start = out.count
         render(&out)
         bytes.removeAll(keepingCapacity: true)  // no allocation once it has held the longest
         out.withUnsafeBytes { bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[start...])) }
         self.key = key
+    }
+
+    /// Appends the kept bytes for `key` if it is one of the last two keys seen (then returns
+    /// true); otherwise appends nothing (then call `render(_:into:with:)`).
+    @inline(__always)
+    mutating func appendKept(_ key: Key, into out: inout OutputBuffer) -> Bool {
+        if key != self.key {
+            swap(&self.key, &previousKey)
+            swap(&bytes, &previousBytes)
+            if key != self.key { return false }
+        }
+        bytes.withUnsafeBytes { out.append(contentsOf: $0) }
+        return true
     }
 }
 

@@ -152,9 +152,12 @@ public struct JSONFormatter: EventFormatter {
                 out.append(",\"latency_ns\":null")
             }
         }
-        if let cgroups {
-            let id = event.cgroupID
-            cgroupRun.append(RepeatedRun.Key(a: id, b: 0, c: 0, d: 0), into: &out) { cgroups.appendJSON(id, into: &$0) }
+        if columns.cgroup {
+            // The reference to `cgroups` is taken (retained) only to render a new cgroup.
+            let id = event.cgroupID, key = RepeatedRun.Key(a: id, b: 0, c: 0, d: 0)
+            if !cgroupRun.appendKept(key, into: &out), let cgroups {
+                cgroupRun.render(key, into: &out) { cgroups.appendJSON(id, into: &$0) }
+            }
         }
         if event.source == .openByHandleAt, let resolved = event.fullPathBytes {
             Self.appendBytesField(",\"path\":", ",\"path_base64\":", resolved, into: &out)

@@ -132,9 +132,12 @@ public struct TextFormatter: EventFormatter {
             }
             out.append(UInt8(ascii: " "))
         }
-        if let cgroups {
-            let id = event.cgroupID
-            cgroupRun.append(RepeatedRun.Key(a: id, b: 0, c: 0, d: 0), into: &out) { cgroups.appendText(id, into: &$0) }
+        if columns.cgroup {
+            // The reference to `cgroups` is taken (retained) only to render a new cgroup.
+            let id = event.cgroupID, key = RepeatedRun.Key(a: id, b: 0, c: 0, d: 0)
+            if !cgroupRun.appendKept(key, into: &out), let cgroups {
+                cgroupRun.render(key, into: &out) { cgroups.appendText(id, into: &$0) }
+            }
         }
     }
 
