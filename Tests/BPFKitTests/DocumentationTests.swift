@@ -19,17 +19,7 @@ private func toolchainTool(_ name: String) -> String? {
 
 /// Runs `executable` with TMPDIR in `scratch`; returns its status and what it wrote.
 private func run(_ executable: String, _ arguments: [String], scratch: ScratchDirectory) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    process.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": scratch.url.path]) { $1 }
-    let log = scratch.url.appendingPathComponent("log-\(UUID().uuidString)")
-    _ = FileManager.default.createFile(atPath: log.path, contents: Data())
-    process.standardOutput = try FileHandle(forWritingTo: log)
-    process.standardError = process.standardOutput
-    try process.run()
-    process.waitUntilExit()
-    return (process.terminationStatus, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
+    try runLogged(executable, arguments, temporary: scratch.url, scratch: scratch)
 }
 
 @Suite("BPFKit's DocC catalog")

@@ -216,25 +216,10 @@ struct GeneratedTypeKernelTests {
 
     @Test("Bool, Swift enums and Optionals are refused as keys and values at compile time")
     func notPlainDataDoesNotCompile() throws {
-        // Type-checks a small file against the built BPFKit module (and the C module it imports):
-        // the plain one compiles, each misuse is an error naming BPFPlainData.
-        let modules = productsDirectory.appendingPathComponent("Modules").path
-        let libbpf = productsDirectory.appendingPathComponent("CLibBPF.build").path
+        // Compiles a small file against the built BPFKit module: the plain one compiles, each
+        // misuse is an error naming BPFPlainData.
         func typecheck(_ body: String) throws -> (status: Int32, output: String) {
-            let scratch = try ScratchDirectory()
-            defer { scratch.remove() }
-            let file = scratch.url.appendingPathComponent("misuse.swift")
-            try ("import BPFKit\nenum Level: UInt8 { case low, high }\n" + body + "\n").write(to: file, atomically: true, encoding: .utf8)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["swiftc", "-typecheck", "-I", modules, "-I", libbpf, file.path]
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
-            try process.run()
-            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            return (process.terminationStatus, output)
+            try compileSnippet("import BPFKit\nenum Level: UInt8 { case low, high }\n" + body + "\n")
         }
         let plain = try typecheck("func f(_ map: BPFMapHandle) throws { _ = try BPFHashMap<UInt32, InlineArray<4, UInt64>>(map) }")
         #expect(plain.status == 0, "\(plain.output)")

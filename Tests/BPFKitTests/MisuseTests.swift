@@ -3,27 +3,9 @@ import BPFKitTestPrograms
 import Foundation
 import Testing
 
-/// Compiles `body` (after `import BPFKit` and `import BPFKitTestPrograms`) against the built
-/// modules as far as SIL, where use-after-consume is diagnosed; returns the compiler's status
-/// and what it said.
+/// Compiles `body` after `import BPFKit` and `import BPFKitTestPrograms` (see `compileSnippet`).
 private func typecheck(_ body: String) throws -> (status: Int32, output: String) {
-    let scratch = try ScratchDirectory()
-    defer { scratch.remove() }
-    let file = scratch.url.appendingPathComponent("misuse.swift")
-    try ("import BPFKit\nimport BPFKitTestPrograms\n" + body + "\n").write(to: file, atomically: true, encoding: .utf8)
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["swiftc", "-emit-sil", "-o", "/dev/null", "-swift-version", "6",
-                         "-I", productsDirectory.appendingPathComponent("Modules").path,
-                         "-I", productsDirectory.appendingPathComponent("CLibBPF.build").path, file.path]
-    process.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": scratch.url.path]) { $1 }
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    return (process.terminationStatus, output)
+    try compileSnippet("import BPFKit\nimport BPFKitTestPrograms\n" + body + "\n")
 }
 
 @Suite("Misuse refused at compile time")

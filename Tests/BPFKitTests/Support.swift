@@ -1,5 +1,6 @@
 import BPFKit
 import BPFKitTestPrograms
+import Foundation
 import Glibc
 import Testing
 
@@ -71,4 +72,37 @@ func expectBPFError(_ kind: BPFError.Kind, sourceLocation: SourceLocation = #_so
         Issue.record("expected a BPFError, got \(error)", sourceLocation: sourceLocation)
     }
     return nil
+}
+
+/// Runs `executable` to its end with TMPDIR in `temporary`, in `directory` if given; returns its
+/// status and what it wrote to standard output and error (kept in a file of `scratch`, so that
+/// no pipe can fill up).
+func runLogged(_ executable: String, _ arguments: [String], in directory: URL? = nil, temporary: URL,
+               scratch: ScratchDirectory) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    if let directory { process.currentDirectoryURL = directory }
+    process.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": temporary.path]) { $1 }
+    let log = scratch.url.appendingPathComponent("log-\(UUID().uuidString)")
+    _ = FileManager.default.createFile(atPath: log.path, contents: Data())
+    process.standardOutput = try FileHandle(forWritingTo: log)
+    process.standardError = process.standardOutput
+    try process.run()
+    process.waitUntilExit()
+    return (process.terminationStatus, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
+}
+
+/// Compiles `source` against the built BPFKit and test-program modules as far as SIL (where
+/// use-after-consume and escaping spans are diagnosed); returns the compiler's status and what
+/// it said. For misuse that must not compile.
+func compileSnippet(_ source: String) throws -> (status: Int32, output: String) {
+    let scratch = try ScratchDirectory()
+    defer { scratch.remove() }
+    let file = scratch.url.appendingPathComponent("snippet.swift")
+    try source.write(to: file, atomically: true, encoding: .utf8)
+    return try runLogged("/usr/bin/env", ["swiftc", "-emit-sil", "-o", "/dev/null", "-swift-version", "6",
+                                          "-I", productsDirectory.appendingPathComponent("Modules").path,
+                                          "-I", productsDirectory.appendingPathComponent("CLibBPF.build").path, file.path],
+                         temporary: scratch.url, scratch: scratch)
 }

@@ -153,18 +153,7 @@ struct TutorialTests {
         let temporary = scratch.url.appendingPathComponent("tmp")
         try FileManager.default.createDirectory(at: temporary, withIntermediateDirectories: true)
         func swift(_ arguments: [String]) throws -> (status: Int32, output: String) {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["swift"] + arguments
-            process.currentDirectoryURL = package
-            process.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": temporary.path]) { $1 }
-            let log = scratch.url.appendingPathComponent("swift-\(UUID().uuidString).log")
-            _ = FileManager.default.createFile(atPath: log.path, contents: Data())
-            process.standardOutput = try FileHandle(forWritingTo: log)
-            process.standardError = process.standardOutput
-            try process.run()
-            process.waitUntilExit()
-            return (process.terminationStatus, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
+            try runLogged("/usr/bin/env", ["swift"] + arguments, in: package, temporary: temporary, scratch: scratch)
         }
         let build = try swift(["build"])
         try #require(build.status == 0, "swift build failed:\n\(build.output.suffix(3000))")
