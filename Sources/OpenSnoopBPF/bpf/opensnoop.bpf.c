@@ -1073,6 +1073,7 @@ static __always_inline bool decode_syscall(struct scratch *s)
 {
 	const __u64 *arg = s->call.arg;
 	__u8 source = s->call.source;
+	/* openat's layout (openat2's and open_by_handle_at's but for what follows) */
 	const char *path = (const char *)arg[1];
 	__u64 flags = (__u32)arg[2];
 	__u32 mode = (__u32)arg[3];
