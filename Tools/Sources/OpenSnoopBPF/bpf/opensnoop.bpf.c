@@ -935,17 +935,12 @@ static __always_inline bool take_latency(struct scratch *s, long nr)
 
 /* ---- sending ---- */
 
-/* Wakes the reader when this record takes the bytes pending past a multiple of wakeup_bytes:
- * once for each wakeup_bytes, not for every event until the reader has caught up (each
- * wakeup is an interrupt to this CPU). Two CPUs that cross together may both miss it; the
- * next multiple wakes it (the ring holds four). */
-static __always_inline long wakeup_flag(void *ring, __u32 size)
+static __always_inline long wakeup_flag(void *ring)
 {
 	if (wakeup_bytes == 0)
 		return 0;
-	__u64 pending = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA);
-	size = ((size + 7) & ~7) + 8; /* as the ring stores it: 8-byte aligned, after its header */
-	return pending / wakeup_bytes != (pending + size) / wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	return bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= wakeup_bytes
+		? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
 /* Sends the header and its path bytes to the shared ring, or to this CPU's own ring with
@@ -964,7 +959,7 @@ static __always_inline void submit(struct scratch *s)
 			return;
 		}
 	}
-	if (bpf_ringbuf_output(ring, s, sizeof(s->ev) + len, wakeup_flag(ring, sizeof(s->ev) + len)) != 0)
+	if (bpf_ringbuf_output(ring, s, sizeof(s->ev) + len, wakeup_flag(ring)) != 0)
 		count(OPENSNOOP_COUNTER_LOST, 1);
 }
 
@@ -1073,6 +1068,7 @@ static __always_inline bool decode_syscall(struct scratch *s)
 {
 	const __u64 *arg = s->call.arg;
 	__u8 source = s->call.source;
+	/* openat's layout (openat2's and open_by_handle_at's but for what follows) */
 	const char *path = (const char *)arg[1];
 	__u64 flags = (__u32)arg[2];
 	__u32 mode = (__u32)arg[3];
