@@ -252,7 +252,7 @@ c_io_uring() {
 c_compat32() {
 	traced compat32 w_compat "\"compat\":true.*\"path\":\"$D/compat/present\"" "" opensnoop -j -v
 	[ $R = fail ] && grep -q "$D/compat/present" $T/compat32.out && M="$M (shown, but not as compat)"
-	if [ $R = fail ] && grep -q "attach mode tracepoints, 32-bit opens not traced (attach mode tracepoints: --attach-mode raw traces them)" \
+	if [ $R = fail ] && grep -q "attach mode tracepoints, 32-bit opens not traced (--attach-mode raw traces them)" \
 		$T/compat32.err && ! grep -q "$D/compat/present" $T/compat32.out; then
 		R=na M="default mode tracepoints here: --attach-mode raw"
 	fi

@@ -548,7 +548,7 @@ public struct OpenSnoopCommand: ParsableCommand {
         } else if !KernelSupport.hasIA32Emulation {
             compat = "not traced (this kernel runs no 32-bit programs)"
         } else {
-            compat = "not traced (attach mode tracepoints: --attach-mode raw traces them)"
+            compat = "not traced (--attach-mode raw traces them)"
         }
         return "attach mode \(program.attachMode.rawValue), 32-bit opens \(compat), io_uring opens "
             + (program.tracesIoUring ? "traced" : "not traced (\(program.ioUringUnavailable ?? "--no-io-uring"))")

@@ -72,7 +72,7 @@ struct CompatTests {
             #expect(records.allSatisfy { $0["compat"] as? Bool == true })
         } else {
             #expect(tracer.errors.contains(
-                "attach mode tracepoints, 32-bit opens not traced (attach mode tracepoints: --attach-mode raw traces them)"),
+                "attach mode tracepoints, 32-bit opens not traced (--attach-mode raw traces them)"),
                 "\(tracer.errors)")
             #expect(records.isEmpty, "\(tracer.output)")
         }
