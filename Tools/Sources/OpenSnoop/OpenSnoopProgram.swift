@@ -42,9 +42,9 @@ public final class OpenSnoopProgram {
         case functionExit(String)
         /// Its start, timing opens in `fexit` mode (`--latency`).
         case functionEntry(String)
-        /// An open syscall's exit tracepoint, in `tracepoints` mode.
+        /// The exit tracepoints of the open syscalls (one program for all), in `tracepoints` mode.
         case syscallExit
-        /// An open syscall's entry tracepoint timing it in `tracepoints` mode (`--latency`).
+        /// Their entry tracepoints, timing opens in `tracepoints` mode (`--latency`).
         case syscallEntry
         /// io_uring submission, at the tracepoint of that name (`io_uring_submit_req`, or
         /// `io_uring_submit_sqe` before 6.4).
@@ -67,8 +67,8 @@ public final class OpenSnoopProgram {
             case .fexitHandleOpen: self = .functionExit("do_handle_open")
             case .fentryOpenat2: self = .functionEntry("do_sys_openat2")
             case .fentryHandleOpen: self = .functionEntry("do_handle_open")
-            case .tpExitOpen, .tpExitOpenat, .tpExitOpenat2, .tpExitCreat, .tpExitOpenByHandleAt: self = .syscallExit
-            case .tpEnterOpen, .tpEnterOpenat, .tpEnterOpenat2, .tpEnterCreat, .tpEnterOpenByHandleAt: self = .syscallEntry
+            case .tpSysExit: self = .syscallExit
+            case .tpSysEnter: self = .syscallEntry
             case .uringSubmitReq: self = .ioUringSubmit("io_uring_submit_req")
             case .uringSubmitSqe: self = .ioUringSubmit("io_uring_submit_sqe")
             case .uringComplete: self = .ioUringComplete(parameters: 3)
@@ -121,9 +121,10 @@ public final class OpenSnoopProgram {
             for program in OpensnoopSkeleton.Program.allCases where skeleton.programs[program].autoload {
                 switch Hook(program) {
                 case .identify: continue
-                default: break
+                case .syscallExit: try Self.attachSyscallTracepoints(skeleton.programs[program], "exit")
+                case .syscallEntry: try Self.attachSyscallTracepoints(skeleton.programs[program], "enter")
+                default: try skeleton.programs[program].attach()
                 }
-                try skeleton.programs[program].attach()
                 attached.append(skeleton.programs[program])
             }
             self.skeleton = skeleton
@@ -134,6 +135,19 @@ public final class OpenSnoopProgram {
         } catch let error as BPFError {
             throw OpenSnoopError.bpf(error)
         }
+    }
+
+    /// The `syscalls` tracepoints this kernel has at the `direction` ("enter" or "exit") of the
+    /// open syscalls (`OPENSNOOP_SYSCALLS`; some architectures lack `open` and `creat`).
+    private static func syscallTracepoints(_ direction: String) -> [String] {
+        (0...).lazy.map { opensnoop_syscall_name(UInt32($0)) }.prefix { $0 != nil }
+            .map { "sys_\(direction)_" + String(cString: $0!) }
+            .filter { KernelSupport.hasTracepoint(category: "syscalls", name: $0) }
+    }
+
+    /// Attaches `program` at every one of `syscallTracepoints(direction)`.
+    private static func attachSyscallTracepoints(_ program: BPFProgram, _ direction: String) throws {
+        for name in syscallTracepoints(direction) { try program.attachTracepoint(category: "syscalls", name: name) }
     }
 
     /// The kernel functions `fexit` mode attaches to: every open syscall goes through one of them.
@@ -309,10 +323,10 @@ public final class OpenSnoopProgram {
                 wanted = mode == .fexit
             case .functionEntry:
                 wanted = mode == .fexit && timed
-            case .syscallExit, .syscallEntry:
-                guard case .tracepoint(let category, let name) = programs[program].attachPoint else { wanted = false; break }
-                let entry = if case .syscallEntry = hook { true } else { false }
-                wanted = mode == .tracepoints && (!entry || timed) && KernelSupport.hasTracepoint(category: category, name: name)
+            case .syscallExit:
+                wanted = mode == .tracepoints && !syscallTracepoints("exit").isEmpty
+            case .syscallEntry:
+                wanted = mode == .tracepoints && timed
             case .ioUringSubmit, .ioUringComplete, .ioUringFailed:
                 wanted = ioUring.hooks[program] == true
             case .follow:

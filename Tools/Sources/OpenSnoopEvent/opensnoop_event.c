@@ -11,6 +11,14 @@ const char *opensnoop_source_name(unsigned source)
 	return source == OPENSNOOP_SRC_IO_URING ? "io_uring" : NULL;
 }
 
+const char *opensnoop_syscall_name(unsigned index)
+{
+#define SYSCALL_NAME(name, src, x86, ia32, arm64) #name,
+	static const char *const names[] = { OPENSNOOP_SYSCALLS(SYSCALL_NAME) };
+#undef SYSCALL_NAME
+	return index < sizeof(names) / sizeof(names[0]) ? names[index] : NULL;
+}
+
 _Static_assert(sizeof(struct opensnoop_event) == OPENSNOOP_EVENT_SIZE, "event header size");
 _Static_assert(offsetof(struct opensnoop_event, flags) == 8, "flags offset");
 _Static_assert(offsetof(struct opensnoop_event, pid) == 32, "pid offset");

@@ -66,7 +66,7 @@ public final class OutputSink {
         self.path = path
         self.rotator = rotation.map { LogRotator(path: path, policy: $0) }
         self.interrupted = interrupted
-        self.fileDescriptor = try Self.open(path)
+        self.fileDescriptor = try Self.open(path, interrupted: interrupted)
         self.isTerminal = isatty(fileDescriptor) == 1
         self.fileBytes = Self.size(of: fileDescriptor)
         startOnNewLine()
@@ -121,16 +121,20 @@ public final class OutputSink {
     private func rotate() throws(OutputError) {
         guard let rotator, let path else { return }
         try rotator.rotateAway()
-        let fd = try Self.open(path)
+        let fd = try Self.open(path, interrupted: interrupted)
         close(fileDescriptor)
         fileDescriptor = fd
         fileBytes = 0
     }
 
-    private static func open(_ path: String) throws(OutputError) -> Int32 {
-        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw .failed(errno) }
-        return fd
+    /// Opening a FIFO waits for its reader: a stop asked for meanwhile gives up (`.interrupted`).
+    private static func open(_ path: String, interrupted: () -> Bool) throws(OutputError) -> Int32 {
+        while true {
+            let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+            if fd >= 0 { return fd }
+            guard errno == EINTR else { throw .failed(errno) }
+            if interrupted() { throw .interrupted }
+        }
     }
 
     /// Writes what is buffered, then opens the file anew at its path (after a log rotation
@@ -138,7 +142,7 @@ public final class OutputSink {
     public func reopen() throws(OutputError) {
         guard let path else { return }
         try flush()
-        let fd = try Self.open(path)
+        let fd = try Self.open(path, interrupted: interrupted)
         close(fileDescriptor)
         fileDescriptor = fd
         isTerminal = isatty(fd) == 1

@@ -173,6 +173,28 @@ struct RobustnessTests {
         process.waitUntilExit()
     }
 
+    @Test("-o naming a FIFO nobody opens: SIGINT while opensnoop waits for a reader ends it quietly, status 0")
+    func fifoWithoutReader() throws {
+        let directory = try makeScratchDirectory()
+        defer { removeTree(directory) }
+        let fifo = directory + "/fifo"
+        try #require(mkfifo(fifo, 0o600) == 0)
+        let process = Process()
+        let errors = Pipe()
+        process.executableURL = URL(fileURLWithPath: Binaries.opensnoop)
+        process.arguments = ["-o", fifo]
+        process.standardError = errors
+        try process.run()
+        usleep(500_000)
+        #expect(process.isRunning, "opensnoop did not wait for the FIFO's reader")
+        kill(process.processIdentifier, SIGINT)
+        #expect(waitUntil(seconds: 5) { !process.isRunning })
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(process.terminationStatus == 0 && message.isEmpty, "\(process.terminationStatus): \(message)")
+    }
+
     @Test("A non-blocking output that is full is waited on, not spun on, and nothing is lost")
     func nonBlockingOutput() throws {
         let name = uniqueName("nonblock")

@@ -18,7 +18,7 @@ struct VerifierBudgetTests {
         #expect(status == 0, "\(err)")
         let rows = out.split(separator: "\n").dropFirst().map { $0.split(separator: " ") }
         let programs = rows.compactMap(\.first).map(String.init)
-        #expect(programs.contains(mode == "raw" ? "raw_sys_exit" : "tp_exit_openat"), "\(out)")
+        #expect(programs.contains(mode == "raw" ? "raw_sys_exit" : "tp_sys_exit"), "\(out)")
         #expect(programs.contains("uring_complete") || programs.contains("uring_complete_res"), "\(out)")
         for row in rows {
             let chain = Int(row.last ?? "") ?? .max

@@ -9,7 +9,7 @@
  *    compare-and-swap), reachable or not.
  *  - fexit: at the end of do_sys_openat2 and do_handle_open, which every open syscall goes
  *    through: nothing runs for other syscalls, and no thread is put on the slow syscall path.
- *  - tracepoints: one program per sys_exit_open* tracepoint, native opens only.
+ *  - tracepoints: one program attached at every sys_exit_open* tracepoint, native opens only.
  *  - io_uring submission, completion and failed preparation; fork and exit, to follow a command.
  * Every open ends in one global function, finish_event() (finish_event_basic() without path
  * walks), which the verifier checks once per program. Global functions take scalars only
@@ -32,6 +32,36 @@
 #define IORING_FILE_INDEX_ALLOC (~0U)
 
 char LICENSE[] SEC("license") = "GPL";
+
+/* Layouts the kernel's ABI fixes (UAPI, a syscall tracepoint's format), read without CO-RE: at
+ * start libbpf looks each CO-RE'd type up in every type of the kernel's BTF (about 1.5 ms each). */
+struct uapi_open_how {
+	__u64 flags, mode, resolve;
+};
+struct uapi_pidns_info {
+	__u32 pid, tgid;
+};
+struct uapi_io_uring_sqe {
+	__u8 opcode, flags;
+	__u16 ioprio;
+	__s32 fd;
+	__u64 off_addr2, addr;
+	__u32 len, open_flags;
+};
+struct uapi_io_uring_cqe {
+	__u64 user_data;
+	__s32 res;
+	__u32 flags;
+};
+struct syscall_enter_args {
+	__u64 common;
+	long id;
+	unsigned long args[6];
+};
+struct syscall_exit_args {
+	__u64 common;
+	long id, ret;
+};
 
 /* ---- configuration, set by user space before load ---- */
 const volatile __u8 task_filters = 0;        /* enum opensnoop_task_filter */
@@ -315,7 +345,7 @@ static __always_inline bool ids_allowed(__u32 pid, __u32 tid)
 	if (!(task_filters & (OPENSNOOP_FILTER_PID | OPENSNOOP_FILTER_TID)))
 		return true;
 	if (pidns_ino) {
-		struct bpf_pidns_info ns = {};
+		struct uapi_pidns_info ns = {};
 		if (bpf_get_ns_current_pid_tgid(pidns_dev, pidns_ino, &ns, sizeof(ns)) != 0)
 			return false; /* not in that namespace: no id the user could have named */
 		pid = ns.tgid;
@@ -413,7 +443,7 @@ static __always_inline void read_path(struct scratch *s, const char *path, bool 
 /* The open_how of an openat2 (user memory): its flags and mode. */
 static __always_inline void read_open_how(const void *user_how, __u64 *flags, __u32 *mode)
 {
-	struct open_how how = {};
+	struct uapi_open_how how = {};
 	bpf_probe_read_user(&how, sizeof(how), user_how);
 	*flags = how.flags;
 	*mode = (__u32)how.mode;
@@ -1192,22 +1222,23 @@ static __always_inline struct pt_regs *task_regs(void)
 OPEN_FUNCTION(do_sys_openat2, openat2)
 OPEN_FUNCTION(do_handle_open, handle_open)
 
-/* tracepoints mode: one program per open syscall at its exit (and with --latency its entry). */
-#define SYSCALL_HOOKS(name, source, x86, ia32, arm64)                                        \
-	SEC("tracepoint/syscalls/sys_exit_" #name)                                           \
-	int tp_exit_##name(struct trace_event_raw_sys_exit *ctx)                             \
-	{                                                                                    \
-		return syscall_open(task_regs(), false, NATIVE_NR(x86, arm64), ctx->ret, source, \
-				    false, true);                                            \
-	}                                                                                    \
-	SEC("tracepoint/syscalls/sys_enter_" #name)                                          \
-	int tp_enter_##name(void *ctx)                                                       \
-	{                                                                                    \
-		note_start(NATIVE_NR(x86, arm64));                                           \
-		return 0;                                                                    \
-	}
+/* tracepoints mode: one program attached at the exit of every open syscall (and with --latency
+ * one at their entry), which tells them apart by the syscall's number: verified once, not once
+ * per syscall. These tracepoints fire for native syscalls only. */
+SEC("tracepoint")
+int tp_sys_exit(struct syscall_exit_args *ctx)
+{
+	long nr = ctx->id;
+	__u8 source = open_source(nr, false);
+	return source ? syscall_open(task_regs(), false, nr, ctx->ret, source, false, true) : 0;
+}
 
-OPENSNOOP_SYSCALLS(SYSCALL_HOOKS)
+SEC("tracepoint")
+int tp_sys_enter(struct syscall_enter_args *ctx)
+{
+	note_start(ctx->id);
+	return 0;
+}
 
 /* ---- io_uring (6.0 and later: the request's command area holds the open) ---- */
 
@@ -1304,9 +1335,9 @@ static __always_inline int uring_completed(void *req, int ret)
 
 /* io_uring_complete since 6.13: the completion entry itself. */
 SEC("tp_btf/io_uring_complete")
-int BPF_PROG(uring_complete, void *ring, void *req, struct io_uring_cqe *cqe)
+int BPF_PROG(uring_complete, void *ring, void *req, struct uapi_io_uring_cqe *cqe)
 {
-	return uring_completed(req, BPF_CORE_READ(cqe, res));
+	return uring_completed(req, cqe->res);
 }
 
 /* io_uring_complete before 6.13: (ctx, req, user_data, res, cflags, extra1, extra2). */
@@ -1319,7 +1350,7 @@ int BPF_PROG(uring_complete_res, void *ring, void *req, __u64 user_data, int res
 /* A request whose preparation failed (bad name pointer, name too long, bad flags) never
  * reaches submission; it completes with this error. */
 SEC("tp_btf/io_uring_req_failed")
-int BPF_PROG(uring_req_failed, const struct io_uring_sqe *sqe, struct io_kiocb *req, int error)
+int BPF_PROG(uring_req_failed, const struct uapi_io_uring_sqe *sqe, struct io_kiocb *req, int error)
 {
 	__u8 opcode = sqe->opcode;
 	__u64 key = (__u64)req;
@@ -1331,7 +1362,7 @@ int BPF_PROG(uring_req_failed, const struct io_uring_sqe *sqe, struct io_kiocb *
 	__u64 flags = 0;
 	__u32 mode = 0;
 	if (opcode == IORING_OP_OPENAT2) {
-		read_open_how((const void *)sqe->addr2, &flags, &mode);
+		read_open_how((const void *)sqe->off_addr2, &flags, &mode);
 	} else {
 		flags = sqe->open_flags;
 		mode = sqe->len;

@@ -41,6 +41,9 @@ enum opensnoop_source {
 /* The name of a source ("openat", "io_uring"...), NULL for an unknown one (user space). */
 const char *opensnoop_source_name(unsigned source);
 
+/* The name of the index-th open syscall in OPENSNOOP_SYSCALLS, NULL past the last. */
+const char *opensnoop_syscall_name(unsigned index);
+
 /* The task filters in use (the BPF program's task_filters bits). */
 enum opensnoop_task_filter {
 	OPENSNOOP_FILTER_PID = 1 << 0,        /* pid in pid_filter */
