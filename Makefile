@@ -27,7 +27,7 @@ LIBBPF := $(CURDIR)/.build/libbpf
 # Fails if one of the binaries $(1) still loads a shared libbpf.
 STATIC_LIBBPF = for f in $(1); do ! readelf -d $$f | grep -q 'NEEDED.*libbpf\.so' || \
 	{ echo "$$f needs the system's libbpf.so, not $(LIBBPF)/lib/libbpf.a" >&2; exit 1; }; done
-# The release products `make build` does not make (the kernel matrix runs them too).
+# The other release products that link libbpf (opensnoop-testhelper does not).
 OTHER_RELEASE := Tools/.build/release/execsnoop .build/release/opens .build/release/opens-pid
 RELEASE_FLAGS := -c release --static-swift-stdlib --disable-local-rpath -Xswiftc -use-ld=lld \
 	-Xlinker --strip-all -Xlinker -z -Xlinker pack-relative-relocs \
