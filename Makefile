@@ -18,8 +18,20 @@ ARGS ?=
 # relocations instead of 886 KiB, 0.8 MiB less memory at start; and without SwiftPM's $ORIGIN
 # run path, which made the loader look for each system library in ten places beside the binary
 # first. opensnoop-agent is opensnoop with the metrics server (--metrics) linked in.
+# libbpf linked in too: a static libbpf 1.6 or later (Debian 12's shared one is 1.1, which reads
+# and copies the kernel's BTF: 8 MiB more at peak), built once by scripts/libbpf.sh from Debian's
+# source package into $(LIBBPF): its lib/ holds only libbpf.a, so CLibBPF's -lbpf takes it
+# (while no other -L comes first: Tools/'s CZlib has no pkgConfig for that reason), and its
+# include/ comes before /usr/include. Debug builds and `swift test` use the system's libbpf.
+LIBBPF := $(CURDIR)/.build/libbpf
+# Fails if one of the binaries $(1) still loads a shared libbpf.
+STATIC_LIBBPF = for f in $(1); do ! readelf -d $$f | grep -q 'NEEDED.*libbpf\.so' || \
+	{ echo "$$f needs the system's libbpf.so, not $(LIBBPF)/lib/libbpf.a" >&2; exit 1; }; done
+# The other release products that link libbpf (opensnoop-testhelper does not).
+OTHER_RELEASE := Tools/.build/release/execsnoop .build/release/opens .build/release/opens-pid
 RELEASE_FLAGS := -c release --static-swift-stdlib --disable-local-rpath -Xswiftc -use-ld=lld \
-	-Xlinker --strip-all -Xlinker -z -Xlinker pack-relative-relocs
+	-Xlinker --strip-all -Xlinker -z -Xlinker pack-relative-relocs \
+	-Xlinker -L$(LIBBPF)/lib -Xcc -I$(LIBBPF)/include
 
 .PHONY: deps build run test bench kernel-test kernel-bench fleet-test clean
 
@@ -28,8 +40,10 @@ deps:
 
 build: deps
 	mkdir -p $(TMPDIR)
+	scripts/libbpf.sh $(LIBBPF)
 	$(SWIFT) build $(TOOLS) $(RELEASE_FLAGS) --product opensnoop
 	$(SWIFT) build $(TOOLS) $(RELEASE_FLAGS) --product opensnoop-agent
+	@$(call STATIC_LIBBPF,$(BIN) $(BIN)-agent)
 
 run: build
 	$(BIN) $(ARGS)
@@ -56,6 +70,7 @@ bench: build
 kernel-test: build
 	$(SWIFT) build $(TOOLS) $(RELEASE_FLAGS)
 	$(SWIFT) build $(RELEASE_FLAGS)
+	@$(call STATIC_LIBBPF,$(OTHER_RELEASE))
 	Tests/KernelMatrix/run.sh
 
 # The benchmark inside the kernel matrix's guests (same kernels, KERNELS selection and cache):
@@ -65,6 +80,7 @@ kernel-test: build
 kernel-bench: build
 	$(SWIFT) build $(TOOLS) $(RELEASE_FLAGS)
 	$(SWIFT) build $(RELEASE_FLAGS)
+	@$(call STATIC_LIBBPF,$(OTHER_RELEASE))
 	KMX_MODE=bench Tests/KernelMatrix/run.sh
 
 # The deploy files run for real: the DaemonSet against Kubernetes' schema, the image under podman

@@ -45,8 +45,10 @@ let package = Package(
         ),
         // Names cgroups by id (path, container id, pod UID), for the fleet fields.
         .target(name: "CgroupIdentity", swiftSettings: swiftSettings),
-        // zlib, for compressing rotated output files.
-        .systemLibrary(name: "CZlib", pkgConfig: "zlib"),
+        // zlib, for compressing rotated output files. No pkgConfig: SwiftPM puts zlib.pc's
+        // -L/usr/lib/<triple> before every other -L, and the release build's static libbpf
+        // (Makefile) would lose to the system's libbpf.so there.
+        .systemLibrary(name: "CZlib"),
         // Gives the Swift runtime the command line where it cannot find it (no /proc).
         .target(name: "CommandLineCapture"),
         // A tracer's output: byte buffers, safe text, JSON fields, clocks, sinks and rotation,

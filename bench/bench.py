@@ -302,8 +302,10 @@ def binary_line():
         names = [l.split()[0] for l in out.splitlines() if "=>" in l]
         return ", ".join(n.split(".so")[0] for n in names)
 
+    ours = libraries(OURS)
+    linked = "Swift runtime" + ("" if "libbpf" in ours else " and libbpf")
     print(f"\nBinaries: swift-opensnoop {stripped_size(OURS) / 2**20:.1f} MiB stripped "
-          f"({size(OURS) / 2**20:.1f} MiB as built; Swift runtime linked in; needs {libraries(OURS)}); "
+          f"({size(OURS) / 2**20:.1f} MiB as built; {linked} linked in; needs {ours}); "
           f"libbpf-tools opensnoop {stripped_size(THEIRS) / 2**10:.0f} KiB stripped (libbpf linked in; needs {libraries(THEIRS)}).")
 
 

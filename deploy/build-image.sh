@@ -4,9 +4,9 @@
 #   BIN=DIR deploy/build-image.sh                     (binaries from DIR, not Tools/.build/release)
 #
 # 1. A minimal Debian bookworm root file system holding only the shared libraries the release
-#    binaries load (libbpf1, libelf1, zlib1g, libstdc++6 and what they depend on: libc6, libgcc-s1),
-#    made by mmdebstrap from Debian's archive (--variant=extract: the packages' files, no shell,
-#    no dpkg, no apt; about 16 MB; each package's control record is kept in /var/lib/dpkg/status.d/
+#    binaries load (libelf1, zlib1g, libstdc++6 and what they depend on: libc6, libgcc-s1; libbpf
+#    is linked in), made by mmdebstrap from Debian's archive (--variant=extract: the packages'
+#    files, no shell, no dpkg, no apt; about 15 MB; each package's control record is kept in /var/lib/dpkg/status.d/
 #    as distroless images do, for image scanners). Cached as .build/fleet/bookworm-rootfs.tar:
 #    delete it (or pass --refresh) to take newer packages, e.g. security updates.
 # 2. `podman import` makes it the base image localhost/opensnoop-base:<sha256 of the tarball>.
@@ -43,7 +43,7 @@ if [ "$refresh" = 1 ] || [ ! -s "$tarball" ]; then
     echo "build-image: making $tarball with mmdebstrap (bookworm, bookworm-updates, bookworm-security)"
     # The same bytes for the same package versions (timestamps clamped, tar entries sorted).
     export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
-    mmdebstrap --quiet --variant=extract --format=tar --include=libbpf1,libelf1,zlib1g,libstdc++6 \
+    mmdebstrap --quiet --variant=extract --format=tar --include=libelf1,zlib1g,libstdc++6 \
         --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
         --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/lintian/*' \
         --dpkgopt='path-exclude=/usr/share/gdb/*' --dpkgopt='path-exclude=/usr/share/gcc/*' \
@@ -60,7 +60,7 @@ fi
 sum=$(sha256sum "$tarball" | cut -c1-16)
 base=localhost/opensnoop-base:$sum
 if ! podman image exists "$base"; then
-    podman import --quiet --message "Debian bookworm: libbpf1 libelf1 zlib1g libstdc++6 (mmdebstrap extract)" \
+    podman import --quiet --message "Debian bookworm: libelf1 zlib1g libstdc++6 (mmdebstrap extract)" \
         "$tarball" "$base" >/dev/null
 fi
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the Debian packages opensnoop builds, tests and benchmarks with, if any is missing.
+# Installs the Debian packages opensnoop builds, tests and benchmarks with, if any is missing
+# (xz-utils and patch unpack libbpf's source package: scripts/libbpf.sh).
 set -euo pipefail
-packages=(libbpf-dev libelf-dev zlib1g-dev liburing-dev bpftool libbpf-tools make util-linux python3 python3-yaml gcc gcc-multilib prometheus)
+packages=(libbpf-dev libelf-dev zlib1g-dev liburing-dev bpftool libbpf-tools make util-linux python3 python3-yaml gcc gcc-multilib prometheus xz-utils patch)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

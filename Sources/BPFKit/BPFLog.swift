@@ -46,6 +46,13 @@ public enum BPFLog {
         }
     }
 
+    /// The version of the libbpf this process runs, as libbpf reports it: `MAJOR.MINOR` (no
+    /// patch level), e.g. `1.7`. The system's shared libbpf, or the one a build linked in
+    /// statically (opensnoop's release build does); for a tool's verbose output.
+    public static var libbpfVersion: String {
+        "\(libbpf_major_version()).\(libbpf_minor_version())"
+    }
+
     /// Silences libbpf again (the state at process start).
     public static func silence() {
         clibbpf_set_log_handler(nil, -1)

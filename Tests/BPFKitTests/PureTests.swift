@@ -19,6 +19,13 @@ struct PureTests {
         #expect(BPFAttachPoint(section: "xdp") == .other("xdp"))
     }
 
+    @Test("libbpfVersion names the libbpf in use as MAJOR.MINOR, 1.1 or later")
+    func libbpfVersion() throws {
+        let parts = BPFLog.libbpfVersion.split(separator: ".").compactMap { Int($0) }
+        try #require(parts.count == 2, "\(BPFLog.libbpfVersion)")
+        #expect(parts[0] > 1 || (parts[0] == 1 && parts[1] >= 1), "\(BPFLog.libbpfVersion)")
+    }
+
     @Test("C names become Swift names; keywords are escaped")
     func names() {
         #expect(identifier("exit_openat_regs") == "exitOpenatRegs")

@@ -205,8 +205,8 @@ c_default() { traced default w_default "$D/default.file" "" opensnoop; }
 w_fexit() { opener32 $D/compat && $H --name kmx-fexit openat $D/fexit.file && $H handle $D/fexit-handle.file; }
 c_fexit() {
 	traced fexit w_fexit "\"source\":\"openat\".*\"path\":\"$D/fexit.file\"" "" opensnoop -v -j --attach-mode fexit
-	# (-v adds libbpf's lines: opensnoop's own must be the one saying why.)
-	if [ $R = na ] || { [ $R = fail ] && [ "$(grep -c '^opensnoop: ' $T/fexit.err)" = 1 ] &&
+	# (-v adds libbpf's lines and names its version: opensnoop's one other line must say why.)
+	if [ $R = na ] || { [ $R = fail ] && [ "$(grep '^opensnoop: ' $T/fexit.err | grep -vc '^opensnoop: libbpf [0-9]')" = 1 ] &&
 		grep -q "^opensnoop: attach mode 'fexit' cannot run here" $T/fexit.err; }; then
 		R=na
 		M="$(sed -n 's/^opensnoop: .*cannot run here: //p' $T/fexit.err | head -n1)"

@@ -205,7 +205,7 @@ public struct OpenSnoopCommand: ParsableCommand {
           help: "Do not trace io_uring opens (then no BPF program runs on io_uring requests).")
     var noIoUring = false
 
-    @Flag(name: [.customShort("v"), .long], help: "Say which hooks are in use; show libbpf's log.")
+    @Flag(name: [.customShort("v"), .long], help: "Say which libbpf and hooks are in use; show libbpf's log.")
     var verbose = false
 
     @Flag(name: .customLong("verifier-stats"),
@@ -458,7 +458,10 @@ public struct OpenSnoopCommand: ParsableCommand {
 
     /// Loads, runs the command if any, traces until the end; returns the exit code.
     private func trace(_ options: TraceOptions, commandBytes: [[UInt8]]) -> Int32 {
-        if verbose { BPFLog.printToStandardError(upTo: .debug, prefix: "") }
+        if verbose {
+            BPFLog.printToStandardError(upTo: .debug, prefix: "")
+            Diagnostics.report("libbpf \(BPFLog.libbpfVersion)", tool: "opensnoop")
+        }
         TerminationSignals.install()
         let columns = OutputColumns(timestamp: timestamp, uid: printUID, flags: extendedFields, fullPath: fullPath,
                                     cgroup: options.recordCgroup, latency: options.measuresLatency)
