@@ -38,21 +38,20 @@ public final class OpenSnoopProgram {
         case rawExit(full: Bool)
         /// The raw `sys_enter` hook timing opens in `raw` mode (`--latency`).
         case rawEntry
-        /// The end of a kernel function that open syscalls go through, in `fexit` mode.
-        case functionExit(String)
+        /// The end of a kernel function that open syscalls go through (its section names it), in
+        /// `fexit` mode.
+        case functionExit
         /// Its start, timing opens in `fexit` mode (`--latency`).
-        case functionEntry(String)
+        case functionEntry
         /// The exit tracepoints of the open syscalls (one program for all), in `tracepoints` mode.
         case syscallExit
         /// Their entry tracepoints, timing opens in `tracepoints` mode (`--latency`).
         case syscallEntry
-        /// io_uring submission, at the tracepoint of that name (`io_uring_submit_req`, or
-        /// `io_uring_submit_sqe` before 6.4).
-        case ioUringSubmit(String)
-        /// io_uring completion, for the prototype with this many parameters (3 since 6.13, 7 before).
-        case ioUringComplete(parameters: Int)
-        /// io_uring requests whose preparation failed.
-        case ioUringFailed
+        /// A stage of an io_uring open, at the tracepoint its section names, written for the
+        /// prototype with this many parameters: `io_uring_submit_req` (1), or before 6.4
+        /// `io_uring_submit_sqe` (2, taking the request first from 6.0); `io_uring_complete` (3
+        /// since 6.13, 7 before); `io_uring_req_failed` (3).
+        case ioUring(IoUringStage, parameters: Int)
         /// Following a command's process tree.
         case follow
         /// Run once after load, never attached: learns our own process id as the kernel numbers it.
@@ -63,28 +62,23 @@ public final class OpenSnoopProgram {
             case .rawSysExit: self = .rawExit(full: true)
             case .rawSysExitBasic: self = .rawExit(full: false)
             case .rawSysEnter: self = .rawEntry
-            case .fexitOpenat2: self = .functionExit("do_sys_openat2")
-            case .fexitHandleOpen: self = .functionExit("do_handle_open")
-            case .fentryOpenat2: self = .functionEntry("do_sys_openat2")
-            case .fentryHandleOpen: self = .functionEntry("do_handle_open")
+            case .fexitOpenat2, .fexitHandleOpen: self = .functionExit
+            case .fentryOpenat2, .fentryHandleOpen: self = .functionEntry
             case .tpSysExit: self = .syscallExit
             case .tpSysEnter: self = .syscallEntry
-            case .uringSubmitReq: self = .ioUringSubmit("io_uring_submit_req")
-            case .uringSubmitSqe: self = .ioUringSubmit("io_uring_submit_sqe")
-            case .uringComplete: self = .ioUringComplete(parameters: 3)
-            case .uringCompleteRes: self = .ioUringComplete(parameters: 7)
-            case .uringReqFailed: self = .ioUringFailed
+            case .uringSubmitReq: self = .ioUring(.submit, parameters: 1)
+            case .uringSubmitSqe: self = .ioUring(.submit, parameters: 2)
+            case .uringComplete: self = .ioUring(.complete, parameters: 3)
+            case .uringCompleteRes: self = .ioUring(.complete, parameters: 7)
+            case .uringReqFailed: self = .ioUring(.failed, parameters: 3)
             case .followFork, .followExit: self = .follow
             case .whoami: self = .identify
             }
         }
     }
 
-    /// The io_uring tracepoints, with the number of parameters of each prototype this program
-    /// knows (`submit_sqe` took the request first only from 6.0 to 6.3).
-    private static let ioUringPrototypes = [
-        "io_uring_submit_req": [1], "io_uring_submit_sqe": [2], "io_uring_complete": [3, 7], "io_uring_req_failed": [3],
-    ]
+    /// The stages of an io_uring open: each needs one program whose prototype the kernel has.
+    private enum IoUringStage: CaseIterable { case submit, complete, failed }
 
     /// Loads and attaches the programs `options` select on this kernel. With
     /// `collectingStatistics`, `verifierStatistics` says what verifying each one took.
@@ -151,7 +145,9 @@ public final class OpenSnoopProgram {
     }
 
     /// The kernel functions `fexit` mode attaches to: every open syscall goes through one of them.
-    private static let openFunctions = ["do_sys_openat2", "do_handle_open"]
+    private static let openFunctions = OpensnoopSkeleton.attachPoints.values.compactMap { point -> String? in
+        if case .fentry(let function, isReturn: true) = point { function } else { nil }
+    }
 
     /// Why `fexit` mode cannot run here, or nil if it can.
     private static func fexitUnavailable() -> String? {
@@ -327,7 +323,7 @@ public final class OpenSnoopProgram {
                 wanted = mode == .tracepoints && !syscallTracepoints("exit").isEmpty
             case .syscallEntry:
                 wanted = mode == .tracepoints && timed
-            case .ioUringSubmit, .ioUringComplete, .ioUringFailed:
+            case .ioUring:
                 wanted = ioUring.hooks[program] == true
             case .follow:
                 wanted = options.followCommand
@@ -349,25 +345,20 @@ public final class OpenSnoopProgram {
     /// written for (from its BTF), or why io_uring opens cannot be traced here.
     private static func ioUringHooks(canLoop: Bool) -> (hooks: [OpensnoopSkeleton.Program: Bool], unavailable: String?) {
         guard canLoop else { return ([:], "they are traced on Linux 6.0 or later; this kernel is older (it has no bpf_loop)") }
-        let found = KernelBTF.tracepointParameterCounts(Array(ioUringPrototypes.keys))
-        var hooks: [OpensnoopSkeleton.Program: Bool] = [:]
-        var submit = false, complete = false, failed = false
-        for program in OpensnoopSkeleton.Program.allCases {
-            switch Hook(program) {
-            case .ioUringSubmit(let name) where !submit && found[name].map({ ioUringPrototypes[name]!.contains($0) }) == true:
-                hooks[program] = true
-                submit = true
-            case .ioUringComplete(let parameters) where found["io_uring_complete"] == parameters:
-                hooks[program] = true
-                complete = true
-            case .ioUringFailed where found["io_uring_req_failed"] == 3:
-                hooks[program] = true
-                failed = true
-            default:
-                break
-            }
+        let programs = OpensnoopSkeleton.Program.allCases.compactMap {
+            program -> (OpensnoopSkeleton.Program, IoUringStage, parameters: Int, tracepoint: String)? in
+            if case .ioUring(let stage, let parameters) = Hook(program),
+               case .btfTracepoint(let name) = OpensnoopSkeleton.attachPoints[program] {
+                (program, stage, parameters, name)
+            } else { nil }
         }
-        guard submit && complete && failed else {
+        let found = KernelBTF.tracepointParameterCounts(programs.map { $0.tracepoint })
+        var hooks: [OpensnoopSkeleton.Program: Bool] = [:]
+        var stages: Set<IoUringStage> = []
+        for (program, stage, parameters, name) in programs where found[name] == parameters {
+            if stages.insert(stage).inserted { hooks[program] = true }  // the first that fits
+        }
+        guard stages.count == IoUringStage.allCases.count else {
             return ([:], "this kernel's io_uring tracepoints do not name the request (Linux 6.0 or later does)")
         }
         return (hooks, nil)
