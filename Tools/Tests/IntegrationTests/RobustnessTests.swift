@@ -91,12 +91,11 @@ struct RobustnessTests {
     @Test("A full disk is an error said once, with exit 1, not silence")
     func fullDisk() throws {
         let name = uniqueName("full")
-        let (status, _, err) = try runShell("""
-            \(Binaries.opensnoop) -j -o /dev/full -n \(name) & pid=$!; sleep 1.5
-            \(Binaries.helper) --name \(name) loop 50 /etc/hostname >/dev/null; wait $pid
-            """)
-        #expect(status == 1)
-        #expect(err == "opensnoop: cannot write /dev/full: No space left on device\n")
+        let tracer = try TracerRun(["-j", "-o", "/dev/full", "-n", name])
+        try runHelper(["--name", name, "loop", "50", "/etc/hostname"])
+        #expect(waitUntil(seconds: 10) { !tracer.process.isRunning }, "opensnoop went on writing to a full disk")
+        #expect(tracer.stop(signal: SIGKILL, settle: 0) == 1)
+        #expect(tracer.errors == "opensnoop: cannot write /dev/full: No space left on device\n")
     }
 
     @Test("A file system that fills up keeps whole lines only: the last, cut line is taken back")
@@ -107,12 +106,11 @@ struct RobustnessTests {
         try #require(mounted == 0, "\(mountErr)")
         defer { _ = try? runToCompletion("/bin/umount", [dir]) }
         let name = uniqueName("fill")
-        let (status, _, err) = try runShell("""
-            \(Binaries.opensnoop) -j -o \(dir)/ev.jsonl -n \(name) & pid=$!; sleep 1.5
-            \(Binaries.helper) --name \(name) loop 2000 /etc/hostname >/dev/null; wait $pid
-            """)
-        #expect(status == 1)
-        #expect(err.hasSuffix("No space left on device\n"), "\(err)")
+        let tracer = try TracerRun(["-j", "-o", dir + "/ev.jsonl", "-n", name])
+        try runHelper(["--name", name, "loop", "2000", "/etc/hostname"])
+        #expect(waitUntil(seconds: 10) { !tracer.process.isRunning }, "opensnoop went on writing to a full file system")
+        #expect(tracer.stop(signal: SIGKILL, settle: 0) == 1)
+        #expect(tracer.errors.hasSuffix("No space left on device\n"), "\(tracer.errors)")
         let text = try String(contentsOfFile: dir + "/ev.jsonl", encoding: .utf8)
         #expect(text.count > 30_000 && text.hasSuffix("\n"), "\(text.suffix(80))")
         for line in text.split(separator: "\n") {
