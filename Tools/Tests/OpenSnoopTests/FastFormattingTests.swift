@@ -219,6 +219,16 @@ struct FastFormattingTests {
         }
     }
 
+    @Test("Text: the FD and ERR columns match printf's %3d inside and outside the range of kept cells")
+    func resultColumns() {
+        var formatter = TextFormatter(columns: OutputColumns())
+        for ret in [-4095, 100_000, Int32.max] + Array(-1_100...1_100) {
+            let line = EventFixture.format(EventFixture.record(pid: 1, ret: ret), with: &formatter)
+            let columns = String(format: "%3ld %3ld ", ret >= 0 ? Int(ret) : -1, ret >= 0 ? 0 : -Int(ret))
+            #expect(line == "1      cat              " + columns + "/etc/hosts\n", "ret \(ret)")
+        }
+    }
+
     @Test("JSON flags_names, errno_name and source match the library's names")
     func jsonNames() throws {
         var random = Random(state: 78)
