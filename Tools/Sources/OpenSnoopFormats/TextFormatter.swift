@@ -12,6 +12,8 @@ public struct TextFormatter: EventFormatter {
     private var identity = RepeatedRun()
     /// Names the `CGROUP` column (with `columns.cgroup`).
     private let cgroups: CgroupFields?
+    /// `allNarrowCells`, held here: reading a static costs a call to its lazy initializer's check each time.
+    private let narrowCells = Self.allNarrowCells
     /// The cgroup's column or fields, kept while the cgroup repeats.
     private var cgroupRun = RepeatedRun()
 
@@ -53,7 +55,7 @@ public struct TextFormatter: EventFormatter {
             out.appendDecimal(Int64(event.errorNumber), width: 3)
             out.append(UInt8(ascii: " "))
         } else {
-            Self.appendNarrowColumns(event.fileDescriptor, event.errorNumber, into: &out)
+            appendNarrowColumns(event.fileDescriptor, event.errorNumber, into: &out)
         }
         if columns.flags || columns.latency || cgroups != nil { appendOptionalColumns(event, into: &out) }
         if (columns.fullPath || event.source == .openByHandleAt), let full = event.fullPathBytes {
@@ -70,24 +72,24 @@ public struct TextFormatter: EventFormatter {
     /// `%3d %3d ` (the FD and ERR columns, each with the space after it) as one 8-byte store of
     /// two cells from `narrowCells` when both are in -99...999 (every errno; an fd below 1000).
     @inline(__always)
-    private static func appendNarrowColumns(_ fd: Int32, _ error: Int32, into out: inout OutputBuffer) {
+    private func appendNarrowColumns(_ fd: Int32, _ error: Int32, into out: inout OutputBuffer) {
         let first = Int(fd) &+ 99, second = Int(error) &+ 99
         guard narrowCells.indices.contains(first), narrowCells.indices.contains(second) else {
-            return appendWideColumns(fd, error, into: &out)
+            return Self.appendWideColumns(fd, error, into: &out)
         }
         let cells = UInt64(narrowCells[first]) | UInt64(narrowCells[second]) << 32
         withUnsafeBytes(of: cells.littleEndian) { out.append(contentsOf: $0) }
     }
 
     /// `%3d ` (4 bytes, the first lowest) of each value in -99...999, at the value + 99.
-    private static let narrowCells: [UInt32] = (-99...999).map { value in
+    private static let allNarrowCells: [UInt32] = (-99...999).map { value in
         var cell = OutputBuffer(capacity: 8)
         cell.appendDecimal(Int64(value), width: 3)
         cell.append(UInt8(ascii: " "))
         return cell.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
     }
 
-    /// The FD and ERR columns when one of them is wider than `narrowCells`.
+    /// The FD and ERR columns when one of them is wider than the kept cells.
     @inline(never)
     private static func appendWideColumns(_ fd: Int32, _ error: Int32, into out: inout OutputBuffer) {
         out.appendDecimal(Int64(fd), width: 3)
