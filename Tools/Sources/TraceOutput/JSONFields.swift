@@ -5,6 +5,7 @@
 extension OutputBuffer {
     /// Appends `{"time":"<RFC 3339 UTC>","ts_ns":N`: how a record of an event at kernel
     /// monotonic time `monotonic` begins.
+    @inlinable
     public mutating func appendJSONRecordStart(at monotonic: UInt64, clock: inout WallClock) {
         clock.appendJSONRecordStart(monotonic, into: &self)
     }

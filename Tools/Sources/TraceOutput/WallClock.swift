@@ -122,6 +122,7 @@ public struct WallClock {
     /// `{"time":"` `appendRFC3339` `","ts_ns":` `appendNanoseconds` (how a JSON record of an
     /// event begins) with one capacity check and no call: 17 digits made, the rest copied
     /// whole from the caches (their bytes past the cached lengths are scratch, overwritten).
+    @usableFromInline
     mutating func appendJSONRecordStart(_ monotonic: UInt64, into out: inout OutputBuffer) {
         resyncIfDue(monotonic)
         let wall = wallNanoseconds(monotonic)
