@@ -101,10 +101,7 @@ public struct JSONFormatter: EventFormatter {
     }
 
     public mutating func append(_ event: OpenEvent, into out: inout OutputBuffer) {
-        out.append("{\"time\":\"")
-        clock.appendRFC3339(event.timestampNanoseconds, into: &out)
-        out.append("\",\"ts_ns\":")
-        clock.appendNanoseconds(event.timestampNanoseconds, into: &out)
+        out.appendJSONRecordStart(at: event.timestampNanoseconds, clock: &clock)
         let comm = event.commWords
         let who = RepeatedRun.Key(a: UInt64(UInt32(bitPattern: event.pid)) << 32 | UInt64(UInt32(bitPattern: event.tid)),
                                   b: UInt64(event.uid), c: comm.0, d: comm.1)

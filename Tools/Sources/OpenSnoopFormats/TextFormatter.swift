@@ -12,6 +12,8 @@ public struct TextFormatter: EventFormatter {
     private var identity = RepeatedRun()
     /// Names the `CGROUP` column (with `columns.cgroup`).
     private let cgroups: CgroupFields?
+    /// `allNarrowCells`, held here: reading a static costs a call to its lazy initializer's check each time.
+    private let narrowCells = Self.allNarrowCells
     /// The cgroup's column or fields, kept while the cgroup repeats.
     private var cgroupRun = RepeatedRun()
 
@@ -53,7 +55,7 @@ public struct TextFormatter: EventFormatter {
             out.appendDecimal(Int64(event.errorNumber), width: 3)
             out.append(UInt8(ascii: " "))
         } else {
-            Self.appendNarrowColumns(event.fileDescriptor, event.errorNumber, into: &out)
+            appendNarrowColumns(event.fileDescriptor, event.errorNumber, into: &out)
         }
         if columns.flags || columns.latency || cgroups != nil { appendOptionalColumns(event, into: &out) }
         if (columns.fullPath || event.source == .openByHandleAt), let full = event.fullPathBytes {
@@ -67,32 +69,33 @@ public struct TextFormatter: EventFormatter {
         out.append(UInt8(ascii: "\n"))
     }
 
-    /// `%3d %3d ` (the FD and ERR columns, each with the space after it) as one 8-byte store
-    /// when both are in -99...999 (every errno; an fd below 1000): a third of the instructions
-    /// of two `appendDecimal` calls.
-    private static func appendNarrowColumns(_ fd: Int32, _ error: Int32, into out: inout OutputBuffer) {
-        guard let first = narrowCell(fd), let second = narrowCell(error) else {
-            out.appendDecimal(Int64(fd), width: 3)
-            out.append(UInt8(ascii: " "))
-            out.appendDecimal(Int64(error), width: 3)
-            out.append(UInt8(ascii: " "))
-            return
+    /// `%3d %3d ` (the FD and ERR columns, each with the space after it) as one 8-byte store of
+    /// two cells from `narrowCells` when both are in -99...999 (every errno; an fd below 1000).
+    @inline(__always)
+    private func appendNarrowColumns(_ fd: Int32, _ error: Int32, into out: inout OutputBuffer) {
+        let first = Int(fd) &+ 99, second = Int(error) &+ 99
+        guard narrowCells.indices.contains(first), narrowCells.indices.contains(second) else {
+            return Self.appendWideColumns(fd, error, into: &out)
         }
-        withUnsafeBytes(of: (UInt64(first) | UInt64(second) << 32).littleEndian) { out.append(contentsOf: $0) }
+        let cells = UInt64(narrowCells[first]) | UInt64(narrowCells[second]) << 32
+        withUnsafeBytes(of: cells.littleEndian) { out.append(contentsOf: $0) }
     }
 
-    /// `%3d ` of `value` as 4 bytes (the first lowest), if it fits in three columns.
-    @inline(__always)
-    private static func narrowCell(_ value: Int32) -> UInt32? {
-        guard value > -100 && value < 1000 else { return nil }
-        let magnitude = value.magnitude, space = UInt32(UInt8(ascii: " "))
-        let sign = value < 0 ? UInt32(UInt8(ascii: "-")) : space
-        let ones = UInt32(UInt8(ascii: "0")) + magnitude % 10
-        let tens = UInt32(UInt8(ascii: "0")) + magnitude / 10 % 10
-        let hundreds = UInt32(UInt8(ascii: "0")) + magnitude / 100
-        return magnitude >= 100 ? hundreds | tens << 8 | ones << 16 | space << 24
-            : magnitude >= 10 ? sign | tens << 8 | ones << 16 | space << 24
-            : space | sign << 8 | ones << 16 | space << 24
+    /// `%3d ` (4 bytes, the first lowest) of each value in -99...999, at the value + 99.
+    private static let allNarrowCells: [UInt32] = (-99...999).map { value in
+        var cell = OutputBuffer(capacity: 8)
+        cell.appendDecimal(Int64(value), width: 3)
+        cell.append(UInt8(ascii: " "))
+        return cell.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
+    }
+
+    /// The FD and ERR columns when one of them is wider than the kept cells.
+    @inline(never)
+    private static func appendWideColumns(_ fd: Int32, _ error: Int32, into out: inout OutputBuffer) {
+        out.appendDecimal(Int64(fd), width: 3)
+        out.append(UInt8(ascii: " "))
+        out.appendDecimal(Int64(error), width: 3)
+        out.append(UInt8(ascii: " "))
     }
 
     // The columns most lines do not have, out of line: `append` stays small enough for the

@@ -229,10 +229,10 @@ private final class EventWriter<Formatter: EventFormatter> {
     ///
     /// Appending an event through the stored property would cost a dynamic exclusivity check
     /// each time (`swift_beginAccess`/`swift_endAccess`, as for any mutation of a class's stored
-    /// property across an opaque call): about 90 instructions an event, 12% of the text
-    /// format's reader CPU and 11% of JSON's (callgrind, 100,000 opens), more than the rest of
-    /// the session's per-event path. Through a pointer taken once per read it costs nothing;
-    /// the pointer is valid for the whole of `reading` and cleared before it returns.
+    /// property across an opaque call): about 90 instructions an event (callgrind, 100,000
+    /// opens), more than the rest of the session's per-event path. Through a pointer taken once
+    /// per read it costs nothing; the pointer is valid for the whole of `reading` and cleared
+    /// before it returns.
     private var lent: UnsafeMutablePointer<Formatter>? = nil
 
     init(formatter: Formatter, output: OutputSink) {

@@ -5,11 +5,9 @@
 extension OutputBuffer {
     /// Appends `{"time":"<RFC 3339 UTC>","ts_ns":N`: how a record of an event at kernel
     /// monotonic time `monotonic` begins.
+    @inlinable
     public mutating func appendJSONRecordStart(at monotonic: UInt64, clock: inout WallClock) {
-        append("{\"time\":\"")
-        clock.appendRFC3339(monotonic, into: &self)
-        append("\",\"ts_ns\":")
-        clock.appendNanoseconds(monotonic, into: &self)
+        clock.appendJSONRecordStart(monotonic, into: &self)
     }
 
     /// Appends `,"key":` (`,"key_base64":` with `base64`).

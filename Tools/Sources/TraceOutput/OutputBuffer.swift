@@ -85,7 +85,7 @@ public struct OutputBuffer: ~Copyable {
         used &+= count
     }
 
-    /// Copies `count` bytes; up to 32 with two (possibly overlapping) loads and stores of the
+    /// Copies `count` bytes; up to 64 with two (possibly overlapping) loads and stores of the
     /// largest size that fits, reading and writing nothing outside the two ranges.
     @inlinable @inline(__always)
     static func copy(_ from: UnsafeRawPointer, count: Int, to: UnsafeMutableRawPointer) {
@@ -97,6 +97,7 @@ public struct OutputBuffer: ~Copyable {
         }
         switch count {
         case 17...32: pair(SIMD16<UInt8>.self)  // a repeated run's bytes: no call to memcpy
+        case 33...64: pair(SIMD32<UInt8>.self)
         case 8...16: pair(UInt64.self)
         case 4..<8: pair(UInt32.self)
         case 2..<4: pair(UInt16.self)

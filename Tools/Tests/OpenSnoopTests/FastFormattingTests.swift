@@ -219,6 +219,40 @@ struct FastFormattingTests {
         }
     }
 
+    @Test("Text: the FD and ERR columns match printf's %3d inside and outside the range of kept cells")
+    func resultColumns() {
+        var formatter = TextFormatter(columns: OutputColumns())
+        for ret in [-4095, 100_000, Int32.max] + Array(-1_100...1_100) {
+            let line = EventFixture.format(EventFixture.record(pid: 1, ret: ret), with: &formatter)
+            let columns = String(format: "%3ld %3ld ", ret >= 0 ? Int(ret) : -1, ret >= 0 ? 0 : -Int(ret))
+            #expect(line == "1      cat              " + columns + "/etc/hosts\n", "ret \(ret)")
+        }
+    }
+
+    @Test("A JSON record's start is its time and ts_ns fields, cached or not, within 0.1 s of boot too")
+    func recordStart() {
+        var random = Random(state: 78)
+        var clock = WallClock()
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let past = UInt64(now.tv_sec) * 1_000_000_000  // no later than now: no resync between the two
+        for round in 0..<20_000 {
+            let monotonic = [random.next() % past, random.next() % 200_000_000, past - random.next() % 2_000_000_000][random.below(3)]
+            var pieces = OutputBuffer(capacity: 1), whole = OutputBuffer(capacity: 1)
+            func appendPieces() {
+                pieces.append("{\"time\":\"")
+                clock.appendRFC3339(monotonic, into: &pieces)
+                pieces.append("\",\"ts_ns\":")
+                clock.appendNanoseconds(monotonic, into: &pieces)
+            }
+            if random.below(2) == 0 { appendPieces() }
+            whole.appendJSONRecordStart(at: monotonic, clock: &clock)
+            if pieces.isEmpty { appendPieces() }
+            #expect(whole.bytes == pieces.bytes, "round \(round): \(monotonic)")
+            if whole.bytes != pieces.bytes { return }
+        }
+    }
+
     @Test("JSON flags_names, errno_name and source match the library's names")
     func jsonNames() throws {
         var random = Random(state: 78)
