@@ -16,15 +16,23 @@ private final class GetppidThread: Sendable {
     private let id = Atomic<UInt32>(0)
     private let go = Atomic<Bool>(false)
     private let finished = Atomic<Bool>(false)
+    private let resumed = Atomic<Bool>(false)
 
-    init(calls count: Int) {
+    /// With `pauseAfter`, the thread stops after that many calls until `resume()`.
+    init(calls count: Int, pauseAfter pause: Int? = nil) {
         Thread { [self] in
             id.store(threadID(), ordering: .releasing)
             while !go.load(ordering: .acquiring) { usleep(100) }
-            triggerGetppid(count)
+            triggerGetppid(pause ?? count)
+            if let pause {
+                while !resumed.load(ordering: .acquiring) { usleep(100) }
+                triggerGetppid(count - pause)
+            }
             finished.store(true, ordering: .releasing)
         }.start()
     }
+
+    func resume() { resumed.store(true, ordering: .releasing) }
 
     /// The thread's id, once it runs.
     var tid: UInt32 {
@@ -59,7 +67,9 @@ struct MapOperationTests {
           .timeLimit(.minutes(1)))
     func drainWhileWritten() throws {
         let total = 50_000
-        let writer = GetppidThread(calls: total)
+        // Half the calls, then the rest once a drain took entries: some drains overlap the
+        // writer however fast either side runs.
+        let writer = GetppidThread(calls: total, pauseAfter: total / 2)
         let open = try KittestSkeleton.open()
         open.rodata.targetTid = writer.tid
         open.rodata.enabled = true
@@ -71,7 +81,10 @@ struct MapOperationTests {
         var keys: [UInt64] = [], drainsWithEntries = 0
         while !writer.isFinished {
             let batch = try taken.drain()
-            if !batch.isEmpty { drainsWithEntries += 1 }
+            if !batch.isEmpty {
+                drainsWithEntries += 1
+                writer.resume()
+            }
             keys += batch.map(\.key)
             #expect(batch.allSatisfy { $0.value == 1 })
         }
