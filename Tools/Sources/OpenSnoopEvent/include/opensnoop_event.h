@@ -30,7 +30,7 @@ enum opensnoop_source {
 
 /* The open system calls, the one list both sides use: X(name, source, x86-64 number, ia32
  * number, arm64 number), -1 where an ABI has no such call. The BPF program makes its syscall
- * decoding and its per-syscall tracepoint programs from it, user space the names. */
+ * decoding from it, user space the names of the tracepoints it attaches at. */
 #define OPENSNOOP_SYSCALLS(X)                                                  \
 	X(open, OPENSNOOP_SRC_OPEN, 2, 5, -1)                                  \
 	X(openat, OPENSNOOP_SRC_OPENAT, 257, 295, 56)                          \
