@@ -183,11 +183,7 @@ public struct WallClock {
         text.append(UInt8(ascii: ":"))
         text.appendZeroPadded(UInt64(parts.tm_sec), width: 2)
         text.append(UInt8(ascii: "."))
-        let length = min(text.count, MemoryLayout.size(ofValue: cachedUTC))
-        text.withUnsafeBytes { bytes in
-            withUnsafeMutableBytes(of: &cachedUTC) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes.prefix(length))) }
-        }
-        cachedUTCLength = length
+        cachedUTCLength = Self.keep(text, in: &cachedUTC)
         cachedUTCSecond = second
     }
 
@@ -201,11 +197,16 @@ public struct WallClock {
     private mutating func renderHighDigits(_ high: UInt64) {
         var text = OutputBuffer(capacity: 24)
         text.appendUnsigned(high)
-        let length = min(text.count, MemoryLayout.size(ofValue: cachedHighDigits))
-        text.withUnsafeBytes { bytes in
-            withUnsafeMutableBytes(of: &cachedHighDigits) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes.prefix(length))) }
-        }
-        cachedHighLength = length
+        cachedHighLength = Self.keep(text, in: &cachedHighDigits)
         cachedHigh = high
+    }
+
+    /// Copies as much of `text` as the fixed-size `cache` holds into it; returns that length.
+    private static func keep<Cache>(_ text: borrowing OutputBuffer, in cache: inout Cache) -> Int {
+        let length = min(text.count, MemoryLayout<Cache>.size)
+        text.withUnsafeBytes { bytes in
+            withUnsafeMutableBytes(of: &cache) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes.prefix(length))) }
+        }
+        return length
     }
 }

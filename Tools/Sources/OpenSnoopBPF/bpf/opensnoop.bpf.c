@@ -34,7 +34,7 @@
 char LICENSE[] SEC("license") = "GPL";
 
 /* Layouts the kernel's ABI fixes (UAPI, a syscall tracepoint's format), read without CO-RE: at
- * start libbpf looks each CO-RE'd type up in every type of the kernel's BTF (about 1.5 ms each). */
+ * start libbpf looks each CO-RE'd type up in every type of the kernel's BTF (about 1 ms each). */
 struct uapi_open_how {
 	__u64 flags, mode, resolve;
 };
