@@ -8,7 +8,8 @@ import PackagePlugin
 /// Include path, in order: the target's `bpf/` folder; the public headers of every C target it
 /// depends on (for a kernel/user contract header); BPFHeaders' `bpf/ARCH/` (`vmlinux.h`) and
 /// `bpf/` (`bpfkit.h`), found in the package graph, not copied. Extra clang arguments (`-D`, `-I`)
-/// come from an optional `bpf/flags` file. Every file under `bpf/` (subfolders too) is an input.
+/// come from an optional `bpf/flags` file (`-Wall -Werror` come first: a `-Wno-error` line there turns
+/// warnings back into warnings). Every file under `bpf/` (subfolders too) is an input.
 ///
 /// The target must declare `exclude: ["bpf"]`: SwiftPM would otherwise treat the `.c` files as
 /// sources of the Swift target (rejected as mixed languages) and headers as resources.

@@ -332,16 +332,24 @@ package struct TypeGenerator {
         let name = path.split(separator: ".").last.map(String.init) ?? path
         let raw = (enumeration.signed ? "Int" : "UInt") + String(enumeration.size * 8)
         var out = "\n/// `enum \(enumeration.name ?? "(anonymous)")` (\(enumeration.size) bytes): its values as constants;\n"
-        out += "/// any other value is kept as it is (never a trap on a value this build does not know).\n"
-        out += "public struct \(name): BPFPlainData, RawRepresentable, Hashable, Sendable {\n"
+        out += "/// any other value is kept as it is (never a trap on a value this build does not know), and\n"
+        out += "/// `isKnown` tells whether it is one of them.\n"
+        out += "public struct \(name): BPFPlainData, RawRepresentable, Hashable, CaseIterable, Sendable {\n"
         out += "    public var rawValue: \(raw)\n\n"
         out += "    public init(rawValue: \(raw)) { self.rawValue = rawValue }\n"
         let mask: UInt64 = enumeration.size == 8 ? .max : (1 << (enumeration.size * 8)) - 1
-        for (constant, value) in zip(constantNames(enumeration.cases.map(\.name)), enumeration.cases) {
-            let number = enumeration.signed ? String(Int64(bitPattern: value.bits)) : String(value.bits & mask)
+        let constants = constantNames(enumeration.cases.map(\.name))
+        let numbers = enumeration.cases.map { enumeration.signed ? String(Int64(bitPattern: $0.bits)) : String($0.bits & mask) }
+        for (constant, (value, number)) in zip(constants, zip(enumeration.cases, numbers)) {
             out += "\n    /// `\(value.name)` (\(number)).\n"
             out += "    public static let \(constant) = \(name)(rawValue: \(number))\n"
         }
+        out += "\n    /// The C enum's values, in its order.\n"
+        out += "    public static let allCases: [\(name)] = [\(constants.map { "." + $0 }.joined(separator: ", "))]\n"
+        out += "\n    /// Whether the value is one of the C enum's (a compare, no lookup: for checking records).\n"
+        out += "    @inlinable public var isKnown: Bool {\n"
+        out += numbers.isEmpty ? "        false\n" : "        switch rawValue { case \(Set(numbers).sorted().joined(separator: ", ")): true; default: false }\n"
+        out += "    }\n"
         out += "}\n"
         return out
     }

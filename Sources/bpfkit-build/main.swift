@@ -69,7 +69,7 @@ do {
     let args = try Arguments(Array(CommandLine.arguments.dropFirst()))
     let unstripped = args.object + ".full"
     let extra = try args.flagsFiles.flatMap(flags(inFile:))
-    try run(args.clang, ["-g", "-O2", "-target", "bpf", "-mcpu=v3", targetArchDefine(), "-Wall"]
+    try run(args.clang, ["-g", "-O2", "-target", "bpf", "-mcpu=v3", targetArchDefine(), "-Wall", "-Werror"]
         + args.includes.flatMap { ["-I", $0] } + extra
         + ["-c", args.source, "-o", unstripped])
     try run(args.objcopy, ["--strip-debug", unstripped, args.object])

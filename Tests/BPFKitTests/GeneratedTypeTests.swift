@@ -17,6 +17,10 @@ struct GeneratedTypeTests {
         #expect(MemoryLayout<InlineArray<3, Generated.GenPacked>>.stride == 21)
         #expect(MemoryLayout<Generated.GenEither>.size == 8)
         #expect(MemoryLayout<Generated.GenBig>.size == 8)
+        #expect(Generated.GenColor.allCases == [.red, .green, .blue])
+        #expect(Generated.GenColor.allCases.map(\.rawValue) == [1, 2, 0x7fff_ffff])
+        #expect(Generated.GenLevel.allCases.allSatisfy(\.isKnown) && !Generated.GenLevel(rawValue: 0).isKnown)
+        #expect(Generated.GenBig.huge.isKnown && !Generated.GenBig(rawValue: 2).isKnown)
     }
 
     @Test("The generator reads map types, globals and BPFKIT_TYPE names from the object's BTF")

@@ -16,13 +16,9 @@ public struct OpenEvent {
     /// `struct opensnoop_event` in Swift, generated from the BPF object's BTF.
     public typealias Header = OpensnoopSkeleton.Types.OpensnoopEvent
 
-    /// How the file was opened.
-    public enum Source: UInt8, Sendable, CaseIterable {
-        case open = 1, openat = 2, openat2 = 3, creat = 4, ioUring = 5, openByHandleAt = 6
-
-        /// The name used in JSON output (the syscall's, or "io_uring"), from the C contract.
-        public var name: String { String(cString: opensnoop_source_name(UInt32(rawValue))) }
-    }
+    /// How the file was opened: `enum opensnoop_source`, generated from the BPF object's BTF
+    /// (`.open`, `.openat`, `.openat2`, `.creat`, `.ioUring`, `.openByHandleAt`).
+    public typealias Source = OpensnoopSkeleton.Types.OpensnoopSource
 
     /// The header's fields, where the record holds them.
     private let fields: Header.View
@@ -38,7 +34,8 @@ public struct OpenEvent {
     public init?(record: UnsafeRawBufferPointer) {
         guard record.count >= Self.headerSize, let base = record.baseAddress else { return nil }
         let fields = Header.View(base)
-        guard let source = Source(rawValue: fields.source) else { return nil }
+        let source = fields.source
+        guard source.isKnown else { return nil }
         let flags = fields.eventFlags
         let pathLength = Int(fields.pathLen)
         let hasFull = flags & UInt16(OPENSNOOP_EV_FULL_PATH.rawValue) != 0
@@ -164,4 +161,9 @@ public struct OpenEvent {
     public var comm: String { withCommBytes { String(decoding: $0, as: UTF8.self) } }
     /// The path as passed (invalid UTF-8 replaced).
     public var path: String { String(decoding: pathBytes, as: UTF8.self) }
+}
+
+extension OpenEvent.Source {
+    /// The name used in JSON output (the syscall's, or "io_uring"), from the C contract.
+    public var name: String { String(cString: opensnoop_source_name(UInt32(rawValue))) }
 }

@@ -241,6 +241,7 @@ private final class EventWriter<Formatter: EventFormatter> {
     }
 
     /// Runs `body`, which reads events, with `formatter` lent to `write`.
+    @discardableResult
     func reading<R>(_ body: () throws -> R) rethrows -> R {
         try withUnsafeMutablePointer(to: &formatter) { pointer in
             lent = pointer

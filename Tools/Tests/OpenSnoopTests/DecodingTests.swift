@@ -47,7 +47,7 @@ struct DecodingTests {
     @Test("A record decodes to its fields")
     func decodes() throws {
         let record = EventFixture.record(pid: 7, tid: 8, uid: 9, ret: -2, flags: 0o101, comm: Array("bash".utf8),
-                                         path: Array("/x/y".utf8), source: 3)
+                                         path: Array("/x/y".utf8), source: .openat2)
         try record.withUnsafeBytes { raw in
             let event = try #require(OpenEvent(record: raw))
             #expect(event.pid == 7)
@@ -81,9 +81,11 @@ struct DecodingTests {
                 #expect(OpenEvent(record: raw) == nil, "cut at \(cut)")
             }
         }
-        var badSource = record
-        badSource[68] = 99
-        badSource.withUnsafeBytes { #expect(OpenEvent(record: $0) == nil) }
+        for unknown: UInt8 in [0, 7, 99] {  // not in enum opensnoop_source
+            var badSource = record
+            badSource[68] = unknown
+            badSource.withUnsafeBytes { #expect(OpenEvent(record: $0) == nil, "source \(unknown)") }
+        }
     }
 
     @Test("The resolved path follows the path when present")
@@ -122,7 +124,7 @@ struct DecodingTests {
     @Test("io_uring fixed-file opens have a slot and no fd; 32-bit opens are marked")
     func slotsAndCompat() throws {
         let flags = UInt16(OPENSNOOP_EV_FIXED_SLOT.rawValue) | UInt16(OPENSNOOP_EV_COMPAT.rawValue)
-        try EventFixture.record(ret: 0, eventFlags: flags, source: 5, fixedSlot: 7).withUnsafeBytes { raw in
+        try EventFixture.record(ret: 0, eventFlags: flags, source: .ioUring, fixedSlot: 7).withUnsafeBytes { raw in
             let event = try #require(OpenEvent(record: raw))
             #expect(event.fixedSlot == 7)
             #expect(event.fileDescriptor == -1)

@@ -9,7 +9,7 @@ enum EventFixture {
     static func record(pid: UInt32 = 42, tid: UInt32 = 43, uid: UInt32 = 1000, ret: Int32 = 3,
                        flags: UInt64 = 0o2000000, mode: UInt32 = 0, comm: [UInt8] = Array("cat".utf8),
                        path: [UInt8] = Array("/etc/hosts".utf8), fullPath: [UInt8]? = nil, rootLength: UInt16 = 0,
-                       eventFlags: UInt16 = 0, source: UInt8 = 2, ts: UInt64 = 1_000_000_000,
+                       eventFlags: UInt16 = 0, source: OpenEvent.Source = .openat, ts: UInt64 = 1_000_000_000,
                        fixedSlot: UInt32 = 0, cgroupID: UInt64 = 0) -> [UInt8] {
         var header = OpenEvent.Header(
             tsNs: ts, flags: flags, cgroupId: cgroupID, pid: pid, tid: tid, uid: uid, ret: ret, mode: mode, dirfd: -100,

@@ -262,7 +262,7 @@ struct FastFormattingTests {
         for (index, value) in flags.enumerated() {
             let errno = Int32(index % 140)
             let source = OpenEvent.Source.allCases[index % OpenEvent.Source.allCases.count]
-            let line = EventFixture.format(EventFixture.record(ret: -errno, flags: value, source: source.rawValue),
+            let line = EventFixture.format(EventFixture.record(ret: -errno, flags: value, source: source),
                                            with: &formatter)
             let names = OpenFlags(rawValue: value).names.map { "\"\($0)\"" }.joined(separator: ",")
             #expect(line.contains(",\"flags\":\(value),\"flags_names\":[\(names)],"))
@@ -285,7 +285,7 @@ struct FastFormattingTests {
                     pid: UInt32(1 + random.below(3)), tid: UInt32(1 + random.below(3)), uid: UInt32(random.below(2) * 1000),
                     ret: Int32(random.below(5)) - 2, flags: [0, 0o2000000, 0o101][random.below(3)], mode: UInt32(random.below(2) * 0o644),
                     comm: comms[random.below(comms.count)], eventFlags: random.below(4) == 0 ? UInt16(OPENSNOOP_EV_COMPAT.rawValue) : 0,
-                    source: UInt8(1 + random.below(4)))
+                    source: OpenEvent.Source(rawValue: UInt8(1 + random.below(4))))
                 var freshText = TextFormatter(columns: columns, clock: clock)
                 var freshJSON = JSONFormatter(columns: columns, clock: clock)
                 let reusedLines = (EventFixture.format(record, with: &text), EventFixture.format(record, with: &json))

@@ -86,7 +86,7 @@ struct TextFormattingTests {
     func fixedSlot() {
         var formatter = TextFormatter(columns: OutputColumns())
         let line = EventFixture.format(EventFixture.record(pid: 1, ret: 0, eventFlags: UInt16(OPENSNOOP_EV_FIXED_SLOT.rawValue),
-                                                           source: 5, fixedSlot: 4), with: &formatter)
+                                                           source: .ioUring, fixedSlot: 4), with: &formatter)
         #expect(line == "1      cat               #4   0 /etc/hosts\n")
     }
 }
@@ -152,7 +152,7 @@ struct JSONFormattingTests {
         #expect(json["full_path_truncated"] as? Bool == false)
         #expect(json["full_path_deleted"] as? Bool == false)
         let slot = try parse(EventFixture.format(EventFixture.record(ret: 0, eventFlags: UInt16(OPENSNOOP_EV_FIXED_SLOT.rawValue),
-                                                                     source: 5, fixedSlot: 2), with: &formatter))
+                                                                     source: .ioUring, fixedSlot: 2), with: &formatter))
         #expect(slot["fd"] is NSNull)
         #expect(slot["fixed_slot"] as? Int == 2)
         let chroot = try parse(EventFixture.format(EventFixture.record(fullPath: Array("/jail/etc/hosts".utf8), rootLength: 5),

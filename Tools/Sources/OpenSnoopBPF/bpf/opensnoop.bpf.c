@@ -346,7 +346,7 @@ static __always_inline bool ids_allowed(__u32 pid, __u32 tid)
 		return true;
 	if (pidns_ino) {
 		struct uapi_pidns_info ns = {};
-		if (bpf_get_ns_current_pid_tgid(pidns_dev, pidns_ino, &ns, sizeof(ns)) != 0)
+		if (bpf_get_ns_current_pid_tgid(pidns_dev, pidns_ino, (void *)&ns, sizeof(ns)) != 0)
 			return false; /* not in that namespace: no id the user could have named */
 		pid = ns.tgid;
 		tid = ns.pid;

@@ -18,8 +18,9 @@
 #define OPENSNOOP_MAX_COMMS 8        /* -n names */
 #define OPENSNOOP_MAX_CGROUPS 8      /* --cgroup directories */
 
-/* How the file was opened (opensnoop_event.source). */
-enum opensnoop_source {
+/* How the file was opened (opensnoop_event.source): one byte, so that the event's BTF names the
+ * enum and user space's view of it is generated (clang's C23 fixed underlying type). */
+enum opensnoop_source : __u8 {
 	OPENSNOOP_SRC_OPEN = 1,
 	OPENSNOOP_SRC_OPENAT = 2,
 	OPENSNOOP_SRC_OPENAT2 = 3,
@@ -104,7 +105,7 @@ struct opensnoop_event {
 	__u16 full_len;
 	__u16 root_len;
 	__u16 event_flags;  /* enum opensnoop_event_flag */
-	__u8 source;        /* enum opensnoop_source */
+	enum opensnoop_source source;
 	__u8 reserved[3];
 	char comm[OPENSNOOP_COMM_LEN];
 };
