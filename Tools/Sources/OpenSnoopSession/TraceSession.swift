@@ -93,10 +93,11 @@ public final class TraceSession<Formatter: EventFormatter> {
             let signal = TerminationSignals.take() ?? SIGTERM
             command?.forward(signal)
             ending = .signalled(signal)
+            writer.outputError = nil  // that write's stop, taken: the last chance below is the reader's
         } catch OutputSink.OutputError.closed {
             return try finishCommand(command, after: .outputClosed)
         } catch {
-            try? reportLosses()
+            reportLosses()
             _ = try? finishCommand(command, after: .outputClosed)
             throw error
         }
@@ -107,14 +108,17 @@ public final class TraceSession<Formatter: EventFormatter> {
             try writer.reading { try reader.drain() }
             if let outputError = writer.outputError { throw outputError }
             try appendSummary()
-            try reportLosses()
+            reportLosses()
             if case .signalled = ending {
                 try output.flush(within: Self.finalFlushNanoseconds)
             } else {
                 try output.flush()
             }
         } catch OutputSink.OutputError.interrupted {
-            report("\(output.buffer.count) bytes of output were not written: the reader stopped reading")
+            // What was not written may hold JSON's record of lost events: say it here too.
+            reportLosses()
+            let lost = reportedLost > 0 ? "; \(reportedLost) events were lost in the kernel in total" : ""
+            report("\(output.buffer.count) bytes of output were not written: the reader stopped reading\(lost)")
         } catch OutputSink.OutputError.closed {
             if case .signalled = ending {} else { ending = .outputClosed }
         }
@@ -160,7 +164,7 @@ public final class TraceSession<Formatter: EventFormatter> {
             let now = Monotonic.nanoseconds()
             if now &- lastReport >= OutputSink.flushIntervalNanoseconds {
                 lastReport = now
-                try reportLosses()
+                reportLosses()
             }
             if now &- lastExpiry >= Self.expiryIntervalNanoseconds {
                 lastExpiry = now
@@ -196,14 +200,13 @@ public final class TraceSession<Formatter: EventFormatter> {
     public var lostEvents: UInt64 { reportedLost }
 
     /// Reports events lost, and records that could not be decoded, since the last report: a
-    /// record in the output for JSON, a line on standard error for text.
-    private func reportLosses() throws(OutputSink.OutputError) {
+    /// record in the output's buffer for JSON (written with the next flush: never a wait here,
+    /// which would hold a stop up), a line on standard error for text.
+    private func reportLosses() {
         if let total = try? reader.lostEvents(), total > reportedLost {
             let count = total - reportedLost
             reportedLost = total
-            if writer.formatter.appendLost(count, total: total, into: &output.buffer) {
-                try output.flush()
-            } else {
+            if !writer.formatter.appendLost(count, total: total, into: &output.buffer) {
                 report("\(count) events lost (\(total) in total): the ring buffer was full (try a larger -b/--buffer-pages) or over 1024 io_uring opens were in flight")
             }
         }

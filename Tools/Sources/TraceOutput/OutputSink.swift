@@ -6,7 +6,8 @@ internal import Glibc
 /// Nothing is dropped silently: the reader going away ends output (`OutputError.closed`), any
 /// other write error is kept and thrown (`.failed`), and a write that cannot progress (a full
 /// pipe whose reader stalled, a non-blocking descriptor) waits for room but gives up when
-/// `interrupted` says a stop was asked for (`.interrupted`).
+/// `interrupted` says a stop was asked for (`.interrupted`). A pipe is given whole lines only,
+/// so that its reader never gets half a record when we give up.
 public final class OutputSink {
     /// Why output stopped.
     public enum OutputError: Error, Equatable {
@@ -42,6 +43,8 @@ public final class OutputSink {
     private var fileBytes = 0
     /// Asked while a write waits: true gives up the write.
     private let interrupted: () -> Bool
+    /// What a pipe (or FIFO) holds, when the descriptor is one (see `fitting`).
+    private var pipeCapacity: Int?
 
     /// Bytes pending before a pipe or file gets a write (a constant, not a `let`: read once an
     /// event from other modules, a stored static would cost a lazy-initialization check).
@@ -56,6 +59,7 @@ public final class OutputSink {
         self.path = nil
         self.rotator = nil
         self.interrupted = interrupted
+        self.pipeCapacity = Self.pipeCapacity(of: fileDescriptor)
     }
 
     /// Writes to the file at `path`, created with mode 0600 if missing, appended to otherwise;
@@ -69,6 +73,7 @@ public final class OutputSink {
         self.fileDescriptor = try Self.open(path, interrupted: interrupted)
         self.isTerminal = isatty(fileDescriptor) == 1
         self.fileBytes = Self.size(of: fileDescriptor)
+        self.pipeCapacity = Self.pipeCapacity(of: fileDescriptor)
         startOnNewLine()
     }
 
@@ -99,6 +104,33 @@ public final class OutputSink {
     private static func size(of fd: Int32) -> Int {
         var info = stat()
         return fstat(fd, &info) == 0 ? Int(info.st_size) : 0
+    }
+
+    /// A pipe's or FIFO's capacity in bytes (F_GETPIPE_SZ); nil for anything else.
+    private static func pipeCapacity(of fd: Int32) -> Int? {
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFIFO else { return nil }
+        let capacity = fcntl(fd, 1032 /* F_GETPIPE_SZ */)
+        return capacity > 0 ? Int(capacity) : nil
+    }
+
+    private static let pageSize = sysconf(Int32(_SC_PAGESIZE))
+
+    /// A write to a pipe that has less room than it is given blocks, and is cut wherever the pipe
+    /// fills; a stop that comes then leaves a line cut in two for the reader, and one that came
+    /// just before is not seen until the reader reads. So on a pipe `piece` shrinks to the whole
+    /// lines that fit the room left (its capacity, less what is unread, less two pages that a
+    /// partly read page and the last page may hold); with less room than PIPE_BUF, it waits for
+    /// the pipe to take one more page (or a stop: `.interrupted`) and takes whole lines of at most
+    /// PIPE_BUF bytes, which a pipe takes whole and at once. (A longer line can still be cut.)
+    private func fitting(_ piece: Int, at offset: Int) throws(OutputError) -> Int {
+        guard let capacity = pipeCapacity else { return piece }
+        var unread: Int32 = 0
+        guard ioctl(fileDescriptor, UInt(FIONREAD), &unread) == 0 else { return piece }
+        let room = capacity - Int(unread) - 2 * Self.pageSize
+        if piece <= room { return piece }
+        if room < Int(PIPE_BUF) { try waitForRoom() }
+        return wholeLines(upTo: min(piece, max(room, Int(PIPE_BUF))), at: offset)
     }
 
     /// With rotation: how much of the `pending` bytes at `offset` may go to the current file —
@@ -147,6 +179,7 @@ public final class OutputSink {
         fileDescriptor = fd
         isTerminal = isatty(fd) == 1
         fileBytes = Self.size(of: fd)
+        pipeCapacity = Self.pipeCapacity(of: fd)
         startOnNewLine()
     }
 
@@ -168,6 +201,8 @@ public final class OutputSink {
                 try waitForRoom(until: deadline)
                 // Small pieces of whole lines do not block a pipe; a rotated file is a file.
                 if rotator == nil && piece > Int(PIPE_BUF) { piece = wholeLines(upTo: Int(PIPE_BUF), at: offset) }
+            } else {
+                piece = try fitting(piece, at: offset)
             }
             let written = buffer.withUnsafeBytes { raw in
                 write(fileDescriptor, raw.baseAddress! + offset, piece)

@@ -148,16 +148,18 @@ struct RobustnessTests {
         #expect(mode == 0o600)
     }
 
-    @Test("SIGINT, SIGTERM and SIGHUP stop opensnoop even while its output pipe is full and nobody reads it",
+    @Test("SIGINT, SIGTERM and SIGHUP stop opensnoop even while its output pipe is full and nobody reads it; the pipe holds whole records, and the loss is on stderr",
           arguments: [SIGINT, SIGTERM, SIGHUP])
     func stalledReader(signal: Int32) throws {
         let name = uniqueName("stall")
         let process = Process()
-        let output = Pipe()  // never read
+        let output = Pipe()  // not read until opensnoop has exited
+        let errors = Pipe()
         let ready = try ReadinessSocket()
         process.executableURL = URL(fileURLWithPath: Binaries.opensnoop)
-        process.arguments = ["-n", name]
+        process.arguments = ["-j", "-b", "4", "-n", name]  // a small ring: the kernel loses events too
         process.standardOutput = output
+        process.standardError = errors
         process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": ready.name]) { $1 }
         try process.run()
         #expect(ready.wait(seconds: 10) { !process.isRunning })
@@ -169,6 +171,24 @@ struct RobustnessTests {
         #expect(Date().timeIntervalSince(start) < 8)
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
+        // What the pipe got: whole JSON records only, though the stop came mid-write.
+        let got = readAvailable(output.fileHandleForReading.fileDescriptor)
+        #expect(got.count > 4096 && got.last == UInt8(ascii: "\n"), "\(got.count) bytes, last \(got.last.map(String.init) ?? "none")")
+        for line in got.split(separator: UInt8(ascii: "\n")) {
+            #expect((try? JSONSerialization.jsonObject(with: Data(line))) != nil, "\(String(decoding: line, as: UTF8.self))")
+        }
+        let message = String(decoding: readAvailable(errors.fileHandleForReading.fileDescriptor), as: UTF8.self)
+        #expect(message.contains("bytes of output were not written: the reader stopped reading; ")
+                && message.contains(" events were lost in the kernel in total"), "\(message)")
+    }
+
+    /// What a pipe holds now, read without waiting.
+    private func readAvailable(_ fd: Int32) -> [UInt8] {
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        var got: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while case let n = read(fd, &chunk, chunk.count), n > 0 { got += chunk[..<n] }
+        return got
     }
 
     @Test("-o naming a FIFO nobody opens: SIGINT while opensnoop waits for a reader ends it quietly, status 0")
