@@ -268,11 +268,14 @@ struct ExecSnoopTests {
     @Test("Bad input exits 2 and no privileges exit 1, each with one line on stderr")
     func badInput() throws {
         for arguments in [["-u", "abc"], ["-u", "4294967295"], ["-n", "0123456789abcdef"], ["-n", ""], ["-d", "0"],
-                          ["-d", "nan"], ["--bogus"], ["extra"], ["-x", "-x"], ["-u"]] {
+                          ["-d", "nan"], ["--bogus"], ["extra"], ["--dur", "0"], ["-u"]] {
             let (status, out, err) = try runToCompletion("/usr/bin/timeout", ["10", Binaries.execsnoop] + arguments)
             #expect(status == 2, "\(arguments)")
             #expect(out.isEmpty && err.hasPrefix("execsnoop: ") && err.split(separator: "\n").count == 1, "\(arguments): \(err)")
         }
+        // Of an option given twice the last one wins, as with getopt.
+        let twice = try runToCompletion("/usr/bin/timeout", ["10", Binaries.execsnoop, "-x", "-x", "-d", "0", "-d", "0.3"])
+        #expect(twice.0 == 0, "\(twice.2)")
         let (status, out, err) = try runToCompletion("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups",
                                                                          "--inh-caps=-all", Binaries.execsnoop])
         #expect(status == 1 && out.isEmpty && err.hasPrefix("execsnoop: ") && err.split(separator: "\n").count == 1, "\(err)")

@@ -145,9 +145,9 @@ struct LifecycleTests {
                 + "tracefs is readable by root only: run as root or add CAP_DAC_OVERRIDE\n")
     }
 
-    @Test("--help exits 0 and lists the flags")
-    func help() throws {
-        let (status, out, _) = try runOpensnoop(["--help"])
+    @Test("--help (and argp's -? and --usage) exits 0 and lists the flags", arguments: ["--help", "-?", "--usage"])
+    func help(argument: String) throws {
+        let (status, out, _) = try runOpensnoop([argument])
         #expect(status == 0)
         for flag in ["-T", "-U", "-x", "-p", "-t", "-u", "-d", "-n", "-e", "-f", "-j", "-F", "-b", "--cgroup", "--path"] {
             #expect(out.contains(flag), "\(flag)")

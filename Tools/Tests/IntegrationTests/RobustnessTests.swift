@@ -336,9 +336,9 @@ struct ParsingTests {
         #expect(out == "PID    COMM              FD ERR PATH\n")
     }
 
-    @Test("Bad or repeated values: one line saying what is wrong, exit 2",
+    @Test("Bad or ambiguous values: one line saying what is wrong, exit 2",
           arguments: [("-b -1", "expected a power of two"), ("-d 2e9", "at most 1000000000 seconds"),
-                      ("-d 1 -d 2", "--duration may be given only once"), ("-d 0x10", "expected a positive number of seconds"),
+                      ("--sum 2", "opensnoop: option '--sum' is ambiguous: --summary, --summary-by, --summary-capacity"), ("-d 0x10", "expected a positive number of seconds"),
                       ("-o '' -d 1", "--output (-o) was given an empty value"), ("--top 3", "add --summary"),
                       ("--summary-capacity 5", "add one"),
                       ("ls", "to trace a command, put it after --"), ("-p", "missing value for -p")])
@@ -354,6 +354,10 @@ struct ParsingTests {
     func acceptedValues() throws {
         let tracer = try TracerRun(["-d", "1e9", "-n", "nobody-here"])
         #expect(tracer.stop() == 0)
+        // Long options abbreviated, as getopt_long takes them; of -d given twice the last one wins.
+        let (stopped, header, err) = try opensnoopShell("--dur 1e9 -p$$ --fail -d 0.3")
+        #expect(stopped == 0, "\(err)")
+        #expect(header == "PID    COMM              FD ERR PATH\n")
         let (status, out, _) = try opensnoopShell("-V")
         #expect(status == 0)
         #expect(out == "0.2.0\n")

@@ -11,6 +11,9 @@ struct GetoptTests {
         .init(long: "json", short: "j", takesValue: false, repeatable: true),
         .init(long: "buffer-pages", short: "b", takesValue: true),
         .init(long: "summary", takesValue: true, defaultValue: "1"),
+        .init(long: "summary-by", takesValue: true),
+        .init(long: "output", short: "o", takesValue: true),
+        .init(long: "help", short: "h", takesValue: false, repeatable: true),
     ]
 
     func normalize(_ arguments: [String]) throws -> GetoptArguments {
@@ -31,10 +34,42 @@ struct GetoptTests {
         #expect(try normalize(["-n", "--json"]).arguments == ["--name=--json"])
     }
 
-    @Test("Options given once may not be repeated; repeatable ones accumulate")
+    @Test("Of an option given once the last one wins, as with getopt; repeatable ones accumulate")
     func repeats() throws {
-        #expect(throws: GetoptArguments.Failure.self) { try normalize(["-d", "1", "-d2"]) }
+        #expect(try normalize(["-d", "1", "-x", "-d2"]).arguments == ["--duration=2", "--failed"])
+        #expect(try normalize(["--summary", "--summary=5"]).arguments == ["--summary=5"])
         #expect(try normalize(["-n", "a", "-n", "b"]).rawValues["name"] == [Array("a".utf8), Array("b".utf8)])
+        // Only the last value's exact bytes are kept.
+        let result = try GetoptArguments([Array("-oa".utf8), Array("-o".utf8), [0x62, 0xFF]], options: options,
+                                         rawOptions: ["output"])
+        #expect(result.rawValues["output"] == [[0x62, 0xFF]])
+        #expect(result.arguments == ["--output=b\u{FFFD}"])
+    }
+
+    @Test("Long options may be abbreviated to a prefix of one name; an exact name wins")
+    func prefixes() throws {
+        #expect(try normalize(["--dur", "1", "--fail", "--js"]).arguments == ["--duration=1", "--failed", "--json"])
+        #expect(try normalize(["--na=cat", "--pid=5"]).arguments == ["--name=cat", "--pid=5"])
+        #expect(try normalize(["--na=cat"]).rawValues["name"] == [Array("cat".utf8)])
+        #expect(try normalize(["--summary", "-x"]).arguments == ["--summary=1", "--failed"])
+        #expect(try normalize(["--summary-b", "pid"]).arguments == ["--summary-by=pid"])
+        // Short clusters are not long names.
+        #expect(try normalize(["-xj"]).arguments == ["--failed", "--json"])
+        let ambiguous = #expect(throws: GetoptArguments.Failure.self) { try normalize(["--sum=2"]) }
+        #expect(ambiguous?.description == "option '--sum' is ambiguous: --summary, --summary-by")
+        #expect(try normalize(["--bogus", "--"]).arguments == ["--bogus", "--"])
+        let flag = #expect(throws: GetoptArguments.Failure.self) { try normalize(["--jso=1"]) }
+        #expect(flag?.description == "--json takes no value")
+    }
+
+    @Test("argp's -? and --usage are --help before --, when there is a help option")
+    func usage() throws {
+        #expect(try normalize(["-?"]).arguments == ["--help"])
+        #expect(try normalize(["-x?", "--usage"]).arguments == ["--failed", "--help", "--help"])
+        #expect(try normalize(["--", "ls", "-?", "--usage"]).arguments == ["--", "ls", "-?", "--usage"])
+        let withoutHelp = options.filter { $0.long != "help" }
+        #expect(try GetoptArguments([Array("-?".utf8), Array("--usage".utf8)], options: withoutHelp).arguments
+                == ["-?", "--usage"])
     }
 
     @Test("Missing values and values on flags are errors")
