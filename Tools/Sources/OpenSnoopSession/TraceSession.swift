@@ -69,9 +69,15 @@ public final class TraceSession<Formatter: EventFormatter> {
     /// The loaded program (its attach mode, whether io_uring is traced).
     public var program: OpenSnoopProgram { reader.program }
 
-    /// Writes the header (at once, so a reader knows tracing has started).
+    /// Writes the header (at once, so a reader knows tracing has started); a file `-o` starts
+    /// anew (reopened, rotated) gets it too.
     public func start() throws(OutputSink.OutputError) {
-        if emitsEvents { writer.formatter.appendHeader(into: &output.buffer) }
+        if emitsEvents {
+            var header = OutputBuffer()
+            writer.formatter.appendHeader(into: &header)
+            output.fileHeader = header.bytes
+            header.withUnsafeBytes { output.buffer.append(contentsOf: $0) }
+        }
         try output.flush()
     }
 

@@ -45,6 +45,9 @@ public final class OutputSink {
     private let interrupted: () -> Bool
     /// What a pipe (or FIFO) holds, when the descriptor is one (see `fitting`).
     private var pipeCapacity: Int?
+    /// What every file this sink starts (`-o` reopened or rotated) begins with: the text
+    /// format's header line, so that each file reads on its own.
+    public var fileHeader: [UInt8] = []
 
     /// Bytes pending before a pipe or file gets a write (a constant, not a `let`: read once an
     /// event from other modules, a stored static would cost a lazy-initialization check).
@@ -157,6 +160,15 @@ public final class OutputSink {
         close(fileDescriptor)
         fileDescriptor = fd
         fileBytes = 0
+        // A file (rotation moves it aside, never a pipe): the header goes first, in full.
+        var offset = 0
+        while offset < fileHeader.count {
+            let written = fileHeader.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { throw .failed(written < 0 ? errno : EIO) }
+            offset += written
+        }
+        fileBytes = offset
     }
 
     /// Opening a FIFO waits for its reader: a stop asked for meanwhile gives up (`.interrupted`).
@@ -181,6 +193,7 @@ public final class OutputSink {
         fileBytes = Self.size(of: fd)
         pipeCapacity = Self.pipeCapacity(of: fd)
         startOnNewLine()
+        if fileBytes == 0 { fileHeader.withUnsafeBytes { buffer.append(contentsOf: $0) } }
     }
 
     /// Writes everything buffered. On error the buffer is kept (nothing is discarded unseen).

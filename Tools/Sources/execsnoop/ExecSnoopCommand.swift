@@ -36,6 +36,7 @@ struct ExecSnoopCommand: ParsableCommand {
         .init(long: "time", short: "T", takesValue: false), .init(long: "failed", short: "x", takesValue: false),
         .init(long: "uid", short: "u", takesValue: true), .init(long: "name", short: "n", takesValue: true),
         .init(long: "json", short: "j", takesValue: false), .init(long: "duration", short: "d", takesValue: true),
+        .init(long: "help", short: "h", takesValue: false),
     ]
 
     func validate() throws {

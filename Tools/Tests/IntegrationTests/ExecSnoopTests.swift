@@ -279,8 +279,10 @@ struct ExecSnoopTests {
         let (status, out, err) = try runToCompletion("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups",
                                                                          "--inh-caps=-all", Binaries.execsnoop])
         #expect(status == 1 && out.isEmpty && err.hasPrefix("execsnoop: ") && err.split(separator: "\n").count == 1, "\(err)")
-        let help = try runToCompletion(Binaries.execsnoop, ["-h"])
-        #expect(help.0 == 0 && help.1.contains("EXAMPLES:"))
+        for flag in ["-h", "-?", "--usage"] {  // the last two as argp's tools take them
+            let help = try runToCompletion(Binaries.execsnoop, [flag])
+            #expect(help.0 == 0 && help.1.contains("EXAMPLES:"), "\(flag): \(help.2)")
+        }
     }
 
     @Test("SIGINT, SIGTERM and -d end with status 0 and leave no BPF object behind; a closed pipe ends it quietly")

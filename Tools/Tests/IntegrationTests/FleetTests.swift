@@ -150,6 +150,24 @@ struct FleetTests {
         #expect(events <= 12000 && events + lost >= 12000, "\(events) events, \(lost) lost")
     }
 
+    @Test("In text, every file that rotation starts begins with the header line")
+    func rotationHeaders() throws {
+        let dir = try makeScratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let name = uniqueName("roth")
+        let file = dir + "/events.log"
+        let tracer = try TracerRun(["-o", file, "--rotate-size", "1", "--rotate-keep", "5", "-n", name])
+        try runHelper(["--name", name, "loop", "80000", "/etc/hostname"])  // lines of 47 bytes: over 1 MB, losses or not
+        #expect(tracer.stop(settle: 1) == 0)
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("events.log") }.sorted()
+        #expect(names.count >= 2, "\(names): \((try? FileManager.default.attributesOfItem(atPath: file)[.size]) ?? 0) bytes")
+        for entry in names {
+            let lines = try String(contentsOfFile: dir + "/" + entry, encoding: .utf8).split(separator: "\n")
+            #expect(lines.first == "PID    COMM              FD ERR PATH", "\(entry): \(lines.first ?? "")")
+            #expect(lines.dropFirst().allSatisfy { $0.hasSuffix(" /etc/hostname") }, "\(entry)")
+        }
+    }
+
     @Test("--rotate-keep N leaves N old files, also when an earlier run kept more")
     func rotationPrunes() throws {
         let dir = try makeScratchDirectory()

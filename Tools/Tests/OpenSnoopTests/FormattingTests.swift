@@ -29,6 +29,20 @@ struct TextFormattingTests {
         #expect(line == "1000    9      cat                4   0 00002101 /etc/hosts\n")
     }
 
+    @Test("-L's LAT(us) column stays 9 wide: three decimals below 100 ms, whole microseconds from there")
+    func latencyColumn() {
+        var formatter = TextFormatter(columns: OutputColumns(latency: true))
+        var header = OutputBuffer()
+        formatter.appendHeader(into: &header)
+        #expect(String(decoding: header.bytes, as: UTF8.self) == "PID    COMM              FD ERR   LAT(us) PATH\n")
+        let rows: [(UInt64?, String)] = [(1_234, "    1.234"), (99_999_999, "99999.999"), (100_000_000, "   100000"),
+                                         (500_225_068, "   500225"), (nil, "        -")]
+        for (latency, column) in rows {
+            let line = EventFixture.format(EventFixture.record(pid: 1, latency: latency), with: &formatter)
+            #expect(line == "1      cat                3   0 \(column) /etc/hosts\n")
+        }
+    }
+
     @Test("-T prints the kernel timestamp as local HH:MM:SS")
     func timestamp() {
         let clock = WallClock()
