@@ -154,7 +154,7 @@ public final class BPFObject {
         // the kernel saw the next one).
         if let (program, log) = Array(zip(programs, logs)).last(where: { $0.1[0] != 0 }),
            case let text = String(cString: log), !collectingStatistics || !VerifierStatistics.isStatisticsOnly(text) {
-            throw Self.verifierError(program: program.label, code: -result, log: text)
+            throw Self.verifierError(program: "\(program.label) (\(program.section))", code: -result, log: text)
         }
         if -result == ESRCH {  // libbpf found no attach target: name a tp_btf program's missing tracepoint
             for program in programs {
@@ -168,13 +168,18 @@ public final class BPFObject {
         throw BPFError.system("load BPF object \(name)", errno: -result)
     }
 
-    /// A `.verifierRejected` error for `program` (`NAME of OBJECT`) whose details are the log's
-    /// last lines.
+    /// A `.verifierRejected` error for `program` (`NAME of OBJECT (SECTION)`) whose details are
+    /// the log's last lines, after the last source line the log names (`; C code @ FILE:LINE`,
+    /// from the object's BTF line info) when those lines do not include it.
     static func verifierError(program: String, code: Int32, log: String, lines: Int = 8) -> BPFError {
         let all = log.split(separator: "\n", omittingEmptySubsequences: true)
-        let tail = all.suffix(lines).joined(separator: "\n")
+        let tail = all.suffix(lines)
+        var details = "the verifier rejected it:\n"
+        if let source = all.last(where: { $0.hasPrefix("; ") }), !tail.contains(source) {
+            details += "at \(source.dropFirst(2))\n...\n"
+        }
         return BPFError(.verifierRejected, "load BPF program \(program)", errno: code,
-                        details: "the verifier rejected it:\n" + tail, verifierLog: log,
+                        details: details + tail.joined(separator: "\n"), verifierLog: log,
                         verifierLogTruncated: log.utf8.count >= verifierLogSize - 1)
     }
 
@@ -237,6 +242,9 @@ public final class BPFObject {
         var attached: [BPFLink] = []
         for program in programs where program.autoload {
             switch program.attachPoint {
+            case .other(let section) where section.hasPrefix("tracepoint/") || section.hasPrefix("tp/"):
+                throw BPFError(.invalidArgument, "attach BPF program \(program.label) (\(section))",
+                               details: "a tracepoint section names a category: tracepoint/CATEGORY/NAME")
             case .uprobe, .iterator, .other: continue
             default:
                 let existing = links.filter { $0.programName == program.name && $0.isAttached }

@@ -202,13 +202,45 @@ public struct BPFProgram {
         if object?.links.contains(where: { $0.programName == name && $0.target == section && $0.isAttached }) == true {
             throw BPFError(.alreadyExists, context, details: "already attached there: detach its link first")
         }
-        return try attaching(section) { bpf_program__attach(pointer) }
+        guard case .tracepoint(let category, let tracepoint) = attachPoint else {
+            return try attaching(section) { bpf_program__attach(pointer) }
+        }
+        return try explainingTracepoint(category, tracepoint) { () throws(BPFError) in
+            try attaching(section) { bpf_program__attach(pointer) }
+        }
     }
 
     /// Attaches to the tracepoint `category/name` (tracefs), whatever the section says.
     @discardableResult
     public func attachTracepoint(category: String, name: String) throws(BPFError) -> BPFLink {
-        try attaching("tracepoint \(category)/\(name)") { bpf_program__attach_tracepoint(pointer, category, name) }
+        try explainingTracepoint(category, name) { () throws(BPFError) in
+            try attaching("tracepoint \(category)/\(name)") { bpf_program__attach_tracepoint(pointer, category, name) }
+        }
+    }
+
+    /// Runs a tracepoint attach, putting libbpf's bare errno in words: libbpf reads the
+    /// tracepoint's id from tracefs, so ENOENT is a tracepoint the kernel does not have (or
+    /// tracefs not mounted) and EACCES a tracefs this process may not read.
+    private func explainingTracepoint(_ category: String, _ name: String,
+                                      _ attach: () throws(BPFError) -> BPFLink) throws(BPFError) -> BPFLink {
+        do {
+            return try attach()
+        } catch {
+            let readable = KernelSupport.canReadTracefs
+            switch error.errno {
+            case ENOENT? where !readable:
+                throw BPFError(.notFound, error.context, errno: ENOENT,
+                               details: "tracefs, where a tracepoint's id is read, is not mounted at \(KernelSupport.tracefsPath) (KernelSupport.ensureTracefs() mounts it)")
+            case ENOENT? where !KernelSupport.hasTracepoint(category: category, name: name):
+                throw BPFError(.notFound, error.context, errno: ENOENT,
+                               details: "the kernel has no tracepoint \(category)/\(name) (no events/\(category)/\(name) in tracefs)")
+            case EACCES? where !readable, EPERM? where !readable:
+                throw BPFError(.permissionDenied, error.context, errno: error.errno,
+                               details: "a tracepoint is attached by its id, read from tracefs (\(KernelSupport.tracefsPath)/events), which this process may not read: run as root, or add CAP_DAC_OVERRIDE")
+            default:
+                throw error
+            }
+        }
     }
 
     /// Attaches to the raw tracepoint `name`.

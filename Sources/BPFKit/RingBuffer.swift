@@ -51,7 +51,8 @@ final class ConsumerState {
 ///
 /// Not thread-safe: `poll` and `consume` must be called from one thread at a time, and the
 /// handlers run on that thread; the type is not `Sendable`. For records on another task,
-/// use `BPFRecordStream`.
+/// use `BPFRecordStream`. One reader per map: the kernel keeps one read position per ring, so
+/// two readers of one map race for each record, and both get some of them.
 public final class RingBuffer {
     /// Receives one record; may stop the reader (`throw BPFStopReading()`) or fail.
     public typealias Handler = (UnsafeRawBufferPointer) throws -> Void
@@ -129,9 +130,13 @@ public final class RingBuffer {
         ring_buffer__free(pointer)
     }
 
-    /// Adds another ring-buffer map with its own handler to this consumer.
+    /// Adds another ring-buffer map with its own handler to this consumer (`.alreadyExists` for
+    /// a map it reads already: each of its records would reach one of the two handlers).
     public func add(_ map: BPFMapHandle, handler: @escaping Handler) throws(BPFError) {
         try Self.check(map)
+        if maps.contains(where: { $0.id == map.id }) {
+            throw BPFError(.alreadyExists, "add ring buffer \(map.name)", details: "this reader reads it already")
+        }
         let box = Box(handler, state)
         try libbpfCall("add ring buffer \(map.name)") {
             ring_buffer__add(pointer, map.fileDescriptor, Self.callback, Unmanaged.passUnretained(box).toOpaque())

@@ -1,16 +1,21 @@
 internal import BPFKit
 
 /// Refuses at build time what libbpf would only notice at load: a program in an ELF section it
-/// does not know (`SEC("tracepont/...")`), whose type it cannot tell. Each such program gives
+/// does not know (`SEC("tracepont/...")`), whose type it cannot tell; and what would attach
+/// nowhere, a tracepoint section without its category (`SEC("tracepoint/sched_process_exec")`).
+/// Each such program gives
 /// one diagnostic in the form compilers use and SwiftPM shows, `FILE:LINE:COLUMN: error: TEXT`,
 /// pointing at the `SEC(...)` in the BPF source (`FILE: error: TEXT` if it is not written
 /// there literally, e.g. made by a macro).
 package func unknownSectionDiagnostics(programs: [ObjectDescription.Program], sourcePath: String,
                                        sourceText: String) -> [String] {
     let lines = sourceText.split(separator: "\n", omittingEmptySubsequences: false)
-    return programs.filter { BPFProgramType(section: $0.section) == nil }.map { program in
+    return programs.filter { BPFProgramType(section: $0.section) == nil || namesNoCategory($0.section) }.map { program in
         var message = "program '\(program.name)' is in section '\(program.section)', which libbpf does not know"
-        if let suggestion = knownSection(near: program.section) {
+        if namesNoCategory(program.section) {
+            message = "program '\(program.name)' is in section '\(program.section)', which names no tracepoint category: "
+                + "tracepoint/CATEGORY/NAME, e.g. tracepoint/sched/sched_process_exec"
+        } else if let suggestion = knownSection(near: program.section) {
             message += ": did you mean '\(suggestion)'?"
         } else {
             message += " (libbpf's sections: tracepoint/CATEGORY/NAME, raw_tp/NAME, tp_btf/NAME, kprobe/FUNCTION, "
@@ -24,6 +29,12 @@ package func unknownSectionDiagnostics(programs: [ObjectDescription.Program], so
         }
         return "\(sourcePath): error: \(message)"
     }
+}
+
+/// `tracepoint/NAME` or `tp/NAME`: libbpf takes it, and it attaches nowhere.
+func namesNoCategory(_ section: String) -> Bool {
+    let parts = section.drop { $0 == "?" }.split(separator: "/", omittingEmptySubsequences: false)
+    return (parts.first == "tracepoint" || parts.first == "tp") && parts.count < 3
 }
 
 /// A section libbpf knows whose first part is at most two edits from `section`'s, the rest kept:

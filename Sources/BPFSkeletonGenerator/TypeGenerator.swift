@@ -334,7 +334,7 @@ package struct TypeGenerator {
         var out = "\n/// `enum \(enumeration.name ?? "(anonymous)")` (\(enumeration.size) bytes): its values as constants;\n"
         out += "/// any other value is kept as it is (never a trap on a value this build does not know), and\n"
         out += "/// `isKnown` tells whether it is one of them.\n"
-        out += "public struct \(name): BPFPlainData, RawRepresentable, Hashable, CaseIterable, Sendable {\n"
+        out += "public struct \(name): BPFPlainData, RawRepresentable, Hashable, CaseIterable, CustomStringConvertible, Sendable {\n"
         out += "    public var rawValue: \(raw)\n\n"
         out += "    public init(rawValue: \(raw)) { self.rawValue = rawValue }\n"
         let mask: UInt64 = enumeration.size == 8 ? .max : (1 << (enumeration.size * 8)) - 1
@@ -350,6 +350,13 @@ package struct TypeGenerator {
         out += "    @inlinable public var isKnown: Bool {\n"
         out += numbers.isEmpty ? "        false\n" : "        switch rawValue { case \(Set(numbers).sorted().joined(separator: ", ")): true; default: false }\n"
         out += "    }\n"
+        out += "\n    /// The C name of the value, `\(name)(rawValue: N)` for another.\n"
+        out += "    public var description: String {\n        switch rawValue {\n"
+        var named: Set<String> = []
+        for (value, number) in zip(enumeration.cases, numbers) where named.insert(number).inserted {
+            out += "        case \(number): \"\(value.name)\"\n"
+        }
+        out += "        default: \"\(name)(rawValue: \\(rawValue))\"\n        }\n    }\n"
         out += "}\n"
         return out
     }

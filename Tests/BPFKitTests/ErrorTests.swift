@@ -45,7 +45,7 @@ struct ErrorTests {
     @Test("A verifier rejection reads as one, with the verifier's last lines, not as 'Permission denied'")
     func verifierRejection() {
         let error = expectBPFError(.verifierRejected) { _ = try loadTestObject { $0.programs.rejected.autoload = true } }
-        #expect(error?.description.hasPrefix("load BPF program rejected of kittest: the verifier rejected it:\n") == true,
+        #expect(error?.description.hasPrefix("load BPF program rejected of kittest (\(KittestSkeleton.sections[.rejected]!)): the verifier rejected it:\n") == true,
                 "\(String(describing: error))")
         #expect(error?.errno == EACCES)
     }

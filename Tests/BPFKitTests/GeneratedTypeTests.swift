@@ -21,6 +21,7 @@ struct GeneratedTypeTests {
         #expect(Generated.GenColor.allCases.map(\.rawValue) == [1, 2, 0x7fff_ffff])
         #expect(Generated.GenLevel.allCases.allSatisfy(\.isKnown) && !Generated.GenLevel(rawValue: 0).isKnown)
         #expect(Generated.GenBig.huge.isKnown && !Generated.GenBig(rawValue: 2).isKnown)
+        #expect("\(Generated.GenColor.green)" == "GEN_COLOR_GREEN" && "\(Generated.GenLevel(rawValue: 7))" == "GenLevel(rawValue: 7)")
     }
 
     @Test("The generator reads map types, globals and BPFKIT_TYPE names from the object's BTF")

@@ -66,7 +66,7 @@ struct LoadTests {
             open.programs.rejected.autoload = true
             _ = try open.load(collectingStatistics: true)
         }
-        #expect(error?.context == "load BPF program rejected of kittest")
+        #expect(error?.context == "load BPF program rejected of kittest (\(KittestSkeleton.sections[.rejected]!))")
         #expect(error?.details?.contains("invalid mem access") == true, "\(String(describing: error))")
     }
 

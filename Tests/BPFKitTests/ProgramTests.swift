@@ -64,7 +64,10 @@ struct ProgramTests {
         #expect(try counts.lookup(1) >= 2)  // raw sys_enter: getppid and getpid, at least
         #expect(try counts.lookup(2) >= 2)
         #expect(try counts.lookup(3) >= 1)
-        expectBPFError(.notFound) { try skeleton.programs.onGetppid.attachTracepoint(category: "syscalls", name: "no_such_tracepoint") }
+        let missing = expectBPFError(.notFound) {
+            try skeleton.programs.onGetppid.attachTracepoint(category: "syscalls", name: "no_such_tracepoint")
+        }
+        #expect(missing?.details == "the kernel has no tracepoint syscalls/no_such_tracepoint (no events/syscalls/no_such_tracepoint in tracefs)")
     }
 
     @Test("Program kinds this kernel lacks: a clear 'not available on this kernel' error")
@@ -88,7 +91,7 @@ struct ProgramTests {
         let error = expectBPFError(.verifierRejected) {
             _ = try loadTestObject { $0.programs.rejected.autoload = true }
         }
-        #expect(error?.context == "load BPF program rejected of kittest")
+        #expect(error?.context == "load BPF program rejected of kittest (\(KittestSkeleton.sections[.rejected]!))")
         #expect(error?.details?.contains("invalid mem access") == true, "\(String(describing: error))")
         #expect(error?.verifierLog?.isEmpty == false)
         #expect(error?.verifierLogTruncated == false)

@@ -58,19 +58,21 @@ struct PureTests {
         #expect(source.contains("public consuming func load(collectingStatistics: Bool = false) throws(BPFError) -> DemoSkeleton {"))
     }
 
-    @Test("Sections libbpf does not know are build errors at their SEC() line, with the nearest known section")
+    @Test("Sections libbpf does not know, and tracepoints without a category, are build errors at their SEC() line")
     func unknownSections() {
         #expect(BPFProgramType(section: "?tp_btf/sched_switch") == .tracing)
         #expect(BPFProgramType(section: "tracepont/syscalls/sys_enter_openat") == nil)
         let source = "#include \"bpfkit.h\"\n\nSEC(\"?kprobee/do_unlinkat\")\nint a(void *ctx) { return 0; }\n"
         let programs: [ObjectDescription.Program] = [
             .init(name: "a", section: "kprobee/do_unlinkat"), .init(name: "b", section: "tracepoint/syscalls/x"),
-            .init(name: "c", section: "nonsense"),
+            .init(name: "c", section: "nonsense"), .init(name: "d", section: "?tp/sched_process_exec"),
         ]
         #expect(unknownSectionDiagnostics(programs: programs, sourcePath: "demo.bpf.c", sourceText: source) == [
             "demo.bpf.c:3:1: error: program 'a' is in section 'kprobee/do_unlinkat', which libbpf does not know: did you mean 'kprobe/do_unlinkat'?",
             "demo.bpf.c: error: program 'c' is in section 'nonsense', which libbpf does not know (libbpf's sections: "
                 + "tracepoint/CATEGORY/NAME, raw_tp/NAME, tp_btf/NAME, kprobe/FUNCTION, fentry/FUNCTION, uprobe, iter/KIND, ...)",
+            "demo.bpf.c: error: program 'd' is in section '?tp/sched_process_exec', which names no tracepoint category: "
+                + "tracepoint/CATEGORY/NAME, e.g. tracepoint/sched/sched_process_exec",
         ])
         #expect(editDistance(Array("tracepont".utf8), Array("tracepoint".utf8)) == 1)
     }
@@ -118,5 +120,11 @@ struct PureTests {
         let cut = BPFObject.verifierError(program: "p", code: 13, log: long)
         #expect(cut.verifierLogTruncated)
         #expect(cut.details?.hasSuffix("x\nlast line") == true)
+        // The source line the verifier names, when the last lines have left it behind.
+        let located = BPFObject.verifierError(program: "p", code: 13, log: "; return c[i]; @ a.bpf.c:9\n"
+                                                  + (1...8).map { "\($0): r\($0) = r0" }.joined(separator: "\n"))
+        #expect(located.details?.hasPrefix("the verifier rejected it:\nat return c[i]; @ a.bpf.c:9\n...\n1: r1 = r0") == true,
+                "\(located.details ?? "")")
+        #expect(short.details?.contains("...") == false)
     }
 }

@@ -35,6 +35,8 @@ struct ReaderTests {
         // Each record: an 8-byte header and its 8 bytes of data.
         #expect(try handle.ringBufferPendingBytes() == 3 * 16)
         let ring = try RingBuffer(skeleton.maps.ringA) { _ in }
+        let twice = expectBPFError(.alreadyExists) { try ring.add(skeleton.maps.ringA.handle()) { _ in } }
+        #expect(twice?.details == "this reader reads it already")
         #expect(try ring.consume() == 3)
         #expect(try handle.ringBufferPendingBytes() == 0)
         let error = expectBPFError(.invalidArgument) { _ = try skeleton.maps.hashU32.handle().ringBufferPendingBytes() }
