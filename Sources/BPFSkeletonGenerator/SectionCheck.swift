@@ -31,10 +31,11 @@ package func unknownSectionDiagnostics(programs: [ObjectDescription.Program], so
     }
 }
 
-/// `tracepoint/NAME` or `tp/NAME`: libbpf takes it, and it attaches nowhere.
+/// `tracepoint/NAME` or `tp/NAME`: libbpf takes it, and it attaches nowhere (a bare
+/// `tracepoint`, for a program attached by explicit calls, is fine).
 func namesNoCategory(_ section: String) -> Bool {
     let parts = section.drop { $0 == "?" }.split(separator: "/", omittingEmptySubsequences: false)
-    return (parts.first == "tracepoint" || parts.first == "tp") && parts.count < 3
+    return (parts.first == "tracepoint" || parts.first == "tp") && parts.count == 2
 }
 
 /// A section libbpf knows whose first part is at most two edits from `section`'s, the rest kept:

@@ -66,6 +66,7 @@ struct PureTests {
         let programs: [ObjectDescription.Program] = [
             .init(name: "a", section: "kprobee/do_unlinkat"), .init(name: "b", section: "tracepoint/syscalls/x"),
             .init(name: "c", section: "nonsense"), .init(name: "d", section: "?tp/sched_process_exec"),
+            .init(name: "e", section: "tracepoint"),  // attached by explicit calls
         ]
         #expect(unknownSectionDiagnostics(programs: programs, sourcePath: "demo.bpf.c", sourceText: source) == [
             "demo.bpf.c:3:1: error: program 'a' is in section 'kprobee/do_unlinkat', which libbpf does not know: did you mean 'kprobe/do_unlinkat'?",

@@ -2,13 +2,22 @@ public import NIOCore
 internal import NIOHTTP1
 internal import NIOPosix
 internal import Glibc
+internal import Synchronization
 
 /// The HTTP endpoint Prometheus scrapes: `GET /metrics` (text format 0.0.4) and `GET /healthz`
 /// (200 while tracing, 503 otherwise); 404 for anything else, 405 for other methods. Runs on
 /// one event-loop thread of its own; `close()` stops it.
+///
+/// Whoever reaches the port must not be able to use up the process's descriptors (the tracer
+/// needs some to read its maps): at most `maxConnections` at a time (one more is closed at
+/// once), and a connection that sends nothing for `idleSeconds` is closed.
 public final class MetricsServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let channel: any Channel
+    /// Connections open at once, at most.
+    public static let maxConnections = 64
+    /// How long a connection may stay silent.
+    public static let idleSeconds: Int64 = 10
 
     /// The address it listens on (the port filled in when 0 was asked for).
     public var localAddress: SocketAddress? { channel.localAddress }
@@ -23,6 +32,7 @@ public final class MetricsServer: Sendable {
     public init(host: String?, port: Int, exporter: MetricsExporter) throws(BindError) {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.group = group
+        let open = ConnectionCount()
         func bind(_ host: String, dualStack: Bool = false) throws -> any Channel {
             var bootstrap = ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 64)
@@ -30,8 +40,16 @@ public final class MetricsServer: Sendable {
             if dualStack { bootstrap = bootstrap.serverChannelOption(ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_v6only), value: 0) }
             return try bootstrap
                 .childChannelInitializer { channel in
-                    channel.pipeline.configureHTTPServerPipeline().flatMap {
-                        channel.pipeline.addHandler(MetricsHandler(exporter: exporter))
+                    guard open.value.add(1, ordering: .relaxed).newValue <= Self.maxConnections else {
+                        open.value.subtract(1, ordering: .relaxed)
+                        return channel.close()
+                    }
+                    channel.closeFuture.whenComplete { _ in open.value.subtract(1, ordering: .relaxed) }
+                    return channel.eventLoop.makeCompletedFuture {
+                        let pipeline = channel.pipeline.syncOperations
+                        try pipeline.addHandler(IdleStateHandler(readTimeout: .seconds(Self.idleSeconds)))
+                        try pipeline.configureHTTPServerPipeline()
+                        try pipeline.addHandler(MetricsHandler(exporter: exporter))
                     }
                 }
                 .bind(host: host, port: port)
@@ -63,6 +81,11 @@ public final class MetricsServer: Sendable {
     }
 }
 
+/// The connections open now.
+private final class ConnectionCount: Sendable {
+    let value = Atomic<Int>(0)
+}
+
 /// Answers one request at a time on a connection.
 private final class MetricsHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = HTTPServerRequestPart
@@ -71,6 +94,15 @@ private final class MetricsHandler: ChannelInboundHandler, Sendable {
     private let exporter: MetricsExporter
 
     init(exporter: MetricsExporter) { self.exporter = exporter }
+
+    /// A connection silent for `MetricsServer.idleSeconds` is closed.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard case .head(let request) = unwrapInboundIn(data) else { return }
