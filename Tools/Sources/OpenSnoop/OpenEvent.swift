@@ -113,8 +113,11 @@ public struct OpenEvent {
     /// `open_by_handle_at`.
     public var directoryFD: Int32 { fields.dirfd }
     /// The io_uring fixed-file slot the open was asked to fill (the one filled, once it
-    /// succeeded), or nil for an open that returns an fd.
-    public var fixedSlot: UInt32? { has(OPENSNOOP_EV_FIXED_SLOT) ? fields.fixedSlot : nil }
+    /// succeeded), or nil for an open that returns an fd, and for one that was to allocate a
+    /// slot and failed (the kernel chose none: `IORING_FILE_INDEX_ALLOC` is left).
+    public var fixedSlot: UInt32? {
+        has(OPENSNOOP_EV_FIXED_SLOT) && fields.fixedSlot != UInt32.max ? fields.fixedSlot : nil
+    }
     /// A 32-bit (ia32 or x32) system call.
     public var isCompat: Bool { has(OPENSNOOP_EV_COMPAT) }
     /// How long the open took (with latency measured; nil when unknown: the syscall began

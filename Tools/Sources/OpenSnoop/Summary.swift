@@ -24,6 +24,10 @@ public struct LatencyHistogram: Sendable, Equatable {
     /// Opens counted.
     public var count: UInt64 { buckets.reduce(0, +) }
 
+    /// The longest open seen; nil when none was timed (each began before tracing did, or
+    /// failed before the kernel started it).
+    public var maximum: UInt64? { count > 0 ? maxNanoseconds : nil }
+
     /// An upper bound (in ns) of the `fraction` quantile, e.g. 0.99: the end of the log2 bucket
     /// holding it (within a factor of two of the true value), or the exact maximum when that is
     /// smaller. Nil when empty.
@@ -66,6 +70,8 @@ public struct SummaryRow: Sendable {
     /// The path (as passed, or resolved with -F); nil when counted by path but its name was lost.
     public var path: [UInt8]?
     public var pathTruncated = false
+    /// The opens of this row passed a name that could not be read (their path is empty).
+    public var pathUnreadable = false
     public var pid: Int32?
     /// The errno counted by (0 for success), when counting by errno.
     public var errorNumber: Int32?
@@ -130,7 +136,7 @@ public final class SummaryReader {
     private var counting: BPFMapHandle
     private var idle: BPFMapHandle
     private let keys: SummaryKeys
-    private var names: [UInt64: (bytes: [UInt8], truncated: Bool, seen: Int)] = [:]
+    private var names: [UInt64: (bytes: [UInt8], truncated: Bool, unreadable: Bool, seen: Int)] = [:]
     private var snapshots = 0
     private var lastOverflow: (other: UInt64, otherFailed: UInt64, namesLost: UInt64) = (0, 0, 0)
     private var lastTime: UInt64
@@ -153,7 +159,7 @@ public final class SummaryReader {
         guard record.count >= header else { return }
         let name = record.loadUnaligned(as: opensnoop_path_name.self)
         let length = min(Int(name.len), record.count - header)
-        names[name.path_hash] = (Array(record[header..<(header + length)]), name.truncated != 0, snapshots)
+        names[name.path_hash] = (Array(record[header..<(header + length)]), name.truncated != 0, name.unreadable != 0, snapshots)
     }
 
     /// Swaps the tables, reads the one that was counting (after `drainNames` has taken every
@@ -187,6 +193,7 @@ public final class SummaryReader {
             if var name = names[key.pathHash] {
                 row.path = name.bytes
                 row.pathTruncated = name.truncated
+                row.pathUnreadable = name.unreadable
                 name.seen = snapshots
                 names[key.pathHash] = name
             }

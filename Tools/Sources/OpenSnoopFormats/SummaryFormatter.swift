@@ -113,7 +113,7 @@ public struct SummaryFormatter {
                 appendMicroseconds(row.latency?.quantileUpperBound(fraction), width: 8, into: &out)
                 out.append(UInt8(ascii: " "))
             }
-            appendMicroseconds(row.latency.map { $0.maxNanoseconds }, width: 8, into: &out)
+            appendMicroseconds(row.latency?.maximum, width: 8, into: &out)
             out.append(UInt8(ascii: " "))
         }
         if other {
@@ -132,7 +132,9 @@ public struct SummaryFormatter {
             out.append(UInt8(ascii: " "))
         }
         if keys.contains(.path) {
-            if let path = row.path {
+            if row.pathUnreadable {
+                out.append("[unreadable]")
+            } else if let path = row.path {
                 path.withUnsafeBytes { SafeText.appendTerminalSafe($0, into: &out) }
                 if row.pathTruncated { out.append("...[truncated]") }
             } else {
@@ -246,6 +248,7 @@ public struct SummaryFormatter {
             if let path = row.path {
                 path.withUnsafeBytes { out.appendJSONField("path", bytes: $0) }
                 out.append(row.pathTruncated ? ",\"path_truncated\":true" : ",\"path_truncated\":false")
+                out.append(row.pathUnreadable ? ",\"path_unreadable\":true" : ",\"path_unreadable\":false")
             } else {
                 out.append(",\"path\":null")
             }
@@ -265,7 +268,7 @@ public struct SummaryFormatter {
             out.append(",\"p99_ns_at_most\":")
             appendOptional(latency.quantileUpperBound(0.99), into: &out)
             out.append(",\"max_ns\":")
-            out.appendUnsigned(latency.maxNanoseconds)
+            appendOptional(latency.maximum, into: &out)
             out.append(",\"log2_ns_buckets\":[")
             for (index, count) in latency.buckets.enumerated() {
                 if index > 0 { out.append(UInt8(ascii: ",")) }

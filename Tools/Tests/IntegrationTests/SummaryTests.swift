@@ -64,7 +64,7 @@ struct SummaryTests {
         #expect(snapshot["failed"] as? Int == 1)
     }
 
-    @Test("Summary keys: by errno, by pid, by command alone")
+    @Test("Summary keys: by errno, by pid, by command alone, by path (an unreadable name apart from an empty one)")
     func keys() throws {
         let dir = try makeScratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -79,6 +79,12 @@ struct SummaryTests {
         #expect(byPid.count == 1)
         #expect(byPid.first?["pid"] as? Int ?? 0 > 0)
         #expect(byPid.first?["path"] == nil)
+        // An empty name and names that could not be read are rows apart.
+        let byPath = rows(try summaries(["-n", name, "--summary-by", "path"], work: {
+            try runHelper(["--name", name, "openat", "", "badptr", "x", "badptr", "x"])
+        }))
+        let empty = byPath.filter { $0["path"] as? String == "" }.map { "\($0["path_unreadable"] as? Bool ?? true):\($0["count"] as? Int ?? 0)" }
+        #expect(Set(empty) == ["false:1", "true:2"], "\(byPath)")
     }
 
     @Test("-L gives every event its latency; --slower keeps only opens that took that long, decided in the kernel")

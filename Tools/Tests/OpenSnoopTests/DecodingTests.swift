@@ -131,5 +131,11 @@ struct DecodingTests {
             #expect(event.errorNumber == 0)
             #expect(event.isCompat)
         }
+        // An open asked to allocate a slot (IORING_FILE_INDEX_ALLOC) that failed: no slot, no fd.
+        let slot = UInt16(OPENSNOOP_EV_FIXED_SLOT.rawValue)
+        try EventFixture.record(ret: -2, eventFlags: slot, source: .ioUring, fixedSlot: .max).withUnsafeBytes { raw in
+            let event = try #require(OpenEvent(record: raw))
+            #expect(event.fixedSlot == nil && event.fileDescriptor == -1 && event.errorNumber == 2)
+        }
     }
 }

@@ -18,6 +18,7 @@ struct SummaryFormattingTests {
         #expect(histogram.quantileUpperBound(0.99) == 1_500_000, "capped at the exact maximum")
         #expect(LatencyHistogram(buckets: buckets).quantileUpperBound(0.99) == 2 << 20)
         #expect(LatencyHistogram().quantileUpperBound(0.5) == nil)
+        #expect(histogram.maximum == 1_500_000 && LatencyHistogram().maximum == nil, "none timed: no maximum, not 0")
     }
 
     @Test("--summary-by takes comma-separated key names")

@@ -806,8 +806,9 @@ static long hash_callback(__u32 index, void *context)
 	return 0;
 }
 
-/* Sends the path behind a new summary row's hash. */
-static __always_inline void send_name(struct scratch *s, __u64 hash, __u32 offset, __u32 length)
+/* Sends the path behind a new summary row's hash (`unreadable`: the empty name of an open whose
+ * name could not be read). */
+static __always_inline void send_name(struct scratch *s, __u64 hash, __u32 offset, __u32 length, bool unreadable)
 {
 	if (length > 2 * OPENSNOOP_PATH_MAX || offset > 2 * OPENSNOOP_PATH_MAX + 1)
 		return;
@@ -819,6 +820,7 @@ static __always_inline void send_name(struct scratch *s, __u64 hash, __u32 offse
 	name->path_hash = hash;
 	name->len = length;
 	name->truncated = (s->ev.event_flags & (OPENSNOOP_EV_PATH_TRUNCATED | OPENSNOOP_EV_FULL_TRUNCATED)) != 0;
+	name->unreadable = unreadable;
 	name->reserved = 0;
 	bpf_probe_read_kernel((char *)(name + 1), length, &s->data[offset]);
 	bpf_ringbuf_submit(name, 0);
@@ -869,16 +871,19 @@ static __always_inline void count_open(struct scratch *s, bool full)
 	if (summary_by & OPENSNOOP_BY_CGROUP)
 		key->cgroup_id = s->ev.cgroup_id;
 	bool by_path = full && (summary_by & OPENSNOOP_BY_PATH);
+	bool unreadable = false;
 	if (by_path) {
 		/* the resolved path as the process sees it with -F and for open_by_handle_at, the
-		 * path as passed otherwise */
+		 * path as passed otherwise (an unreadable one a row apart from the empty name) */
 		h.length = s->ev.path_len;
 		if (s->ev.full_len && (full_path || s->ev.source == OPENSNOOP_SRC_OPEN_BY_HANDLE_AT)) {
 			h.offset = s->ev.path_len + s->ev.root_len;
 			h.length = s->ev.full_len - s->ev.root_len;
+		} else {
+			unreadable = s->ev.event_flags & OPENSNOOP_EV_PATH_UNREADABLE;
 		}
 		bpf_loop(DATA_SIZE / 8, hash_callback, &h, 0);
-		key->path_hash = h.hash ^ h.length;
+		key->path_hash = h.hash ^ h.length ^ (unreadable ? ~0ULL : 0);
 	}
 	__u32 zero = 0;
 	void *table = bpf_map_lookup_elem(&summary, &zero);
@@ -887,7 +892,7 @@ static __always_inline void count_open(struct scratch *s, bool full)
 	struct opensnoop_summary_value *row = bpf_map_lookup_elem(table, key);
 	if (!row) {
 		if (bpf_map_update_elem(table, key, &empty_row, BPF_NOEXIST) == 0 && by_path)
-			send_name(s, key->path_hash, h.offset, h.length);
+			send_name(s, key->path_hash, h.offset, h.length, unreadable);
 		row = bpf_map_lookup_elem(table, key);
 		if (!row) {
 			count(OPENSNOOP_COUNTER_OTHER, 1);

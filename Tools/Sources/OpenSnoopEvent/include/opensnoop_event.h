@@ -180,7 +180,8 @@ struct opensnoop_path_name {
 	__u64 path_hash;
 	__u16 len;
 	__u16 truncated;    /* the path was cut (at PATH_MAX, or at its root end) */
-	__u32 reserved;
+	__u16 unreadable;   /* no path: the name could not be read from the process */
+	__u16 reserved;
 };
 
 #endif
