@@ -336,13 +336,13 @@ package struct TypeGenerator {
         out += "/// `isKnown` tells whether it is one of them.\n"
         out += "public struct \(name): BPFPlainData, RawRepresentable, Hashable, CaseIterable, CustomStringConvertible, Sendable {\n"
         out += "    public var rawValue: \(raw)\n\n"
-        out += "    public init(rawValue: \(raw)) { self.rawValue = rawValue }\n"
+        out += "    @inlinable public init(rawValue: \(raw)) { self.rawValue = rawValue }\n"
         let mask: UInt64 = enumeration.size == 8 ? .max : (1 << (enumeration.size * 8)) - 1
         let constants = constantNames(enumeration.cases.map(\.name))
         let numbers = enumeration.cases.map { enumeration.signed ? String(Int64(bitPattern: $0.bits)) : String($0.bits & mask) }
         for (constant, (value, number)) in zip(constants, zip(enumeration.cases, numbers)) {
             out += "\n    /// `\(value.name)` (\(number)).\n"
-            out += "    public static let \(constant) = \(name)(rawValue: \(number))\n"
+            out += "    @inlinable public static var \(constant): \(name) { \(name)(rawValue: \(number)) }\n"
         }
         out += "\n    /// The C enum's values, in its order.\n"
         out += "    public static let allCases: [\(name)] = [\(constants.map { "." + $0 }.joined(separator: ", "))]\n"

@@ -53,8 +53,8 @@ struct GeneratedTypeTests {
             "BPFBitfield.loadSigned(from: $0, bitOffset: 803, bitCount: 5)",
             "public var namedAnon: NamedAnon",
             "public struct NamedAnon: BPFPlainData",
-            "public static let low = GenLevel(rawValue: -1)",
-            "public static let huge = GenBig(rawValue: 18446744069414584320)",
+            "@inlinable public static var low: GenLevel { GenLevel(rawValue: -1) }",  // a constant, no global to load
+            "@inlinable public static var huge: GenBig { GenBig(rawValue: 18446744069414584320) }",
             "public var `where`: UInt64",
             "fileprivate var _pad145: InlineArray<7, UInt8>",       // trailing padding
             "public var body: UInt32 {\n                get { loadField(at: 1) }",  // packed: misaligned
