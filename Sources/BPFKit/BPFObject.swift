@@ -242,7 +242,7 @@ public final class BPFObject {
         var attached: [BPFLink] = []
         for program in programs where program.autoload {
             switch program.attachPoint {
-            case .other(let section) where section.hasPrefix("tracepoint/") || section.hasPrefix("tp/"):
+            case .other(let section) where program.attachPoint.namesNoTracepointCategory:
                 throw BPFError(.invalidArgument, "attach BPF program \(program.label) (\(section))",
                                details: "a tracepoint section names a category: tracepoint/CATEGORY/NAME")
             case .uprobe, .iterator, .other: continue

@@ -93,6 +93,14 @@ public enum BPFAttachPoint: Hashable, Sendable {
     /// Any other section (networking, cgroup, perf_event...): attach through libbpf's `attach()`.
     case other(String)
 
+    /// `tracepoint/NAME` or `tp/NAME`: libbpf takes it, and it attaches nowhere (a bare
+    /// `tracepoint`, for a program attached by explicit calls, is fine).
+    package var namesNoTracepointCategory: Bool {
+        guard case .other(let section) = self else { return false }
+        let parts = section.split(separator: "/", omittingEmptySubsequences: false)
+        return (parts.first == "tracepoint" || parts.first == "tp") && parts.count == 2
+    }
+
     /// Parses an ELF section name; a leading `?` (autoload off) is ignored.
     public init(section: String) {
         var section = Substring(section)

@@ -10,9 +10,9 @@ internal import BPFKit
 package func unknownSectionDiagnostics(programs: [ObjectDescription.Program], sourcePath: String,
                                        sourceText: String) -> [String] {
     let lines = sourceText.split(separator: "\n", omittingEmptySubsequences: false)
-    return programs.filter { BPFProgramType(section: $0.section) == nil || namesNoCategory($0.section) }.map { program in
+    return programs.filter { BPFProgramType(section: $0.section) == nil || BPFAttachPoint(section: $0.section).namesNoTracepointCategory }.map { program in
         var message = "program '\(program.name)' is in section '\(program.section)', which libbpf does not know"
-        if namesNoCategory(program.section) {
+        if BPFAttachPoint(section: program.section).namesNoTracepointCategory {
             message = "program '\(program.name)' is in section '\(program.section)', which names no tracepoint category: "
                 + "tracepoint/CATEGORY/NAME, e.g. tracepoint/sched/sched_process_exec"
         } else if let suggestion = knownSection(near: program.section) {
@@ -29,13 +29,6 @@ package func unknownSectionDiagnostics(programs: [ObjectDescription.Program], so
         }
         return "\(sourcePath): error: \(message)"
     }
-}
-
-/// `tracepoint/NAME` or `tp/NAME`: libbpf takes it, and it attaches nowhere (a bare
-/// `tracepoint`, for a program attached by explicit calls, is fine).
-func namesNoCategory(_ section: String) -> Bool {
-    let parts = section.drop { $0 == "?" }.split(separator: "/", omittingEmptySubsequences: false)
-    return (parts.first == "tracepoint" || parts.first == "tp") && parts.count == 2
 }
 
 /// A section libbpf knows whose first part is at most two edits from `section`'s, the rest kept:

@@ -126,15 +126,12 @@ public struct TextFormatter: EventFormatter {
             if let latency = event.latencyNanoseconds {
                 // microseconds with three decimals (nanosecond precision), right-aligned in 9;
                 // from 100 ms on without them, so that the column stays 9 wide up to 1,000 s
-                let whole = latency / 1000
-                if whole < 100_000 {
-                    out.append(repeating: UInt8(ascii: " "), count: 9 - 4 - OutputBuffer.decimalDigits(whole))
-                    out.appendUnsigned(whole)
+                let whole = latency / 1000, decimals = whole < 100_000
+                out.append(repeating: UInt8(ascii: " "), count: 9 - (decimals ? 4 : 0) - OutputBuffer.decimalDigits(whole))
+                out.appendUnsigned(whole)
+                if decimals {
                     out.append(UInt8(ascii: "."))
                     out.appendZeroPadded(latency % 1000, width: 3)
-                } else {
-                    out.append(repeating: UInt8(ascii: " "), count: 9 - OutputBuffer.decimalDigits(whole))
-                    out.appendUnsigned(whole)
                 }
             } else {
                 out.append("        -")
