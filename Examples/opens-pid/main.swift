@@ -18,7 +18,8 @@ do {
         guard let event = OpensPidSkeleton.Types.Event(loading: record) else { return }
         print(event.pid, event.path)
     }
-    while true { try events.poll(timeoutMilliseconds: 100) }
+    let stop = StopSignals()  // Ctrl-C and SIGTERM end the loop, and the program normally
+    while !stop.received { try events.poll(timeoutMilliseconds: 100) }
 } catch {
     print("opens-pid: \(error)")
     exit(1)

@@ -13,8 +13,10 @@ do {
         guard let event = OpensSkeleton.Types.Event(loading: record) else { return }
         print(event.pid, event.path)
     }
+    // Ctrl-C and SIGTERM end the loop, and the program with it, instead of killing the process.
+    let stop = StopSignals()
     print("PID PATH")
-    while true { try events.poll(timeoutMilliseconds: 100) }
+    while !stop.received { try events.poll(timeoutMilliseconds: 100) }
 } catch {
     print("opens: \(error)")
     exit(1)

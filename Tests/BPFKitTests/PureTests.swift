@@ -1,5 +1,6 @@
 @testable import BPFKit
 @testable import BPFSkeletonGenerator
+import Glibc
 import Testing
 
 @Suite("Pure parts: sections, names, the generator, embedded bytes")
@@ -127,5 +128,21 @@ struct PureTests {
         #expect(located.details?.hasPrefix("the verifier rejected it:\nat return c[i]; @ a.bpf.c:9\n...\n1: r1 = r0") == true,
                 "\(located.details ?? "")")
         #expect(short.details?.contains("...") == false)
+    }
+    @Test("StopSignals keeps its signals pending, and received sees them")
+    func stopSignals() {
+        var saved = sigset_t()
+        pthread_sigmask(SIG_SETMASK, nil, &saved)
+        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
+        let stop = StopSignals([SIGUSR2])
+        #expect(!stop.received)
+        pthread_kill(pthread_self(), SIGUSR2)  // pending for this thread only: blocked, not delivered
+        #expect(stop.received)
+        var usr2 = sigset_t()
+        sigemptyset(&usr2)
+        sigaddset(&usr2, SIGUSR2)
+        var zero = timespec()
+        #expect(sigtimedwait(&usr2, nil, &zero) == SIGUSR2)  // taken, so that nothing is left
+        #expect(!stop.received)
     }
 }

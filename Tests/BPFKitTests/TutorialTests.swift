@@ -35,11 +35,12 @@ final class TracerProcess {
     let process = Process()
     let output: URL
 
-    init(_ executable: String, _ arguments: [String], scratch: ScratchDirectory) throws {
+    /// `lineBuffered: false` leaves the tracer's output buffered as a file gets it by default.
+    init(_ executable: String, _ arguments: [String], scratch: ScratchDirectory, lineBuffered: Bool = true) throws {
         output = scratch.url.appendingPathComponent("tracer-\(UUID().uuidString).out")
         _ = FileManager.default.createFile(atPath: output.path, contents: Data())
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/stdbuf")
-        process.arguments = ["-oL", executable] + arguments
+        process.executableURL = URL(fileURLWithPath: lineBuffered ? "/usr/bin/stdbuf" : executable)
+        process.arguments = lineBuffered ? ["-oL", executable] + arguments : arguments
         process.standardOutput = try FileHandle(forWritingTo: output)
         process.standardError = process.standardOutput
         try process.run()
@@ -86,6 +87,32 @@ struct TutorialTests {
             return text.contains("\(getpid()) \(marker)\n")
         }
         #expect(seen, "\(tracer.text.suffix(500))")
+    }
+
+    @Test("opens stopped with SIGTERM ends normally and writes the lines it buffered for a file")
+    func opensBufferedUntilStopped() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let marker = try scratch.file("opens-buffered")
+        let tracer = try TracerProcess(productsDirectory.appendingPathComponent("opens").path, [], scratch: scratch,
+                                       lineBuffered: false)
+        defer { tracer.stop() }
+        // Nothing shows before the end (a file gets full buffers): wait for the attach instead,
+        // the tracepoint's perf event among the tracer's descriptors.
+        let descriptors = "/proc/\(tracer.process.processIdentifier)/fd"
+        let attached = tracer.wait { _ in
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: descriptors)) ?? []
+            return names.contains {
+                (try? FileManager.default.destinationOfSymbolicLink(atPath: "\(descriptors)/\($0)")) == "anon_inode:[perf_event]"
+            }
+        }
+        try #require(attached && tracer.process.isRunning, "\(tracer.text)")
+        for _ in 0..<3 { openOnce(marker); usleep(100_000) }  // (the program's link follows the event)
+        kill(tracer.process.processIdentifier, SIGTERM)
+        tracer.process.waitUntilExit()
+        #expect(tracer.process.terminationReason == .exit && tracer.process.terminationStatus == 0)
+        #expect(tracer.text.hasPrefix("PID PATH\n"), "\(tracer.text.prefix(300))")
+        #expect(tracer.text.contains("\(getpid()) \(marker)\n"), "\(tracer.text.suffix(500))")
     }
 
     @Test("opens-pid -p PID shows that process's opens only; a bad -p is exit 2")

@@ -12,7 +12,8 @@ do {
         print(event.pid, event.ppid, event.comm, event.filename)
     }
     print("PID PPID COMM FILENAME")
-    while true { try events.poll(timeoutMilliseconds: 100) }
+    let stop = StopSignals()  // Ctrl-C and SIGTERM end the loop, and the program normally
+    while !stop.received { try events.poll(timeoutMilliseconds: 100) }
 } catch {
     print("execs: \(error)")
     exit(1)
