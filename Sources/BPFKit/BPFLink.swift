@@ -1,4 +1,5 @@
 internal import CLibBPF
+internal import DetachedThreads
 internal import Glibc
 internal import Synchronization
 
@@ -40,6 +41,41 @@ public final class BPFLink: Sendable {
         state.withLock { address in
             if let link = OpaquePointer(bitPattern: address) { bpf_link__destroy(link) }
             address = 0
+        }
+    }
+
+    /// Detaches `links`, all at once, and returns when they are: detaching a tracepoint's link
+    /// waits for the kernel's RCU grace periods (30-40 ms here), which overlap when the links
+    /// detach on threads of their own instead of one after another. A link whose thread cannot
+    /// start is detached on this one.
+    static func detach(_ links: [BPFLink]) {
+        let attached = links.filter(\.isAttached)
+        guard attached.count > 1 else { attached.first?.detach(); return }
+        let finished = Finished()
+        for link in attached.dropFirst() {
+            do throws(DetachedThread.StartFailure) {
+                try DetachedThread.start { link.detach(); finished.signal() }
+                finished.expected += 1
+            } catch {
+                link.detach()
+            }
+        }
+        attached[0].detach()
+        finished.wait()
+    }
+
+    /// A count of detaches done, waited for with a POSIX semaphore (any thread may signal it).
+    private final class Finished: @unchecked Sendable {
+        private let semaphore = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
+        /// How many `signal()`s `wait()` waits for; set by the starting thread only.
+        var expected = 0
+
+        init() { sem_init(semaphore, 0, 0) }
+        deinit { sem_destroy(semaphore); semaphore.deallocate() }
+
+        func signal() { sem_post(semaphore) }
+        func wait() {
+            for _ in 0..<expected { while sem_wait(semaphore) != 0 && errno == EINTR {} }
         }
     }
 

@@ -54,9 +54,7 @@ public final class BPFObject {
         try self.init(bytes: object.bytes, name: object.name, kernelBTFPath: kernelBTFPath)
     }
 
-    deinit {
-        for link in links { link.detach() }
-    }
+    deinit { BPFLink.detach(links) }
 
     /// The object's name.
     public var name: String { storage.name }

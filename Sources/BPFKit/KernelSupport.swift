@@ -60,11 +60,12 @@ public enum KernelSupport {
     }
 
     /// Whether fentry/fexit programs (BPF trampolines) load: some kernels refuse them (cached).
-    /// Loads an empty fentry program on `bpf_fentry_test1`, whose id comes from the kernel's
-    /// BTF as `KernelBTF` keeps it (not read again for this).
+    /// libbpf's probe of the program type first, which needs no BTF: a kernel that refuses it
+    /// costs no read of its BTF. Then an empty fentry program on `bpf_fentry_test1`, whose id
+    /// comes from the kernel's BTF as `KernelBTF` keeps it (not read again for this).
     public static var hasFentry: Bool {
         cached(.fentry) {
-            guard let target = KernelBTF.functionID("bpf_fentry_test1") else { return false }
+            guard supports(.tracing), let target = KernelBTF.functionID("bpf_fentry_test1") else { return false }
             var options = bpf_prog_load_opts()
             options.sz = MemoryLayout<bpf_prog_load_opts>.size
             options.expected_attach_type = BPF_TRACE_FENTRY

@@ -43,6 +43,7 @@ struct ProgramTests {
             let skeleton = try loadTestObject()
             perCPU = try BPFPerCPUArray<UInt64>(skeleton.maps.percpuU64)
             try skeleton.attach()
+            #expect(skeleton.object.links.count > 1)  // detached together, each on a thread
             triggerGetppid()
             #expect(try perCPU.sum(0) == 1)
         }
