@@ -29,18 +29,25 @@ public struct TraceLoop {
                              lostEvents: () throws -> UInt64) throws {
         var signalled = false
         do {
-            try output.flush()
-            Readiness.notifyReady()
-            var lastReport = Monotonic.nanoseconds()
-            while !output.readerGone {
-                if TerminationSignals.take() != nil { signalled = true }
-                if signalled || deadline.map({ Monotonic.nanoseconds() >= $0 }) == true { break }
-                try poll(10)
-                try output.flushIfDue()
-                if Monotonic.nanoseconds() &- lastReport >= OutputSink.flushIntervalNanoseconds {
-                    try report(lostEvents())
-                    lastReport = Monotonic.nanoseconds()
+            do {
+                try output.flush()
+                Readiness.notifyReady()
+                var lastReport = Monotonic.nanoseconds()
+                while !output.readerGone {
+                    if TerminationSignals.take() != nil { signalled = true }
+                    if signalled || deadline.map({ Monotonic.nanoseconds() >= $0 }) == true { break }
+                    try poll(10)
+                    try output.flushIfDue()
+                    if Monotonic.nanoseconds() &- lastReport >= OutputSink.flushIntervalNanoseconds {
+                        try report(lostEvents())
+                        lastReport = Monotonic.nanoseconds()
+                    }
                 }
+            } catch OutputSink.OutputError.interrupted {
+                // A stop came while a write waited for the reader: taken here, and the reader
+                // still gets its last chance below, as after any stop.
+                _ = TerminationSignals.take()
+                signalled = true
             }
             try poll(0)
             try report(lostEvents())
@@ -49,9 +56,10 @@ public struct TraceLoop {
         } catch OutputSink.OutputError.failed(let code) {
             throw WriteFailure(errno: code)
         } catch OutputSink.OutputError.interrupted {
-            if signalled {
-                Diagnostics.report("\(output.buffer.count) bytes of output were not written: the reader stopped reading", tool: tool)
-            }
+            // What was not written may hold JSON's records of lost events: say the total here too.
+            let lost = reported > 0 ? "; \(reported) events were lost in the kernel in total" : ""
+            Diagnostics.report("\(output.buffer.count) bytes of output were not written: the reader stopped reading\(lost)",
+                               tool: tool)
         }
     }
 

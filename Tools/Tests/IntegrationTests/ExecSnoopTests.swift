@@ -242,6 +242,43 @@ struct ExecSnoopTests {
         #expect(lines[2].dropFirst(9).hasPrefix("0       \(scene.base)t"))
     }
 
+    @Test("SIGINT while a write waits for a full pipe: the reader still gets every event, then execsnoop ends")
+    func stopWhileOutputBlocked() throws {
+        let scene = try ExecScene()
+        defer { scene.remove() }
+        let process = Process()
+        let output = Pipe()  // not read until execsnoop has filled it and been told to stop
+        let errors = Pipe()
+        let ready = try ReadinessSocket()
+        process.executableURL = URL(fileURLWithPath: Binaries.execsnoop)
+        process.arguments = ["-n", scene.base]
+        process.standardOutput = output
+        process.standardError = errors
+        process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": ready.name]) { $1 }
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        try #require(ready.wait(seconds: 10) { !process.isRunning })
+        let argument = String(repeating: "w", count: 4000)  // lines of about 4 KiB: 100 are far more than a pipe holds
+        let (status, _, err) = try runShell("for i in $(seq 100); do \(scene.target) \(argument); done")
+        #expect(status == 0, "\(err)")
+        // Wait until execsnoop has filled the pipe: then its next write waits for room.
+        let fd = output.fileHandleForReading.fileDescriptor
+        var unread: Int32 = 0
+        #expect(waitUntil(seconds: 10) { ioctl(fd, UInt(FIONREAD), &unread) == 0 && unread >= 32768 }, "\(unread) bytes")
+        usleep(200_000)
+        // The signal lands while that write waits (stopped, execsnoop takes it on SIGCONT).
+        kill(process.processIdentifier, SIGSTOP)
+        kill(process.processIdentifier, SIGINT)
+        kill(process.processIdentifier, SIGCONT)
+        let got = output.fileHandleForReading.readDataToEndOfFile()  // the reader, back: to the end
+        process.waitUntilExit()
+        let lines = String(decoding: got, as: UTF8.self).split(separator: "\n")
+        #expect(process.terminationStatus == 0)
+        #expect(lines.count == 101 && lines.dropFirst().allSatisfy { $0.hasSuffix(argument) }, "\(lines.count) lines")
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(message.isEmpty, "\(message)")
+    }
+
     @Test("Events the ring buffer had no room for are counted: a notice on stderr, a record in JSON")
     func lostEvents() throws {
         let scene = try ExecScene()

@@ -191,8 +191,19 @@ struct FleetTests {
         let name = uniqueName("roth")
         let file = dir + "/events.log"
         let tracer = try TracerRun(["-o", file, "--rotate-size", "1", "--rotate-keep", "5", "-n", name])
-        try runHelper(["--name", name, "loop", "80000", "/etc/hostname"])  // lines of 47 bytes: over 1 MB, losses or not
-        #expect(tracer.stop(settle: 1) == 0)
+        // Lines of 46 bytes, 3.7 MB in all; in steps the ring holds whole (nothing lost, however
+        // slow the reader), each written out before the next.
+        func written() -> Int {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+            return names.filter { $0.hasPrefix("events.log") }.reduce(0) { total, entry in
+                total + ((try? FileManager.default.attributesOfItem(atPath: dir + "/" + entry)[.size] as? Int) ?? 0)
+            }
+        }
+        for step in 1...8 {
+            try runHelper(["--name", name, "loop", "10000", "/etc/hostname"])
+            #expect(waitUntil(seconds: 20) { written() >= step * 10000 * 46 }, "step \(step): \(written()) bytes")
+        }
+        #expect(tracer.stop(settle: 0.3) == 0)
         let names = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("events.log") }.sorted()
         #expect(names.count >= 2, "\(names): \((try? FileManager.default.attributesOfItem(atPath: file)[.size]) ?? 0) bytes")
         for entry in names {
