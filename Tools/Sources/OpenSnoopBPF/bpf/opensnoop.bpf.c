@@ -12,9 +12,9 @@
  *  - tracepoints: one program attached at every sys_exit_open* tracepoint, native opens only.
  *  - io_uring submission, completion and failed preparation; fork and exit, to follow a command.
  * Every open ends in one global function, finish_event() (finish_event_basic() without path
- * walks), which the verifier checks once per program. Global functions take scalars only
- * (5.10), so the open being built lives in a per-CPU scratch slot, one per kind of program:
- * programs that interrupt each other on a CPU never share one.
+ * walks), which the verifier checks once per program. The open being built lives in a per-CPU
+ * scratch slot, one per kind of program: programs that interrupt each other on a CPU never
+ * share one.
  *
  * At start libbpf looks each type read with CO-RE up in every type of the kernel's BTF (about
  * 1 ms each): layouts the kernel's ABI fixes, or that have not changed in its whole history,
@@ -91,24 +91,16 @@ const volatile bool per_cpu_rings = false;   /* one events ring per CPU (cpu_eve
 __u32 self_tgid = 0;                         /* opensnoop's own process: never traced */
 
 /* ---- maps ---- */
-#define MAP(name, kind, entries, ktype, vtype, ...) \
-	struct {                                    \
-		__uint(type, kind);                 \
-		__uint(max_entries, entries);       \
-		__type(key, ktype);                 \
-		__type(value, vtype);               \
-		__VA_ARGS__                         \
-	} name SEC(".maps")
+/* A map's definition (`struct MAP_DEF(...) name`; named, the type of a map of maps' maps). */
+#define MAP_DEF(kind, entries, ktype, vtype, ...) \
+	{ __uint(type, kind); __uint(max_entries, entries); __type(key, ktype); __type(value, vtype); __VA_ARGS__ }
+#define MAP(name, ...) struct MAP_DEF(__VA_ARGS__) name SEC(".maps")
+#define NO_PREALLOC __uint(map_flags, BPF_F_NO_PREALLOC);
 #define RINGBUF(size) { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, size); }
 /* An array of one map, or one a CPU, of type `inner`, which user space makes and puts there. */
-#define MAP_OF_MAPS(name, inner)                              \
-	struct {                                              \
-		__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);     \
-		__uint(max_entries, 1);                       \
-		__type(key, __u32);                           \
-		__array(values, inner);                       \
-	} name SEC(".maps")
-#define NO_PREALLOC __uint(map_flags, BPF_F_NO_PREALLOC);
+#define MAP_OF_MAPS(name, inner)                                                                 \
+	struct { __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS); __uint(max_entries, 1); __type(key, __u32); \
+		 __array(values, inner); } name SEC(".maps")
 
 struct RINGBUF(8 << 20) events SEC(".maps");
 /* Per-CPU rings: cpu_events[cpu] is that CPU's ring. */
@@ -190,13 +182,8 @@ MAP(pending_uring, BPF_MAP_TYPE_HASH, 1024, __u64, struct opensnoop_uring_open, 
  * --summary-capacity rows) and puts one there (only with --summary: a map-in-map update waits
  * for an RCU grace period); it swaps in the other (the swap waits until no program still uses
  * the old one) and reads the old one. */
-struct summary_table {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct opensnoop_summary_key);
-	__type(value, struct opensnoop_summary_value);
-};
+struct summary_table MAP_DEF(BPF_MAP_TYPE_HASH, 4096, struct opensnoop_summary_key,
+			     struct opensnoop_summary_value, NO_PREALLOC);
 MAP_OF_MAPS(summary, struct summary_table);
 
 /* The path behind each summary path_hash, sent when its row is first made in a table. */
@@ -206,10 +193,7 @@ const struct opensnoop_summary_value empty_row = {};
 
 /* --latency: when the current syscall of each thread began (by thread id; an entry left by a
  * thread that died inside an open is evicted in time). */
-struct syscall_start {
-	__u64 ts_ns;
-	long nr;
-};
+struct syscall_start { __u64 ts_ns; long nr; };
 MAP(starts, BPF_MAP_TYPE_LRU_HASH, 16384, __u32, struct syscall_start);
 
 /* ---- small helpers ---- */
@@ -288,6 +272,9 @@ static __always_inline bool in_cgroup_trees(void)
 	return false;
 }
 
+/* Whether task filter `bit` is off, or `key` is in its map. */
+#define KEY_ALLOWED(bit, map, key) (!(task_filters & (bit)) || bpf_map_lookup_elem(map, key))
+
 /* The pid/tid filters, with ids as opensnoop's pid namespace numbers them when it runs in a
  * child namespace (the kernel's ids are those of the initial namespace). */
 static __always_inline bool ids_allowed(__u32 pid, __u32 tid)
@@ -301,33 +288,20 @@ static __always_inline bool ids_allowed(__u32 pid, __u32 tid)
 		pid = ns.tgid;
 		tid = ns.pid;
 	}
-	if ((task_filters & OPENSNOOP_FILTER_PID) && !bpf_map_lookup_elem(&pid_filter, &pid))
-		return false;
-	return !(task_filters & OPENSNOOP_FILTER_TID) || bpf_map_lookup_elem(&tid_filter, &tid);
+	return KEY_ALLOWED(OPENSNOOP_FILTER_PID, &pid_filter, &pid) && KEY_ALLOWED(OPENSNOOP_FILTER_TID, &tid_filter, &tid);
 }
 
 /* Every filter that needs only the current task. */
 static __always_inline bool task_allowed(__u32 pid, __u32 tid, __u32 uid)
 {
-	if (!ids_allowed(pid, tid))
+	if (!ids_allowed(pid, tid) || !KEY_ALLOWED(OPENSNOOP_FILTER_UID, &uid_filter, &uid) ||
+	    !KEY_ALLOWED(OPENSNOOP_FILTER_TRACED, &traced_pids, &pid))
 		return false;
-	if ((task_filters & OPENSNOOP_FILTER_UID) && !bpf_map_lookup_elem(&uid_filter, &uid))
+	__u64 cg = task_filters & OPENSNOOP_FILTER_CGROUP_IDS ? bpf_get_current_cgroup_id() : 0;
+	if (!KEY_ALLOWED(OPENSNOOP_FILTER_CGROUP_IDS, &cgroup_ids, &cg) || (n_cgroup_trees && !in_cgroup_trees()))
 		return false;
-	if ((task_filters & OPENSNOOP_FILTER_TRACED) && !bpf_map_lookup_elem(&traced_pids, &pid))
-		return false;
-	if (task_filters & OPENSNOOP_FILTER_CGROUP_IDS) {
-		__u64 cg = bpf_get_current_cgroup_id();
-		if (!bpf_map_lookup_elem(&cgroup_ids, &cg))
-			return false;
-	}
-	if (n_cgroup_trees && !in_cgroup_trees())
-		return false;
-	if (task_filters & OPENSNOOP_FILTER_MNTNS) {
-		__u64 ns = BPF_CORE_READ(current_task(), nsproxy, mnt_ns, ns.inum);
-		if (!bpf_map_lookup_elem(&mntns_ids, &ns))
-			return false;
-	}
-	return true;
+	__u64 ns = task_filters & OPENSNOOP_FILTER_MNTNS ? BPF_CORE_READ(current_task(), nsproxy, mnt_ns, ns.inum) : 0;
+	return KEY_ALLOWED(OPENSNOOP_FILTER_MNTNS, &mntns_ids, &ns);
 }
 
 /* ---- building an event ---- */
@@ -454,41 +428,31 @@ static __always_inline void append_full(struct scratch *s, const void *src, __u3
  * marked deleted), formatted by bpf_snprintf (5.13) into the walk's buffer and appended. */
 static __always_inline void pseudo_name(struct scratch *s, struct dentry *dentry)
 {
-	static const char pipe_format[] = "pipe:[%llu]";
-	static const char socket_format[] = "socket:[%llu]";
-	static const char ns_format[] = "%s:[%llu]";
-	static const char anon_format[] = "anon_inode:%s";
-	static const char unnamed_format[] = "/%s";
-	char *buf = s->walk.buf;
+	static const char pipe_format[] = "pipe:[%llu]", socket_format[] = "socket:[%llu]",
+			  ns_format[] = "%s:[%llu]", anon_format[] = "anon_inode:%s", unnamed_format[] = "/%s";
 	struct inode *inode = BPF_CORE_READ(dentry, d_inode);
 	unsigned long magic = BPF_CORE_READ(dentry, d_sb, s_magic);
 	__u64 args[2] = { BPF_CORE_READ(inode, i_ino), 0 };
-	long n;
-	s->ev.event_flags |= OPENSNOOP_EV_FULL_PSEUDO;
-	if (magic == PIPEFS_MAGIC) {
-		n = bpf_snprintf(buf, PSEUDO_MAX, pipe_format, args, sizeof(args));
-	} else if (magic == SOCKFS_MAGIC) {
-		n = bpf_snprintf(buf, PSEUDO_MAX, socket_format, args, sizeof(args));
-	} else if (magic == NSFS_MAGIC) {
+	const char *format = magic == PIPEFS_MAGIC ? pipe_format : socket_format;
+	if (magic == NSFS_MAGIC) {
 		/* the namespace's ns_common->ops->name, found through the one mnt_namespace embeds */
 		const char *ns = BPF_CORE_READ(inode, i_private), *ops = NULL;
 		args[1] = args[0];
 		bpf_probe_read_kernel(&ops, sizeof(ops), ns + EMBEDDED_OFFSET(struct mnt_namespace, ns, ops));
 		bpf_probe_read_kernel(&args[0], sizeof(args[0]), ops);
-		n = bpf_snprintf(buf, PSEUDO_MAX, ns_format, args, sizeof(args));
-	} else {
+		format = ns_format;
+	} else if (magic != PIPEFS_MAGIC && magic != SOCKFS_MAGIC) {
 		BPF_CORE_READ_INTO(&args[0], dentry, d_name.name);
-		if (magic == ANON_INODE_FS_MAGIC) {
-			n = bpf_snprintf(buf, PSEUDO_MAX, anon_format, args, sizeof(args));
-		} else {
-			n = bpf_snprintf(buf, PSEUDO_MAX, unnamed_format, args, sizeof(args));
+		format = magic == ANON_INODE_FS_MAGIC ? anon_format : unnamed_format;
+		if (magic != ANON_INODE_FS_MAGIC)
 			s->ev.event_flags |= OPENSNOOP_EV_FULL_DELETED;
-		}
 	}
+	s->ev.event_flags |= OPENSNOOP_EV_FULL_PSEUDO;
+	long n = bpf_snprintf(s->walk.buf, PSEUDO_MAX, format, args, sizeof(args));
 	if (n > PSEUDO_MAX)
 		n = PSEUDO_MAX;
 	if (n > 1)
-		append_full(s, buf, n - 1);
+		append_full(s, s->walk.buf, n - 1);
 }
 
 /* One step of a path walk: notes the process's root, prepends one component or crosses one
@@ -686,8 +650,7 @@ static __always_inline bool event_path_allowed(struct scratch *s)
 
 struct hash_context {
 	struct scratch *s;
-	__u32 offset;
-	__u32 length;
+	__u32 offset, length;
 	__u64 hash;
 };
 
@@ -742,6 +705,10 @@ static __always_inline void add32(__u32 *counter, __u32 delta)
 	asm volatile("lock *(u32 *)(%0 + 0) += %1" : : "r"(counter), "w"(delta) : "memory");
 }
 
+/* Replaces `old` at p with `new`, by compare-and-swap when `full`, else by a plain store; returns
+ * what was there (`old` if it was replaced). */
+#define SWAP(full, p, old, new) ((full) ? __sync_val_compare_and_swap(p, old, new) : (*(p) = (new), (old)))
+
 static __always_inline __u32 log2_bucket(__u64 v)
 {
 	__u32 r = 0;
@@ -754,20 +721,15 @@ static __always_inline __u32 log2_bucket(__u64 v)
 }
 
 /* Counts one open in its row of the summary table in use; a full table counts it as other.
- * `full`: paths are hashed (bpf_loop, 5.17) and a row's errno slots and latency maximum are
- * updated by compare-and-swap (5.12). Without, two CPUs updating one row's errno slot or maximum
- * at the same instant can miscount it (5.10's verifier refuses a compare-and-swap anywhere in a
- * program). */
+ * Without `full`, no path hash, and two CPUs updating one row's errno slot or latency maximum at
+ * the same instant can miscount it. */
 static __always_inline void count_open(struct scratch *s, bool full)
 {
 	struct opensnoop_summary_key *key = &s->key;
 	struct hash_context h = { .s = s, .hash = 0xcbf29ce484222325ULL };
 	__builtin_memset(key, 0, sizeof(*key));
-	if (summary_by & OPENSNOOP_BY_COMM) {
-		__u64 *comm = (__u64 *)key->comm;
-		comm[0] = *(__u64 *)&s->ev.comm[0];
-		comm[1] = *(__u64 *)&s->ev.comm[8];
-	}
+	if (summary_by & OPENSNOOP_BY_COMM)
+		__builtin_memcpy(key->comm, s->ev.comm, sizeof(key->comm));
 	if (summary_by & OPENSNOOP_BY_PID)
 		key->pid = s->ev.pid;
 	if (summary_by & OPENSNOOP_BY_ERRNO)
@@ -811,10 +773,8 @@ static __always_inline void count_open(struct scratch *s, bool full)
 		add64(&row->failed, 1);
 		for (int i = 0; i < OPENSNOOP_ERRNO_SLOTS; i++) {
 			__u32 slot = row->errnos[i];
-			if (slot == 0 && full)
-				slot = __sync_val_compare_and_swap(&row->errnos[i], 0, error) ?: error;
-			else if (slot == 0)
-				slot = row->errnos[i] = error;
+			if (slot == 0)
+				slot = SWAP(full, &row->errnos[i], 0, error) ?: error;
 			if (slot == error) {
 				add32(&row->errno_counts[i], 1);
 				break;
@@ -826,13 +786,7 @@ static __always_inline void count_open(struct scratch *s, bool full)
 		add32(&row->latency[log2_bucket(latency)], 1);
 		for (int i = 0; i < 4; i++) {
 			__u64 max = row->latency_max_ns;
-			if (latency <= max)
-				break;
-			if (!full) {
-				row->latency_max_ns = latency;
-				break;
-			}
-			if (__sync_val_compare_and_swap(&row->latency_max_ns, max, latency) == max)
+			if (latency <= max || SWAP(full, &row->latency_max_ns, max, latency) == max)
 				break;
 		}
 	}
@@ -848,28 +802,31 @@ static __always_inline void note_start(long nr)
 	bpf_map_update_elem(&starts, &tid, &start, BPF_ANY);
 }
 
-/* --slower: false (and counted as filtered) if the open is not known to have taken that long. */
-static __always_inline bool slow_enough(struct scratch *s)
+/* Sets the open's latency, from when it began (0: unknown) to ts_ns; false (and counted as
+ * filtered) if --slower wants it and it is not known to have taken that long. */
+static __always_inline bool set_latency(struct scratch *s, __u64 start)
 {
+	if (start && start <= s->ev.ts_ns) {
+		s->ev.latency_ns = s->ev.ts_ns - start;
+		s->ev.event_flags |= OPENSNOOP_EV_LATENCY;
+	}
 	if (!slower_ns || ((s->ev.event_flags & OPENSNOOP_EV_LATENCY) && s->ev.latency_ns >= slower_ns))
 		return true;
 	return drop();
 }
 
-/* Sets the syscall's latency if its start was seen; false if --slower drops it. */
+/* The syscall's latency, if its start was seen. */
 static __always_inline bool take_latency(struct scratch *s, long nr)
 {
 	if (!want_latency)
 		return true;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct syscall_start *start = bpf_map_lookup_elem(&starts, &tid);
-	__u64 now = s->ev.ts_ns;
-	if (start && start->nr == nr && start->ts_ns && start->ts_ns <= now) {
-		s->ev.latency_ns = now - start->ts_ns;
-		s->ev.event_flags |= OPENSNOOP_EV_LATENCY;
-		bpf_map_delete_elem(&starts, &tid);
-	}
-	return slow_enough(s);
+	if (!start || start->nr != nr)
+		return set_latency(s, 0);
+	__u64 began = start->ts_ns;
+	bpf_map_delete_elem(&starts, &tid);
+	return set_latency(s, began);
 }
 
 /* ---- sending ---- */
@@ -903,8 +860,7 @@ static __always_inline void submit(struct scratch *s)
 
 /* Last step of every open once its name is in the slot: resolves what needs resolving, applies
  * the path filter, counts it, and sends it. `full`: with path walks and hashes (bpf_loop, 5.17)
- * and compare-and-swap (5.12); finish_event_basic() has neither, for the kernels before 5.17,
- * whose verifier refuses a program that so much as contains them. */
+ * and compare-and-swap (5.12), which raw_sys_exit_basic's kernels refuse. */
 static __always_inline int finish(__u32 slot, bool full)
 {
 	struct scratch *s = get_scratch(slot);
@@ -944,15 +900,19 @@ __noinline int finish_event_basic(__u32 slot)
 
 /* ---- system calls: one decoder, in every mode ---- */
 
+/* IS_OPEN(nr): whether syscall nr may be an open, of any ABI (32-bit programs on arm64 are not
+ * traced). */
 #if defined(__TARGET_ARCH_x86)
 #define NATIVE_NR(x86, arm64) x86
 #define REGS(regs) ((const struct uapi_pt_regs *)(regs))
 #define SYSCALL_NR(regs) (REGS(regs)->orig_ax)
 #define X32_SYSCALL_BIT 0x40000000
 #define TS_COMPAT 0x0002
+#define IS_OPEN(nr) (open_source((nr) & ~X32_SYSCALL_BIT, false) || open_source(nr, true))
 #elif defined(__TARGET_ARCH_arm64)
 #define NATIVE_NR(x86, arm64) arm64
 #define SYSCALL_NR(regs) ((regs)->syscallno)
+#define IS_OPEN(nr) open_source(nr, false)
 #else
 #error "opensnoop's BPF program knows the open syscalls of x86 and arm64 only"
 #endif
@@ -966,13 +926,6 @@ static __always_inline __u8 open_source(long nr, bool ia32)
 #undef SOURCE_CASE
 	return 0;
 }
-
-/* Whether syscall nr may be an open, of any ABI (32-bit programs on arm64 are not traced). */
-#if defined(__TARGET_ARCH_x86)
-#define IS_OPEN(nr) (open_source((nr) & ~X32_SYSCALL_BIT, false) || open_source(nr, true))
-#else
-#define IS_OPEN(nr) open_source(nr, false)
-#endif
 
 /* The first four syscall arguments in `regs`, by the native or the ia32 convention: on x86,
  * loads through the registers' BTF pointer rather than helper calls. */
@@ -1208,13 +1161,10 @@ static __always_inline int uring_completed(void *req, int ret)
 	}
 	bpf_probe_read_kernel(s, sizeof(*pending), pending);
 	bpf_map_delete_elem(&pending_uring, &key);
-	__u64 now = bpf_ktime_get_ns();
-	s->ev.latency_ns = now - s->ev.ts_ns;
-	s->ev.ts_ns = now;
+	__u64 submitted = s->ev.ts_ns;
+	s->ev.ts_ns = bpf_ktime_get_ns();
 	s->ev.ret = ret;
-	if (want_latency)
-		s->ev.event_flags |= OPENSNOOP_EV_LATENCY;
-	if (!slow_enough(s))
+	if (!set_latency(s, want_latency ? submitted : 0))
 		return 0;
 	if ((s->ev.event_flags & OPENSNOOP_EV_FIXED_SLOT) && ret >= 0 && s->ev.fixed_slot == IORING_FILE_INDEX_ALLOC)
 		s->ev.fixed_slot = ret; /* the slot the kernel chose */
