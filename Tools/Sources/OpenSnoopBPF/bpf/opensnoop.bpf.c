@@ -12,9 +12,13 @@
  *  - tracepoints: one program attached at every sys_exit_open* tracepoint, native opens only.
  *  - io_uring submission, completion and failed preparation; fork and exit, to follow a command.
  * Every open ends in one global function, finish_event() (finish_event_basic() without path
- * walks), which the verifier checks once per program. Global functions take scalars only
- * (5.10), so the open being built lives in a per-CPU scratch slot, one per kind of program:
- * programs that interrupt each other on a CPU never share one.
+ * walks), which the verifier checks once per program. The open being built lives in a per-CPU
+ * scratch slot, one per kind of program: programs that interrupt each other on a CPU never
+ * share one.
+ *
+ * At start libbpf looks each type read with CO-RE up in every type of the kernel's BTF (about
+ * 1 ms each): layouts the kernel's ABI fixes, or that have not changed in its whole history,
+ * are read without CO-RE, and a struct embedded in another is read through the outer one.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -33,14 +37,10 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* Layouts the kernel's ABI fixes (UAPI, a syscall tracepoint's format), read without CO-RE: at
- * start libbpf looks each CO-RE'd type up in every type of the kernel's BTF (about 1 ms each). */
-struct uapi_open_how {
-	__u64 flags, mode, resolve;
-};
-struct uapi_pidns_info {
-	__u32 pid, tgid;
-};
+/* Layouts the kernel's ABI fixes (UAPI, a syscall tracepoint's format, x86-64's saved registers
+ * as ptrace has them). */
+struct uapi_open_how { __u64 flags, mode, resolve; };
+struct uapi_pidns_info { __u32 pid, tgid; };
 struct uapi_io_uring_sqe {
 	__u8 opcode, flags;
 	__u16 ioprio;
@@ -48,20 +48,18 @@ struct uapi_io_uring_sqe {
 	__u64 off_addr2, addr;
 	__u32 len, open_flags;
 };
-struct uapi_io_uring_cqe {
-	__u64 user_data;
-	__s32 res;
-	__u32 flags;
-};
-struct syscall_enter_args {
-	__u64 common;
-	long id;
-	unsigned long args[6];
-};
-struct syscall_exit_args {
-	__u64 common;
-	long id, ret;
-};
+struct uapi_io_uring_cqe { __u64 user_data; __s32 res; __u32 flags; };
+struct syscall_enter_args { __u64 common; long id; unsigned long args[6]; };
+struct syscall_exit_args { __u64 common; long id, ret; };
+struct uapi_pt_regs { __u64 r15, r14, r13, r12, bp, bx, r11, r10, r9, r8, ax, cx, dx, si, di, orig_ax; };
+/* Kernel structs unchanged since long before 5.10: struct path, struct qstr (little-endian);
+ * and the first member of struct filename and of struct proc_ns_operations is `name`. */
+struct kpath { struct vfsmount *mnt; struct dentry *dentry; };
+struct kqstr { __u32 hash, len; const unsigned char *name; };
+
+/* The offset of `field` inside the struct that `outer` embeds as `member`. */
+#define EMBEDDED_OFFSET(outer, member, field) \
+	(bpf_core_field_offset(outer, member.field) - bpf_core_field_offset(outer, member))
 
 /* ---- configuration, set by user space before load ---- */
 const volatile __u8 task_filters = 0;        /* enum opensnoop_task_filter */
@@ -93,31 +91,21 @@ const volatile bool per_cpu_rings = false;   /* one events ring per CPU (cpu_eve
 __u32 self_tgid = 0;                         /* opensnoop's own process: never traced */
 
 /* ---- maps ---- */
-#define MAP(name, kind, entries, ktype, vtype) \
-	struct {                               \
-		__uint(type, kind);            \
-		__uint(max_entries, entries);  \
-		__type(key, ktype);            \
-		__type(value, vtype);          \
-	} name SEC(".maps")
+/* A map's definition (`struct MAP_DEF(...) name`; named, the type of a map of maps' maps). */
+#define MAP_DEF(kind, entries, ktype, vtype, ...) \
+	{ __uint(type, kind); __uint(max_entries, entries); __type(key, ktype); __type(value, vtype); __VA_ARGS__ }
+#define MAP(name, ...) struct MAP_DEF(__VA_ARGS__) name SEC(".maps")
+#define NO_PREALLOC __uint(map_flags, BPF_F_NO_PREALLOC);
+#define RINGBUF(size) { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, size); }
+/* An array of one map, or one a CPU, of type `inner`, which user space makes and puts there. */
+#define MAP_OF_MAPS(name, inner)                                                                 \
+	struct { __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS); __uint(max_entries, 1); __type(key, __u32); \
+		 __array(values, inner); } name SEC(".maps")
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 << 20);
-} events SEC(".maps");
-
-/* Per-CPU rings: cpu_events[cpu] is that CPU's ring (user space makes and fills them). */
-struct cpu_ring {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4096);
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__array(values, struct cpu_ring);
-} cpu_events SEC(".maps");
+struct RINGBUF(8 << 20) events SEC(".maps");
+/* Per-CPU rings: cpu_events[cpu] is that CPU's ring. */
+struct cpu_ring RINGBUF(4096);
+MAP_OF_MAPS(cpu_events, struct cpu_ring);
 
 MAP(counters, BPF_MAP_TYPE_PERCPU_ARRAY, OPENSNOOP_COUNTER_MAX, __u32, __u64);
 
@@ -126,19 +114,19 @@ MAP(counters, BPF_MAP_TYPE_PERCPU_ARRAY, OPENSNOOP_COUNTER_MAX, __u32, __u64);
 #define NAME_MAX 255
 #define MAX_COMPONENTS 128
 #define NOT_SEEN 0xFFFFFFFF
-#define INLINE_MAX 64
+#define INLINE_MAX 40  /* bytes read with a dentry where its inline (short) name may be */
 struct walk {
 	struct dentry *dentry;
 	struct mount *mnt;
 	struct dentry *mnt_root;     /* mnt's root dentry (read once per mount, not per step) */
 	struct dentry *root_dentry;  /* the process's root directory */
 	struct mount *root_mnt;
-	struct path path;            /* a path read from the kernel (file, cwd or root) */
+	struct kpath path;           /* a path read from the kernel (file, cwd or root) */
 	void *pprev;                 /* the dentry's d_hash.pprev: NULL once unhashed (deleted) */
 	struct dentry *parent;       /* ... its d_parent */
-	struct qstr name;            /* ... its d_name (pprev, parent and name read together) */
-	struct inode *inode;         /* ... its d_inode and its inline name, read with them where */
-	char iname[INLINE_MAX];      /* they follow (a short name is kept there) */
+	struct kqstr name;           /* ... its d_name (pprev, parent and name read together) */
+	struct inode *inode;         /* ... its d_inode and what follows it: its inline name, */
+	char iname[INLINE_MAX];      /* read with them where they are adjacent */
 	__u32 pos;                   /* the path is buf[pos..WALK_END) */
 	__u32 root_pos;              /* pos when the walk met the process's root, or NOT_SEEN */
 	__u32 cut;                   /* stopped before the top (too deep or too long) */
@@ -188,47 +176,24 @@ MAP(cgroup_tree, BPF_MAP_TYPE_CGROUP_ARRAY, OPENSNOOP_MAX_CGROUPS, __u32, __u32)
 
 /* io_uring: an open as seen at submission (identity, flags, name), until its completion.
  * At most this many in flight; user space drops entries whose completion never came. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, __u64);
-	__type(value, struct opensnoop_uring_open);
-} pending_uring SEC(".maps");
+MAP(pending_uring, BPF_MAP_TYPE_HASH, 1024, __u64, struct opensnoop_uring_open, NO_PREALLOC);
 
 /* --summary: the table in use is summary[0]. User space makes the tables (two, of
  * --summary-capacity rows) and puts one there (only with --summary: a map-in-map update waits
  * for an RCU grace period); it swaps in the other (the swap waits until no program still uses
  * the old one) and reads the old one. */
-struct summary_table {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct opensnoop_summary_key);
-	__type(value, struct opensnoop_summary_value);
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__array(values, struct summary_table);
-} summary SEC(".maps");
+struct summary_table MAP_DEF(BPF_MAP_TYPE_HASH, 4096, struct opensnoop_summary_key,
+			     struct opensnoop_summary_value, NO_PREALLOC);
+MAP_OF_MAPS(summary, struct summary_table);
 
 /* The path behind each summary path_hash, sent when its row is first made in a table. */
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 << 10);
-} names SEC(".maps");
+struct RINGBUF(256 << 10) names SEC(".maps");
 
 const struct opensnoop_summary_value empty_row = {};
 
 /* --latency: when the current syscall of each thread began (by thread id; an entry left by a
  * thread that died inside an open is evicted in time). */
-struct syscall_start {
-	__u64 ts_ns;
-	long nr;
-};
+struct syscall_start { __u64 ts_ns; long nr; };
 MAP(starts, BPF_MAP_TYPE_LRU_HASH, 16384, __u32, struct syscall_start);
 
 /* ---- small helpers ---- */
@@ -261,59 +226,31 @@ static __always_inline struct task_struct *current_task(void)
 
 /* ---- filters ---- */
 
-static __always_inline bool contains(const char *comm, __u32 n)
+/* Whether s starts with the len (at most max) bytes of pattern. */
+static __always_inline bool starts_with(const char *s, const volatile char *pattern, __u32 len, __u32 max)
 {
-	__u32 len = comm_len[n & (OPENSNOOP_MAX_COMMS - 1)];
-	for (int start = 0; start < OPENSNOOP_COMM_LEN - 1; start++) {
-		if (start + len > OPENSNOOP_COMM_LEN - 1)
+	for (__u32 i = 0; i < max && i < len; i++)
+		if (s[i] != pattern[i])
 			return false;
-		bool all = true;
-		for (int j = 0; j < OPENSNOOP_COMM_LEN - 1; j++) {
-			if (j >= len)
-				break;
-			if (comm[(start + j) & (OPENSNOOP_COMM_LEN - 1)] !=
-			    targ_comm[n & (OPENSNOOP_MAX_COMMS - 1)][j]) {
-				all = false;
-				break;
-			}
-		}
-		if (all)
-			return true;
-	}
-	return false;
+	return true;
 }
 
 static __always_inline bool comm_matches(const char *comm)
 {
-	for (__u32 n = 0; n < OPENSNOOP_MAX_COMMS; n++) {
-		if (n >= n_comms)
-			break;
-		if (contains(comm, n))
-			return true;
+	for (__u32 n = 0; n < OPENSNOOP_MAX_COMMS && n < n_comms; n++) {
+		__u32 len = comm_len[n];
+		for (__u32 start = 0; start < OPENSNOOP_COMM_LEN - 1 && start + len < OPENSNOOP_COMM_LEN; start++)
+			if (starts_with(&comm[start], targ_comm[n], len, OPENSNOOP_COMM_LEN - 1))
+				return true;
 	}
 	return false;
 }
 
 static __always_inline bool prefix_allowed(const char *path, __u32 len)
 {
-	for (int p = 0; p < OPENSNOOP_MAX_PREFIXES; p++) {
-		if (p >= n_prefixes)
-			break;
-		__u16 plen = prefix_len[p];
-		if (plen > len)
-			continue;
-		bool all = true;
-		for (int i = 0; i < OPENSNOOP_PREFIX_MAX; i++) {
-			if (i >= plen)
-				break;
-			if (path[i] != prefixes[p][i]) {
-				all = false;
-				break;
-			}
-		}
-		if (all)
+	for (__u32 p = 0; p < OPENSNOOP_MAX_PREFIXES && p < n_prefixes; p++)
+		if (prefix_len[p] <= len && starts_with(path, prefixes[p], prefix_len[p], OPENSNOOP_PREFIX_MAX))
 			return true;
-	}
 	return false;
 }
 
@@ -329,14 +266,14 @@ static __always_inline bool flags_match(__u64 flags)
 
 static __always_inline bool in_cgroup_trees(void)
 {
-	for (__u32 i = 0; i < OPENSNOOP_MAX_CGROUPS; i++) {
-		if (i >= n_cgroup_trees)
-			break;
+	for (__u32 i = 0; i < OPENSNOOP_MAX_CGROUPS && i < n_cgroup_trees; i++)
 		if (bpf_current_task_under_cgroup(&cgroup_tree, i) == 1)
 			return true;
-	}
 	return false;
 }
+
+/* Whether task filter `bit` is off, or `key` is in its map. */
+#define KEY_ALLOWED(bit, map, key) (!(task_filters & (bit)) || bpf_map_lookup_elem(map, key))
 
 /* The pid/tid filters, with ids as opensnoop's pid namespace numbers them when it runs in a
  * child namespace (the kernel's ids are those of the initial namespace). */
@@ -351,35 +288,20 @@ static __always_inline bool ids_allowed(__u32 pid, __u32 tid)
 		pid = ns.tgid;
 		tid = ns.pid;
 	}
-	if ((task_filters & OPENSNOOP_FILTER_PID) && !bpf_map_lookup_elem(&pid_filter, &pid))
-		return false;
-	if ((task_filters & OPENSNOOP_FILTER_TID) && !bpf_map_lookup_elem(&tid_filter, &tid))
-		return false;
-	return true;
+	return KEY_ALLOWED(OPENSNOOP_FILTER_PID, &pid_filter, &pid) && KEY_ALLOWED(OPENSNOOP_FILTER_TID, &tid_filter, &tid);
 }
 
 /* Every filter that needs only the current task. */
 static __always_inline bool task_allowed(__u32 pid, __u32 tid, __u32 uid)
 {
-	if (!ids_allowed(pid, tid))
+	if (!ids_allowed(pid, tid) || !KEY_ALLOWED(OPENSNOOP_FILTER_UID, &uid_filter, &uid) ||
+	    !KEY_ALLOWED(OPENSNOOP_FILTER_TRACED, &traced_pids, &pid))
 		return false;
-	if ((task_filters & OPENSNOOP_FILTER_UID) && !bpf_map_lookup_elem(&uid_filter, &uid))
+	__u64 cg = task_filters & OPENSNOOP_FILTER_CGROUP_IDS ? bpf_get_current_cgroup_id() : 0;
+	if (!KEY_ALLOWED(OPENSNOOP_FILTER_CGROUP_IDS, &cgroup_ids, &cg) || (n_cgroup_trees && !in_cgroup_trees()))
 		return false;
-	if ((task_filters & OPENSNOOP_FILTER_TRACED) && !bpf_map_lookup_elem(&traced_pids, &pid))
-		return false;
-	if (task_filters & OPENSNOOP_FILTER_CGROUP_IDS) {
-		__u64 cg = bpf_get_current_cgroup_id();
-		if (!bpf_map_lookup_elem(&cgroup_ids, &cg))
-			return false;
-	}
-	if (n_cgroup_trees && !in_cgroup_trees())
-		return false;
-	if (task_filters & OPENSNOOP_FILTER_MNTNS) {
-		__u64 ns = BPF_CORE_READ(current_task(), nsproxy, mnt_ns, ns.inum);
-		if (!bpf_map_lookup_elem(&mntns_ids, &ns))
-			return false;
-	}
-	return true;
+	__u64 ns = task_filters & OPENSNOOP_FILTER_MNTNS ? BPF_CORE_READ(current_task(), nsproxy, mnt_ns, ns.inum) : 0;
+	return KEY_ALLOWED(OPENSNOOP_FILTER_MNTNS, &mntns_ids, &ns);
 }
 
 /* ---- building an event ---- */
@@ -451,61 +373,33 @@ static __always_inline void read_open_how(const void *user_how, __u64 *flags, __
 
 /* ---- resolved paths, from the kernel's own dentries and mounts ---- */
 
-/* Prepends len bytes of kernel memory to the walk's path; false if there is no room. */
-static __always_inline bool prepend_kernel(struct walk *w, const void *src, __u32 len)
+/* Prepends "/" and a name of len bytes to the walk's path; false if there is no room. The name
+ * is read from kernel memory, or with `inline_name` copied from w->iname in 8-byte words: the
+ * last word may run up to 7 bytes past the name, into the path already written, which are put
+ * back. */
+static __always_inline bool prepend(struct walk *w, const void *name, __u32 len, bool inline_name)
 {
-	__u32 pos = w->pos;
-	if (len > NAME_MAX || len > pos || pos > WALK_END) {
+	__u32 end = w->pos;
+	if (len > NAME_MAX || len >= end || end > WALK_END) {
 		w->cut = 1;
 		return false;
 	}
-	pos -= len;
+	__u32 pos = end - len - 1;
 	/* Hide what clang knows of both, so that it keeps the checks the verifier needs (the
 	 * verifiers of 6.1-6.19 do not carry a bound back through a subtraction). */
 	barrier_var(pos);
 	barrier_var(len);
 	if (pos > WALK_END)
 		return false;
-	bpf_probe_read_kernel(&w->buf[pos], len & NAME_MAX, src);
-	w->pos = pos;
-	return true;
-}
-
-static __always_inline bool prepend_slash(struct walk *w)
-{
-	__u32 pos = w->pos;
-	barrier_var(pos);
-	if (pos == 0 || pos > WALK_END) {
-		w->cut = 1;
-		return false;
+	w->buf[pos] = '/';
+	if (inline_name) {
+		__u64 after = *(__u64 *)&w->buf[end];
+		for (__u32 i = 0; i < INLINE_MAX / 8 && i * 8 < len; i++)
+			*(__u64 *)&w->buf[pos + 1 + i * 8] = *(__u64 *)&w->iname[i * 8];
+		*(__u64 *)&w->buf[end] = after;
+	} else {
+		bpf_probe_read_kernel(&w->buf[pos + 1], len & NAME_MAX, name);
 	}
-	pos -= 1;
-	w->buf[pos & (WALK_END - 1)] = '/';
-	w->pos = pos;
-	return true;
-}
-
-/* Prepends the name read with the dentry (len < INLINE_MAX), copied from there in 8-byte words
- * rather than read again. The last word may run up to 7 bytes past the name, into the path
- * already written: those bytes are put back. */
-static __always_inline bool prepend_inline(struct walk *w, __u32 len)
-{
-	__u32 end = w->pos;
-	if (len >= INLINE_MAX || len > end || end > WALK_END) {
-		w->cut = 1;
-		return false;
-	}
-	__u32 pos = end - len;
-	barrier_var(pos);
-	if (pos > WALK_END)
-		return false;
-	__u64 after = *(__u64 *)&w->buf[end];
-	for (__u32 i = 0; i < INLINE_MAX / 8; i++) {
-		if (i * 8 >= len)
-			break;
-		*(__u64 *)&w->buf[pos + i * 8] = *(__u64 *)&w->iname[i * 8];
-	}
-	*(__u64 *)&w->buf[end] = after;
 	w->pos = pos;
 	return true;
 }
@@ -534,66 +428,31 @@ static __always_inline void append_full(struct scratch *s, const void *src, __u3
  * marked deleted), formatted by bpf_snprintf (5.13) into the walk's buffer and appended. */
 static __always_inline void pseudo_name(struct scratch *s, struct dentry *dentry)
 {
-	static const char pipe_format[] = "pipe:[%llu]";
-	static const char socket_format[] = "socket:[%llu]";
-	static const char ns_format[] = "%s:[%llu]";
-	static const char anon_format[] = "anon_inode:%s";
-	static const char unnamed_format[] = "/%s";
-	char *buf = s->walk.buf;
+	static const char pipe_format[] = "pipe:[%llu]", socket_format[] = "socket:[%llu]",
+			  ns_format[] = "%s:[%llu]", anon_format[] = "anon_inode:%s", unnamed_format[] = "/%s";
 	struct inode *inode = BPF_CORE_READ(dentry, d_inode);
 	unsigned long magic = BPF_CORE_READ(dentry, d_sb, s_magic);
 	__u64 args[2] = { BPF_CORE_READ(inode, i_ino), 0 };
-	long n;
-	s->ev.event_flags |= OPENSNOOP_EV_FULL_PSEUDO;
-	if (magic == PIPEFS_MAGIC) {
-		n = bpf_snprintf(buf, PSEUDO_MAX, pipe_format, args, sizeof(args));
-	} else if (magic == SOCKFS_MAGIC) {
-		n = bpf_snprintf(buf, PSEUDO_MAX, socket_format, args, sizeof(args));
-	} else if (magic == NSFS_MAGIC) {
-		struct ns_common *ns = BPF_CORE_READ(inode, i_private);
+	const char *format = magic == PIPEFS_MAGIC ? pipe_format : socket_format;
+	if (magic == NSFS_MAGIC) {
+		/* the namespace's ns_common->ops->name, found through the one mnt_namespace embeds */
+		const char *ns = BPF_CORE_READ(inode, i_private), *ops = NULL;
 		args[1] = args[0];
-		BPF_CORE_READ_INTO(&args[0], ns, ops, name);
-		n = bpf_snprintf(buf, PSEUDO_MAX, ns_format, args, sizeof(args));
-	} else {
+		bpf_probe_read_kernel(&ops, sizeof(ops), ns + EMBEDDED_OFFSET(struct mnt_namespace, ns, ops));
+		bpf_probe_read_kernel(&args[0], sizeof(args[0]), ops);
+		format = ns_format;
+	} else if (magic != PIPEFS_MAGIC && magic != SOCKFS_MAGIC) {
 		BPF_CORE_READ_INTO(&args[0], dentry, d_name.name);
-		if (magic == ANON_INODE_FS_MAGIC) {
-			n = bpf_snprintf(buf, PSEUDO_MAX, anon_format, args, sizeof(args));
-		} else {
-			n = bpf_snprintf(buf, PSEUDO_MAX, unnamed_format, args, sizeof(args));
+		format = magic == ANON_INODE_FS_MAGIC ? anon_format : unnamed_format;
+		if (magic != ANON_INODE_FS_MAGIC)
 			s->ev.event_flags |= OPENSNOOP_EV_FULL_DELETED;
-		}
 	}
+	s->ev.event_flags |= OPENSNOOP_EV_FULL_PSEUDO;
+	long n = bpf_snprintf(s->walk.buf, PSEUDO_MAX, format, args, sizeof(args));
 	if (n > PSEUDO_MAX)
 		n = PSEUDO_MAX;
 	if (n > 1)
-		append_full(s, buf, n - 1);
-}
-
-/* A short name lives inside the dentry: d_iname until 6.13, d_shortname from 6.14. */
-struct dentry___iname {
-	unsigned char d_iname[32];
-};
-
-union shortname_store___any {
-	unsigned char string[40];
-};
-
-struct dentry___short {
-	union shortname_store___any d_shortname;
-};
-
-static __always_inline __u32 inline_name_offset(void)
-{
-	if (bpf_core_field_exists(struct dentry___short, d_shortname))
-		return bpf_core_field_offset(struct dentry___short, d_shortname);
-	return bpf_core_field_offset(struct dentry___iname, d_iname);
-}
-
-static __always_inline __u32 inline_name_size(void)
-{
-	if (bpf_core_field_exists(struct dentry___short, d_shortname))
-		return bpf_core_field_size(struct dentry___short, d_shortname);
-	return bpf_core_field_size(struct dentry___iname, d_iname);
+		append_full(s, s->walk.buf, n - 1);
 }
 
 /* One step of a path walk: notes the process's root, prepends one component or crosses one
@@ -605,18 +464,16 @@ static __always_inline bool walk_step(struct walk *w)
 	struct mount *mnt = w->mnt;
 	if (dentry == w->root_dentry && mnt == w->root_mnt && w->root_pos == NOT_SEEN)
 		w->root_pos = w->pos;
-	/* d_hash.pprev, d_parent, d_name, d_inode and the inline name, in one read where the kernel
-	 * keeps them together (they have been adjacent for years), else one read each; at a mount's
-	 * root, past the first step, none of them is needed. */
+	/* d_hash.pprev, d_parent, d_name, d_inode and what follows it (the inline name, in every
+	 * kernel so far), in one read where the kernel keeps them together (they have been adjacent
+	 * for years), else one read each; at a mount's root, past the first step, none is needed. */
 	__u32 pprev = bpf_core_field_offset(struct dentry, d_hash.pprev);
 	bool together = bpf_core_field_offset(struct dentry, d_parent) == pprev + 8 &&
 			bpf_core_field_offset(struct dentry, d_name) == pprev + 16 &&
-			bpf_core_field_offset(struct dentry, d_inode) == pprev + 32 &&
-			inline_name_offset() == pprev + 40 && inline_name_size() < INLINE_MAX;
+			bpf_core_field_offset(struct dentry, d_inode) == pprev + 32;
 	if (dentry != w->mnt_root || w->first) {
 		if (together) {
-			bpf_probe_read_kernel(&w->pprev, 40 + (inline_name_size() & (INLINE_MAX - 1)),
-					      (char *)dentry + pprev);
+			bpf_probe_read_kernel(&w->pprev, 40 + INLINE_MAX, (char *)dentry + pprev);
 		} else {
 			BPF_CORE_READ_INTO(&w->pprev, dentry, d_hash.pprev);
 			BPF_CORE_READ_INTO(&w->parent, dentry, d_parent);
@@ -629,10 +486,12 @@ static __always_inline bool walk_step(struct walk *w)
 		w->unlinked = !w->pprev && parent != dentry;
 	}
 	if (dentry != w->mnt_root && dentry != parent) {
-		/* With -F only: the copy costs the verifier more than the read it saves elsewhere. */
-		bool inline_name = full_path && together && (char *)w->name.name == (char *)dentry + inline_name_offset();
-		if (!(inline_name ? prepend_inline(w, w->name.len) : prepend_kernel(w, w->name.name, w->name.len)) ||
-		    !prepend_slash(w))
+		/* The name is in w->iname if it points where that was read from. The copy with -F
+		 * only: it costs the verifier more than the read it saves elsewhere. */
+		__u32 len = w->name.len;
+		bool inline_name = full_path && together && len < INLINE_MAX &&
+				   (char *)w->name.name == (char *)dentry + pprev + 40;
+		if (!prepend(w, w->name.name, len, inline_name))
 			return false;
 		w->dentry = parent;
 		return true;
@@ -655,6 +514,7 @@ static long walk_callback(__u32 index, void *context)
 	return w && walk_step(w) ? 0 : 1;
 }
 
+/* The struct mount around a vfsmount (read through it: one CO-RE type, not two). */
 static __always_inline struct mount *real_mount(struct vfsmount *vfsmnt)
 {
 	return (struct mount *)((char *)vfsmnt - bpf_core_field_offset(struct mount, mnt));
@@ -664,10 +524,10 @@ static __always_inline struct mount *real_mount(struct vfsmount *vfsmnt)
  * where it passed the process's root. Sets w->cut when it stopped early. */
 static __always_inline void walk(struct walk *w)
 {
-	struct vfsmount *vfsmnt = w->path.mnt;
+	struct mount *mnt = real_mount(w->path.mnt);
 	w->dentry = w->path.dentry;
-	w->mnt = real_mount(vfsmnt);
-	w->mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+	w->mnt = mnt;
+	w->mnt_root = BPF_CORE_READ(mnt, mnt.mnt_root);
 	w->cut = 0;
 	w->done = 0;
 	w->first = 1;
@@ -680,14 +540,21 @@ static __always_inline void walk(struct walk *w)
 }
 
 /* The file behind descriptor fd of the current task, or NULL. `fresh`: an fd the open just
- * made, inside the table (which never shrinks), not one the caller named. */
+ * made, inside the table (which never shrinks), not one the caller named. The fdtable is read
+ * through the one files_struct embeds. */
 static __always_inline struct file *fd_file(int fd, bool fresh)
 {
-	struct fdtable *fdt = BPF_CORE_READ(current_task(), files, fdt);
-	if (!fdt || fd < 0 || (!fresh && fd >= BPF_CORE_READ(fdt, max_fds)))
+	const char *fdt = (const char *)BPF_CORE_READ(current_task(), files, fdt);
+	struct file **fds = NULL, *file = NULL;
+	unsigned int max_fds = 0;
+	if (!fdt || fd < 0)
 		return NULL;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *file = NULL;
+	if (!fresh) {
+		bpf_probe_read_kernel(&max_fds, sizeof(max_fds), fdt + EMBEDDED_OFFSET(struct files_struct, fdtab, max_fds));
+		if (fd >= max_fds)
+			return NULL;
+	}
+	bpf_probe_read_kernel(&fds, sizeof(fds), fdt + EMBEDDED_OFFSET(struct files_struct, fdtab, fd));
 	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
 	return file;
 }
@@ -718,14 +585,14 @@ static __always_inline void resolve_path(struct scratch *s)
 			return;
 		BPF_CORE_READ_INTO(&w->path, file, f_path);
 		struct dentry *dentry = w->path.dentry;
-		struct vfsmount *mnt = w->path.mnt;
+		struct mount *mnt = real_mount(w->path.mnt);
 		/* d_path's test for a name made by d_dname (d_op is NULL for most files: one read) */
 		const struct dentry_operations *op = BPF_CORE_READ(dentry, d_op);
 		void *d_dname = NULL;
 		if (op)
 			BPF_CORE_READ_INTO(&d_dname, op, d_dname);
 		if (d_dname && (BPF_CORE_READ(dentry, d_parent) != dentry ||
-				dentry != BPF_CORE_READ(mnt, mnt_root))) {
+				dentry != BPF_CORE_READ(mnt, mnt.mnt_root))) {
 			pseudo_name(s, dentry);
 			return;
 		}
@@ -783,8 +650,7 @@ static __always_inline bool event_path_allowed(struct scratch *s)
 
 struct hash_context {
 	struct scratch *s;
-	__u32 offset;
-	__u32 length;
+	__u32 offset, length;
 	__u64 hash;
 };
 
@@ -808,8 +674,9 @@ static long hash_callback(__u32 index, void *context)
 
 /* Sends the path behind a new summary row's hash (`unreadable`: the empty name of an open whose
  * name could not be read). */
-static __always_inline void send_name(struct scratch *s, __u64 hash, __u32 offset, __u32 length, bool unreadable)
+static __always_inline void send_name(struct scratch *s, struct hash_context *h, __u64 hash, bool unreadable)
 {
+	__u32 offset = h->offset, length = h->length;
 	if (length > 2 * OPENSNOOP_PATH_MAX || offset > 2 * OPENSNOOP_PATH_MAX + 1)
 		return;
 	struct opensnoop_path_name *name = bpf_ringbuf_reserve(&names, sizeof(*name) + 2 * OPENSNOOP_PATH_MAX, 0);
@@ -838,6 +705,10 @@ static __always_inline void add32(__u32 *counter, __u32 delta)
 	asm volatile("lock *(u32 *)(%0 + 0) += %1" : : "r"(counter), "w"(delta) : "memory");
 }
 
+/* Replaces `old` at p with `new`, by compare-and-swap when `full`, else by a plain store; returns
+ * what was there (`old` if it was replaced). */
+#define SWAP(full, p, old, new) ((full) ? __sync_val_compare_and_swap(p, old, new) : (*(p) = (new), (old)))
+
 static __always_inline __u32 log2_bucket(__u64 v)
 {
 	__u32 r = 0;
@@ -850,20 +721,15 @@ static __always_inline __u32 log2_bucket(__u64 v)
 }
 
 /* Counts one open in its row of the summary table in use; a full table counts it as other.
- * `full`: paths are hashed (bpf_loop, 5.17) and a row's errno slots and latency maximum are
- * updated by compare-and-swap (5.12). Without, two CPUs updating one row's errno slot or maximum
- * at the same instant can miscount it (5.10's verifier refuses a compare-and-swap anywhere in a
- * program). */
+ * Without `full`, no path hash, and two CPUs updating one row's errno slot or latency maximum at
+ * the same instant can miscount it. */
 static __always_inline void count_open(struct scratch *s, bool full)
 {
 	struct opensnoop_summary_key *key = &s->key;
 	struct hash_context h = { .s = s, .hash = 0xcbf29ce484222325ULL };
 	__builtin_memset(key, 0, sizeof(*key));
-	if (summary_by & OPENSNOOP_BY_COMM) {
-		__u64 *comm = (__u64 *)key->comm;
-		comm[0] = *(__u64 *)&s->ev.comm[0];
-		comm[1] = *(__u64 *)&s->ev.comm[8];
-	}
+	if (summary_by & OPENSNOOP_BY_COMM)
+		__builtin_memcpy(key->comm, s->ev.comm, sizeof(key->comm));
 	if (summary_by & OPENSNOOP_BY_PID)
 		key->pid = s->ev.pid;
 	if (summary_by & OPENSNOOP_BY_ERRNO)
@@ -892,7 +758,7 @@ static __always_inline void count_open(struct scratch *s, bool full)
 	struct opensnoop_summary_value *row = bpf_map_lookup_elem(table, key);
 	if (!row) {
 		if (bpf_map_update_elem(table, key, &empty_row, BPF_NOEXIST) == 0 && by_path)
-			send_name(s, key->path_hash, h.offset, h.length, unreadable);
+			send_name(s, &h, key->path_hash, unreadable);
 		row = bpf_map_lookup_elem(table, key);
 		if (!row) {
 			count(OPENSNOOP_COUNTER_OTHER, 1);
@@ -907,10 +773,8 @@ static __always_inline void count_open(struct scratch *s, bool full)
 		add64(&row->failed, 1);
 		for (int i = 0; i < OPENSNOOP_ERRNO_SLOTS; i++) {
 			__u32 slot = row->errnos[i];
-			if (slot == 0 && full)
-				slot = __sync_val_compare_and_swap(&row->errnos[i], 0, error) ?: error;
-			else if (slot == 0)
-				slot = row->errnos[i] = error;
+			if (slot == 0)
+				slot = SWAP(full, &row->errnos[i], 0, error) ?: error;
 			if (slot == error) {
 				add32(&row->errno_counts[i], 1);
 				break;
@@ -922,13 +786,7 @@ static __always_inline void count_open(struct scratch *s, bool full)
 		add32(&row->latency[log2_bucket(latency)], 1);
 		for (int i = 0; i < 4; i++) {
 			__u64 max = row->latency_max_ns;
-			if (latency <= max)
-				break;
-			if (!full) {
-				row->latency_max_ns = latency;
-				break;
-			}
-			if (__sync_val_compare_and_swap(&row->latency_max_ns, max, latency) == max)
+			if (latency <= max || SWAP(full, &row->latency_max_ns, max, latency) == max)
 				break;
 		}
 	}
@@ -944,28 +802,31 @@ static __always_inline void note_start(long nr)
 	bpf_map_update_elem(&starts, &tid, &start, BPF_ANY);
 }
 
-/* --slower: false (and counted as filtered) if the open is not known to have taken that long. */
-static __always_inline bool slow_enough(struct scratch *s)
+/* Sets the open's latency, from when it began (0: unknown) to ts_ns; false (and counted as
+ * filtered) if --slower wants it and it is not known to have taken that long. */
+static __always_inline bool set_latency(struct scratch *s, __u64 start)
 {
+	if (start && start <= s->ev.ts_ns) {
+		s->ev.latency_ns = s->ev.ts_ns - start;
+		s->ev.event_flags |= OPENSNOOP_EV_LATENCY;
+	}
 	if (!slower_ns || ((s->ev.event_flags & OPENSNOOP_EV_LATENCY) && s->ev.latency_ns >= slower_ns))
 		return true;
 	return drop();
 }
 
-/* Sets the syscall's latency if its start was seen; false if --slower drops it. */
+/* The syscall's latency, if its start was seen. */
 static __always_inline bool take_latency(struct scratch *s, long nr)
 {
 	if (!want_latency)
 		return true;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct syscall_start *start = bpf_map_lookup_elem(&starts, &tid);
-	__u64 now = s->ev.ts_ns;
-	if (start && start->nr == nr && start->ts_ns && start->ts_ns <= now) {
-		s->ev.latency_ns = now - start->ts_ns;
-		s->ev.event_flags |= OPENSNOOP_EV_LATENCY;
-		bpf_map_delete_elem(&starts, &tid);
-	}
-	return slow_enough(s);
+	if (!start || start->nr != nr)
+		return set_latency(s, 0);
+	__u64 began = start->ts_ns;
+	bpf_map_delete_elem(&starts, &tid);
+	return set_latency(s, began);
 }
 
 /* ---- sending ---- */
@@ -989,12 +850,8 @@ static __always_inline void submit(struct scratch *s)
 	if (per_cpu_rings) {
 		__u32 cpu = bpf_get_smp_processor_id();
 		ring = bpf_map_lookup_elem(&cpu_events, &cpu);
-		if (!ring) {
-			count(OPENSNOOP_COUNTER_LOST, 1);
-			return;
-		}
 	}
-	if (bpf_ringbuf_output(ring, s, sizeof(s->ev) + len, wakeup_flag(ring)) != 0)
+	if (!ring || bpf_ringbuf_output(ring, s, sizeof(s->ev) + len, wakeup_flag(ring)) != 0)
 		count(OPENSNOOP_COUNTER_LOST, 1);
 }
 
@@ -1003,8 +860,7 @@ static __always_inline void submit(struct scratch *s)
 
 /* Last step of every open once its name is in the slot: resolves what needs resolving, applies
  * the path filter, counts it, and sends it. `full`: with path walks and hashes (bpf_loop, 5.17)
- * and compare-and-swap (5.12); finish_event_basic() has neither, for the kernels before 5.17,
- * whose verifier refuses a program that so much as contains them. */
+ * and compare-and-swap (5.12), which raw_sys_exit_basic's kernels refuse. */
 static __always_inline int finish(__u32 slot, bool full)
 {
 	struct scratch *s = get_scratch(slot);
@@ -1044,14 +900,19 @@ __noinline int finish_event_basic(__u32 slot)
 
 /* ---- system calls: one decoder, in every mode ---- */
 
+/* IS_OPEN(nr): whether syscall nr may be an open, of any ABI (32-bit programs on arm64 are not
+ * traced). */
 #if defined(__TARGET_ARCH_x86)
 #define NATIVE_NR(x86, arm64) x86
-#define SYSCALL_NR(regs) ((regs)->orig_ax)
+#define REGS(regs) ((const struct uapi_pt_regs *)(regs))
+#define SYSCALL_NR(regs) (REGS(regs)->orig_ax)
 #define X32_SYSCALL_BIT 0x40000000
 #define TS_COMPAT 0x0002
+#define IS_OPEN(nr) (open_source((nr) & ~X32_SYSCALL_BIT, false) || open_source(nr, true))
 #elif defined(__TARGET_ARCH_arm64)
 #define NATIVE_NR(x86, arm64) arm64
 #define SYSCALL_NR(regs) ((regs)->syscallno)
+#define IS_OPEN(nr) open_source(nr, false)
 #else
 #error "opensnoop's BPF program knows the open syscalls of x86 and arm64 only"
 #endif
@@ -1066,29 +927,16 @@ static __always_inline __u8 open_source(long nr, bool ia32)
 	return 0;
 }
 
-/* Whether syscall nr may be an open, of any ABI (32-bit programs on arm64 are not traced). */
-#if defined(__TARGET_ARCH_x86)
-#define IS_OPEN(nr) (open_source((nr) & ~X32_SYSCALL_BIT, false) || open_source(nr, true))
-#else
-#define IS_OPEN(nr) open_source(nr, false)
-#endif
-
 /* The first four syscall arguments in `regs`, by the native or the ia32 convention: on x86,
  * loads through the registers' BTF pointer rather than helper calls. */
 static __always_inline void syscall_args(__u64 *arg, struct pt_regs *regs, bool ia32)
 {
 #if defined(__TARGET_ARCH_x86)
-	if (ia32) {
-		arg[0] = (__u32)regs->bx;
-		arg[1] = (__u32)regs->cx;
-		arg[2] = (__u32)regs->dx;
-		arg[3] = (__u32)regs->si;
-	} else {
-		arg[0] = regs->di;
-		arg[1] = regs->si;
-		arg[2] = regs->dx;
-		arg[3] = regs->r10;
-	}
+	const struct uapi_pt_regs *r = REGS(regs);
+	arg[0] = ia32 ? (__u32)r->bx : r->di;
+	arg[1] = ia32 ? (__u32)r->cx : r->si;
+	arg[2] = ia32 ? (__u32)r->dx : r->dx;
+	arg[3] = ia32 ? (__u32)r->si : r->r10;
 #else
 	arg[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
 	arg[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
@@ -1101,7 +949,7 @@ static __always_inline void syscall_args(__u64 *arg, struct pt_regs *regs, bool 
  * name: each syscall's argument layout, once. False if the flags filter drops it. */
 static __always_inline bool decode_syscall(struct scratch *s)
 {
-	const __u64 *arg = s->call.arg;
+	__u64 *arg = s->call.arg;
 	__u8 source = s->call.source;
 	/* openat's layout (openat2's and open_by_handle_at's but for what follows) */
 	const char *path = (const char *)arg[1];
@@ -1109,16 +957,14 @@ static __always_inline bool decode_syscall(struct scratch *s)
 	__u32 mode = (__u32)arg[3];
 	int dirfd = (int)arg[0];
 	switch (source) {
+	case OPENSNOOP_SRC_CREAT: /* open(path, O_CREAT | O_WRONLY | O_TRUNC, mode) */
+		arg[2] = arg[1];
+		arg[1] = O_CREAT | O_WRONLY | O_TRUNC;
+		/* fall through */
 	case OPENSNOOP_SRC_OPEN:
 		path = (const char *)arg[0];
 		flags = (__u32)arg[1];
 		mode = (__u32)arg[2];
-		dirfd = AT_FDCWD;
-		break;
-	case OPENSNOOP_SRC_CREAT:
-		path = (const char *)arg[0];
-		flags = O_CREAT | O_WRONLY | O_TRUNC;
-		mode = (__u32)arg[1];
 		dirfd = AT_FDCWD;
 		break;
 	case OPENSNOOP_SRC_OPENAT2:
@@ -1252,23 +1098,6 @@ static __always_inline bool is_uring_open(__u8 opcode)
 	return opcode == IORING_OP_OPENAT || opcode == IORING_OP_OPENAT2;
 }
 
-/* io_open.filename: a struct filename pointer until 6.19, the pointer inside an embedded
- * struct delayed_filename from 7.0. */
-struct delayed_filename___new {
-	struct filename *__incomplete_filename;
-};
-
-struct io_open___new {
-	struct delayed_filename___new filename;
-};
-
-static __always_inline struct filename *uring_filename(struct io_open *open)
-{
-	if (bpf_core_field_exists(struct io_open___new, filename))
-		return BPF_CORE_READ((struct io_open___new *)open, filename.__incomplete_filename);
-	return BPF_CORE_READ(open, filename);
-}
-
 /* At submission the request is prepared: its io_open holds the kernel copy of the name. The
  * submitter's identity and the task filters are taken here (the completion may run on an
  * io-wq worker); the rest waits for the result. */
@@ -1280,31 +1109,38 @@ static __always_inline int uring_submitted(struct io_kiocb *req)
 	if (!s || !begin_event(s, 0, false))
 		return 0;
 	struct io_open *open = (struct io_open *)&req->cmd;
-	__u64 flags = BPF_CORE_READ(open, how.flags);
+	struct uapi_open_how how = {};
+	BPF_CORE_READ_INTO(&how, open, how);
 	/* io_uring adds O_LARGEFILE to every open but O_PATH ones itself: not the caller's flag. */
-	if (!(flags & O_PATH))
-		flags &= ~(__u64)O_LARGEFILE;
-	if (!set_open(s, OPENSNOOP_SRC_IO_URING, BPF_CORE_READ(open, dfd), flags, (__u32)BPF_CORE_READ(open, how.mode)))
+	if (!(how.flags & O_PATH))
+		how.flags &= ~(__u64)O_LARGEFILE;
+	if (!set_open(s, OPENSNOOP_SRC_IO_URING, BPF_CORE_READ(open, dfd), how.flags, (__u32)how.mode))
 		return 0;
 	__u32 slot = BPF_CORE_READ(open, file_slot);
 	if (slot) {
 		s->ev.event_flags |= OPENSNOOP_EV_FIXED_SLOT;
 		s->ev.fixed_slot = slot == IORING_FILE_INDEX_ALLOC ? IORING_FILE_INDEX_ALLOC : slot - 1;
 	}
-	read_path(s, BPF_CORE_READ(uring_filename(open), name), false);
+	/* io_open.filename, the 8 bytes before `how`: a struct filename pointer until 6.19, a
+	 * struct delayed_filename holding only that pointer from 7.0 (read there, not through a
+	 * flavour of each). */
+	const char *filename = NULL, *name = NULL;
+	bpf_probe_read_kernel(&filename, sizeof(filename), (char *)open + bpf_core_field_offset(struct io_open, how) - 8);
+	bpf_probe_read_kernel(&name, sizeof(name), filename);
+	read_path(s, name, false);
 	__u64 key = (__u64)req;
 	if (bpf_map_update_elem(&pending_uring, &key, s, BPF_ANY) != 0)
 		count(OPENSNOOP_COUNTER_LOST, 1); /* too many opens in flight */
 	return 0;
 }
 
+/* The same tracepoint before 6.4 was io_uring_submit_sqe (taking the request first from 6.0). */
 SEC("tp_btf/io_uring_submit_req")
 int BPF_PROG(uring_submit_req, struct io_kiocb *req)
 {
 	return uring_submitted(req);
 }
 
-/* The same tracepoint before 6.4, when it took the request first too (6.0-6.3). */
 SEC("tp_btf/io_uring_submit_sqe")
 int BPF_PROG(uring_submit_sqe, struct io_kiocb *req)
 {
@@ -1325,27 +1161,24 @@ static __always_inline int uring_completed(void *req, int ret)
 	}
 	bpf_probe_read_kernel(s, sizeof(*pending), pending);
 	bpf_map_delete_elem(&pending_uring, &key);
-	__u64 now = bpf_ktime_get_ns();
-	s->ev.latency_ns = now - s->ev.ts_ns;
-	s->ev.ts_ns = now;
+	__u64 submitted = s->ev.ts_ns;
+	s->ev.ts_ns = bpf_ktime_get_ns();
 	s->ev.ret = ret;
-	if (want_latency)
-		s->ev.event_flags |= OPENSNOOP_EV_LATENCY;
-	if (!slow_enough(s))
+	if (!set_latency(s, want_latency ? submitted : 0))
 		return 0;
 	if ((s->ev.event_flags & OPENSNOOP_EV_FIXED_SLOT) && ret >= 0 && s->ev.fixed_slot == IORING_FILE_INDEX_ALLOC)
 		s->ev.fixed_slot = ret; /* the slot the kernel chose */
 	return finish_event(SLOT_URING_COMPLETE);
 }
 
-/* io_uring_complete since 6.13: the completion entry itself. */
+/* io_uring_complete since 6.13: the completion entry itself; before, (ctx, req, user_data, res,
+ * cflags, extra1, extra2). */
 SEC("tp_btf/io_uring_complete")
 int BPF_PROG(uring_complete, void *ring, void *req, struct uapi_io_uring_cqe *cqe)
 {
 	return uring_completed(req, cqe->res);
 }
 
-/* io_uring_complete before 6.13: (ctx, req, user_data, res, cflags, extra1, extra2). */
 SEC("tp_btf/io_uring_complete")
 int BPF_PROG(uring_complete_res, void *ring, void *req, __u64 user_data, int res)
 {
@@ -1364,14 +1197,10 @@ int BPF_PROG(uring_req_failed, const struct uapi_io_uring_sqe *sqe, struct io_ki
 	struct scratch *s = get_scratch(SLOT_URING_FAILED);
 	if (!s || !begin_event(s, error, true))
 		return 0;
-	__u64 flags = 0;
-	__u32 mode = 0;
-	if (opcode == IORING_OP_OPENAT2) {
+	__u64 flags = sqe->open_flags;
+	__u32 mode = sqe->len;
+	if (opcode == IORING_OP_OPENAT2)
 		read_open_how((const void *)sqe->off_addr2, &flags, &mode);
-	} else {
-		flags = sqe->open_flags;
-		mode = sqe->len;
-	}
 	if (!set_open(s, OPENSNOOP_SRC_IO_URING, sqe->fd, flags, mode))
 		return 0;
 	read_path(s, (const char *)sqe->addr, true);
