@@ -11,7 +11,10 @@ internal import Glibc
 ///
 /// Create it before starting threads (a thread takes its blocked signals from the one that
 /// started it). A signal ignored when the process started (`nohup`, some job runners) stays
-/// ignored and is never received.
+/// ignored and is never received. A child process inherits the blocked signals through `fork`,
+/// `exec`, `posix_spawn` and `popen`: unblock them in it (Foundation's `Process` does), or Ctrl-C
+/// cannot stop it. `received` stays true once a signal came (it is never taken), and sees those
+/// sent to the process or to the thread that asks.
 public struct StopSignals: Sendable {
     private let signals: [Int32]
 

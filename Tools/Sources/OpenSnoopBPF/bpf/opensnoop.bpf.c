@@ -52,14 +52,20 @@ struct uapi_io_uring_cqe { __u64 user_data; __s32 res; __u32 flags; };
 struct syscall_enter_args { __u64 common; long id; unsigned long args[6]; };
 struct syscall_exit_args { __u64 common; long id, ret; };
 struct uapi_pt_regs { __u64 r15, r14, r13, r12, bp, bx, r11, r10, r9, r8, ax, cx, dx, si, di, orig_ax; };
-/* Kernel structs unchanged since long before 5.10: struct path, struct qstr (little-endian);
- * and the first member of struct filename and of struct proc_ns_operations is `name`. */
-struct kpath { struct vfsmount *mnt; struct dentry *dentry; };
+/* Kernel structs unchanged since long before 5.10: struct qstr (little-endian); the first
+ * member of struct filename and of struct proc_ns_operations is `name`. */
 struct kqstr { __u32 hash, len; const unsigned char *name; };
 
 /* The offset of `field` inside the struct that `outer` embeds as `member`. */
 #define EMBEDDED_OFFSET(outer, member, field) \
 	(bpf_core_field_offset(outer, member.field) - bpf_core_field_offset(outer, member))
+
+/* A struct path copied whole: two pointers, which CONFIG_RANDSTRUCT may put in either order, so
+ * found at the offsets fs_struct.root has them (the one struct path type, no CO-RE type of its
+ * own). */
+struct kpath { char bytes[16]; };
+#define PATH_DENTRY(p) (*(struct dentry **)((p)->bytes + EMBEDDED_OFFSET(struct fs_struct, root, dentry)))
+#define PATH_MNT(p) (*(struct vfsmount **)((p)->bytes + EMBEDDED_OFFSET(struct fs_struct, root, mnt)))
 
 /* ---- configuration, set by user space before load ---- */
 const volatile __u8 task_filters = 0;        /* enum opensnoop_task_filter */
@@ -524,8 +530,8 @@ static __always_inline struct mount *real_mount(struct vfsmount *vfsmnt)
  * where it passed the process's root. Sets w->cut when it stopped early. */
 static __always_inline void walk(struct walk *w)
 {
-	struct mount *mnt = real_mount(w->path.mnt);
-	w->dentry = w->path.dentry;
+	struct mount *mnt = real_mount(PATH_MNT(&w->path));
+	w->dentry = PATH_DENTRY(&w->path);
 	w->mnt = mnt;
 	w->mnt_root = BPF_CORE_READ(mnt, mnt.mnt_root);
 	w->cut = 0;
@@ -575,8 +581,8 @@ static __always_inline void resolve_path(struct scratch *s)
 	int dirfd = s->ev.dirfd;
 	struct fs_struct *fs = BPF_CORE_READ(current_task(), fs);
 	BPF_CORE_READ_INTO(&w->path, fs, root);
-	w->root_dentry = w->path.dentry;
-	w->root_mnt = real_mount(w->path.mnt);
+	w->root_dentry = PATH_DENTRY(&w->path);
+	w->root_mnt = real_mount(PATH_MNT(&w->path));
 	w->root_pos = NOT_SEEN;
 	w->pos = WALK_END;
 	if (has_fd || handle) {
@@ -584,8 +590,8 @@ static __always_inline void resolve_path(struct scratch *s)
 		if (!file)
 			return;
 		BPF_CORE_READ_INTO(&w->path, file, f_path);
-		struct dentry *dentry = w->path.dentry;
-		struct mount *mnt = real_mount(w->path.mnt);
+		struct dentry *dentry = PATH_DENTRY(&w->path);
+		struct mount *mnt = real_mount(PATH_MNT(&w->path));
 		/* d_path's test for a name made by d_dname (d_op is NULL for most files: one read) */
 		const struct dentry_operations *op = BPF_CORE_READ(dentry, d_op);
 		void *d_dname = NULL;
