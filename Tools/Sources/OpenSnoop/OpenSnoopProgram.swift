@@ -49,9 +49,10 @@ public final class OpenSnoopProgram {
         case syscallEntry
         /// A stage of an io_uring open, at the tracepoint its section names, written for the
         /// prototype with this many parameters: `io_uring_submit_req` (1), or before 6.4
-        /// `io_uring_submit_sqe` (2, taking the request first from 6.0); `io_uring_complete` (3
-        /// since 6.13, 7 before); `io_uring_req_failed` (3).
-        case ioUring(IoUringStage, parameters: Int)
+        /// `io_uring_submit_sqe` (2, taking the request first from 6.0); `io_uring_req_failed`
+        /// (3); nil for `io_uring_complete`, whose two (3 since 6.13, 7 before) the program
+        /// tells apart itself (CO-RE).
+        case ioUring(IoUringStage, parameters: Int?)
         /// Following a command's process tree.
         case follow
         /// Run once after load, never attached: learns our own process id as the kernel numbers it.
@@ -68,8 +69,7 @@ public final class OpenSnoopProgram {
             case .tpSysEnter: self = .syscallEntry
             case .uringSubmitReq: self = .ioUring(.submit, parameters: 1)
             case .uringSubmitSqe: self = .ioUring(.submit, parameters: 2)
-            case .uringComplete: self = .ioUring(.complete, parameters: 3)
-            case .uringCompleteRes: self = .ioUring(.complete, parameters: 7)
+            case .uringComplete: self = .ioUring(.complete, parameters: nil)
             case .uringReqFailed: self = .ioUring(.failed, parameters: 3)
             case .followFork, .followExit: self = .follow
             case .whoami: self = .identify
@@ -342,20 +342,29 @@ public final class OpenSnoopProgram {
     }
 
     /// The io_uring programs whose tracepoints this kernel has with the prototypes they were
-    /// written for (from its BTF), or why io_uring opens cannot be traced here.
+    /// written for, or why io_uring opens cannot be traced here.
     private static func ioUringHooks(canLoop: Bool) -> (hooks: [OpensnoopSkeleton.Program: Bool], unavailable: String?) {
         guard canLoop else { return ([:], "they are traced on Linux 6.0 or later; this kernel is older (it has no bpf_loop)") }
         let programs = OpensnoopSkeleton.Program.allCases.compactMap {
-            program -> (OpensnoopSkeleton.Program, IoUringStage, parameters: Int, tracepoint: String)? in
+            program -> (OpensnoopSkeleton.Program, IoUringStage, parameters: Int?, tracepoint: String)? in
             if case .ioUring(let stage, let parameters) = Hook(program),
                case .btfTracepoint(let name) = OpensnoopSkeleton.attachPoints[program] {
                 (program, stage, parameters, name)
             } else { nil }
         }
-        let found = KernelBTF.tracepointParameterCounts(programs.map { $0.tracepoint })
+        // From Linux 6.4, which named the submission tracepoint io_uring_submit_req, each is the
+        // prototype its program was written for: tracefs tells, without reading the kernel's BTF
+        // (megabytes: about 6 ms of start-up). Before, its BTF tells which fit.
+        let fits: (_ parameters: Int?, _ tracepoint: String) -> Bool
+        if KernelSupport.canReadTracefs && KernelSupport.hasTracepoint(category: "io_uring", name: "io_uring_submit_req") {
+            fits = { _, name in KernelSupport.hasTracepoint(category: "io_uring", name: name) }
+        } else {
+            let found = KernelBTF.tracepointParameterCounts(programs.map { $0.tracepoint })
+            fits = { parameters, name in found[name].map { parameters == nil || $0 == parameters } ?? false }
+        }
         var hooks: [OpensnoopSkeleton.Program: Bool] = [:]
         var stages: Set<IoUringStage> = []
-        for (program, stage, parameters, name) in programs where found[name] == parameters {
+        for (program, stage, parameters, name) in programs where fits(parameters, name) {
             if stages.insert(stage).inserted { hooks[program] = true }  // the first that fits
         }
         guard stages.count == IoUringStage.allCases.count else {

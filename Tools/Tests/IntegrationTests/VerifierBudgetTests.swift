@@ -19,7 +19,7 @@ struct VerifierBudgetTests {
         let rows = out.split(separator: "\n").dropFirst().map { $0.split(separator: " ") }
         let programs = rows.compactMap(\.first).map(String.init)
         #expect(programs.contains(mode == "raw" ? "raw_sys_exit" : "tp_sys_exit"), "\(out)")
-        #expect(programs.contains("uring_complete") || programs.contains("uring_complete_res"), "\(out)")
+        #expect(programs.contains("uring_complete"), "\(out)")
         for row in rows {
             let chain = Int(row.last ?? "") ?? .max
             let instructions = Int(row.dropFirst().first ?? "") ?? .max

@@ -1177,18 +1177,17 @@ static __always_inline int uring_completed(void *req, int ret)
 	return finish_event(SLOT_URING_COMPLETE);
 }
 
-/* io_uring_complete since 6.13: the completion entry itself; before, (ctx, req, user_data, res,
- * cflags, extra1, extra2). */
-SEC("tp_btf/io_uring_complete")
-int BPF_PROG(uring_complete, void *ring, void *req, struct uapi_io_uring_cqe *cqe)
-{
-	return uring_completed(req, cqe->res);
-}
+/* io_uring_complete's arguments since 6.13: (ctx, req, the completion entry); before, (ctx, req,
+ * user_data, res, cflags, extra1, extra2). Which this kernel has, libbpf's CO-RE says at load
+ * (its btf_trace_ prototype), and the verifier follows that branch only. */
+typedef void (*btf_trace_io_uring_complete___cqe)(void *, struct io_ring_ctx *, void *, struct io_uring_cqe *);
 
 SEC("tp_btf/io_uring_complete")
-int BPF_PROG(uring_complete_res, void *ring, void *req, __u64 user_data, int res)
+int uring_complete(__u64 *ctx)
 {
-	return uring_completed(req, res);
+	if (bpf_core_type_matches(btf_trace_io_uring_complete___cqe))
+		return uring_completed((void *)ctx[1], ((struct uapi_io_uring_cqe *)ctx[2])->res);
+	return uring_completed((void *)ctx[1], (int)ctx[3]);
 }
 
 /* A request whose preparation failed (bad name pointer, name too long, bad flags) never
