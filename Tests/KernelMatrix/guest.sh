@@ -169,7 +169,7 @@ traced() {
 
 w_default() { $H --name kmx-default openat $D/default.file; }
 w_tp() { $H --name kmx-tp openat $D/tp.file; }
-w_fp() { $H --name kmx-fp chdir $D/fp openat rel.file; }
+w_fp() { $H --name kmx-fp chdir $D/fp openat rel.file && $H --name kmx-fp openat /proc/self/ns/mnt; }
 w_lat() { $H --name kmx-lat openat $D/lat.file; }
 w_summary() { $H --name kmx-summary openat $D/summary.file; }
 w_json() { $H --name kmx-json openat $D/json.file; }
@@ -227,7 +227,11 @@ c_raw() {
 }
 c_no_compat() { traced no-compat w_nocompat "$D/nocompat.file" "$D/nocompat/present" opensnoop --no-compat; }
 c_tracepoints() { traced tracepoints w_tp "$D/tp.file" "" opensnoop --attach-mode tracepoints; }
-c_full_path() { traced full-path w_fp "$D/fp/rel.file" "" opensnoop -F; }
+# -F: a relative name joined with the cwd, and a pseudo-file's name (nsfs: "mnt:[N]") as d_path makes it.
+c_full_path() {
+	traced full-path w_fp "$D/fp/rel.file" "" opensnoop -F
+	[ $R = ok ] && ! grep -qE ' 0 mnt:\[[0-9]+\]$' $T/full-path.out && fail "no pseudo name for /proc/self/ns/mnt"
+}
 c_latency() {
 	traced latency w_lat "[0-9]\.[0-9]{3} $D/lat.file" "" opensnoop -L
 	[ $R = ok ] && ! head -n1 $T/latency.out | grep -q 'LAT(us)' && fail "no LAT(us) column: $(head -n1 $T/latency.out)"
