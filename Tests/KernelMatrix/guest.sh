@@ -173,7 +173,7 @@ w_fp() { $H --name kmx-fp chdir $D/fp openat rel.file && $H --name kmx-fp openat
 w_lat() { $H --name kmx-lat openat $D/lat.file; }
 w_summary() { $H --name kmx-summary openat $D/summary.file; }
 w_json() { $H --name kmx-json openat $D/json.file; }
-w_uring() { $H --name kmx-uring uring $D/uring.file; }
+w_uring() { $H --name kmx-uring uring $D/uring.file; $H --name kmx-uring uring-badptr x; }
 w_compat() { opener32 $D/compat; }
 w_nocompat() { opener32 $D/nocompat && $H --name kmx-nocompat openat $D/nocompat.file; }
 w_failed() { cat $D/failed.file >/dev/null && ! cat $D/failed.missing 2>/dev/null; }
@@ -238,11 +238,14 @@ c_latency() {
 }
 c_summary() { traced summary w_summary "$D/summary.file" "" opensnoop --summary; }
 c_json() { traced json w_json "\"path\":\"$D/json.file\"" "" opensnoop -j; }
-# On a kernel whose io_uring tracepoints cannot serve, opensnoop says so in one line naming the
-# kernel it needs, and traces the rest: n/a, if the rest was traced.
+# An io_uring open, and one whose preparation fails (an unreadable name: EFAULT, reported at its
+# completion). On a kernel whose io_uring tracepoints cannot serve, opensnoop says so in one line
+# naming the kernel it needs, and traces the rest: n/a, if the rest was traced.
 c_io_uring() {
 	traced io_uring w_uring "\"source\":\"io_uring\".*\"path\":\"$D/uring.file\"" "" opensnoop -j
 	[ $R = fail ] && grep -q "$D/uring.file" $T/io_uring.out && M="$M (shown, but not as source io_uring)"
+	[ $R = ok ] && ! grep -q '"errno":14,.*"source":"io_uring".*"path_unreadable":true' $T/io_uring.out &&
+		fail "no io_uring open failing at preparation (EFAULT) shown"
 	if [ $R = fail ] && [ "$(grep -c . $T/io_uring.err)" = 1 ] &&
 		grep -qE '^opensnoop: note: io_uring opens are not traced: .*Linux [0-9]+\.[0-9]+' $T/io_uring.err &&
 		grep -q '"source":"openat"' $T/io_uring.out; then

@@ -1104,6 +1104,15 @@ static __always_inline bool is_uring_open(__u8 opcode)
 	return opcode == IORING_OP_OPENAT || opcode == IORING_OP_OPENAT2;
 }
 
+/* Keeps an open in pending_uring until its completion, which reports it with its result. */
+static __always_inline int pend(struct scratch *s, struct io_kiocb *req)
+{
+	__u64 key = (__u64)req;
+	if (bpf_map_update_elem(&pending_uring, &key, s, BPF_ANY) != 0)
+		count(OPENSNOOP_COUNTER_LOST, 1); /* too many opens in flight */
+	return 0;
+}
+
 /* At submission the request is prepared: its io_open holds the kernel copy of the name. The
  * submitter's identity and the task filters are taken here (the completion may run on an
  * io-wq worker); the rest waits for the result. */
@@ -1134,10 +1143,7 @@ static __always_inline int uring_submitted(struct io_kiocb *req)
 	bpf_probe_read_kernel(&filename, sizeof(filename), (char *)open + bpf_core_field_offset(struct io_open, how) - 8);
 	bpf_probe_read_kernel(&name, sizeof(name), filename);
 	read_path(s, name, false);
-	__u64 key = (__u64)req;
-	if (bpf_map_update_elem(&pending_uring, &key, s, BPF_ANY) != 0)
-		count(OPENSNOOP_COUNTER_LOST, 1); /* too many opens in flight */
-	return 0;
+	return pend(s, req);
 }
 
 /* The same tracepoint before 6.4 was io_uring_submit_sqe (taking the request first from 6.0). */
@@ -1191,16 +1197,16 @@ int uring_complete(__u64 *ctx)
 }
 
 /* A request whose preparation failed (bad name pointer, name too long, bad flags) never
- * reaches submission; it completes with this error. */
+ * reaches submission, but it completes (with the error), like any other. */
 SEC("tp_btf/io_uring_req_failed")
-int BPF_PROG(uring_req_failed, const struct uapi_io_uring_sqe *sqe, struct io_kiocb *req, int error)
+int BPF_PROG(uring_req_failed, const struct uapi_io_uring_sqe *sqe, struct io_kiocb *req)
 {
 	__u8 opcode = sqe->opcode;
 	__u64 key = (__u64)req;
 	if (!is_uring_open(opcode) || bpf_map_lookup_elem(&pending_uring, &key))
-		return 0; /* not an open, or submitted already: the completion reports it */
+		return 0; /* not an open, or submitted already */
 	struct scratch *s = get_scratch(SLOT_URING_FAILED);
-	if (!s || !begin_event(s, error, true))
+	if (!s || !begin_event(s, 0, false))
 		return 0;
 	__u64 flags = sqe->open_flags;
 	__u32 mode = sqe->len;
@@ -1209,7 +1215,7 @@ int BPF_PROG(uring_req_failed, const struct uapi_io_uring_sqe *sqe, struct io_ki
 	if (!set_open(s, OPENSNOOP_SRC_IO_URING, sqe->fd, flags, mode))
 		return 0;
 	read_path(s, (const char *)sqe->addr, true);
-	return finish_event(SLOT_URING_FAILED);
+	return pend(s, req);
 }
 
 /* ---- following a command: children of traced processes are traced ---- */
