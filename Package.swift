@@ -7,9 +7,9 @@ let swiftSettings: [SwiftSetting] = [
 ]
 
 // BPFKit, the Swift front end for libbpf, and what it needs: nothing else. The tracers built on
-// it (opensnoop, opensnoop-agent, execsnoop) and their dependencies (swift-argument-parser,
-// SwiftNIO, swift-prometheus) are the package in Tools/, so that a package depending on this one
-// resolves, fetches and builds nothing BPFKit does not use.
+// it (opensnoop, opensnoop-agent, execsnoop) and their dependencies (SwiftNIO,
+// swift-prometheus) are the package in Tools/, so that a package depending on this one resolves,
+// fetches and builds nothing BPFKit does not use.
 let package = Package(
     name: "swift-opensnoop",
     platforms: [.macOS(.v15)],

@@ -6,9 +6,8 @@ let swiftSettings: [SwiftSetting] = [
 ]
 
 // The tracers built on BPFKit: opensnoop, opensnoop-agent, execsnoop, and their libraries and
-// tests. A package of its own so that their dependencies (swift-argument-parser, SwiftNIO,
-// swift-prometheus) stay here: a package that depends on BPFKit (the repository's root package)
-// fetches none of them. BPFKit comes from the root package, by path; `name:` gives it the
+// tests. A package of its own so that their dependencies (SwiftNIO, swift-prometheus) stay here:
+// a package that depends on BPFKit (the repository's root package) fetches none of them. BPFKit comes from the root package, by path; `name:` gives it the
 // identity "swift-opensnoop" whatever the checkout's directory is called.
 let package = Package(
     name: "swift-opensnoop-tools",
@@ -21,7 +20,6 @@ let package = Package(
     ],
     dependencies: [
         .package(name: "swift-opensnoop", path: ".."),
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
@@ -58,13 +56,8 @@ let package = Package(
             dependencies: ["CZlib", .product(name: "DetachedThreads", package: "swift-opensnoop")],
             swiftSettings: swiftSettings
         ),
-        // A command line written the getopt way, read by swift-argument-parser, as exact bytes.
-        .target(
-            name: "Getopt",
-            dependencies: ["CommandLineCapture", "TraceOutput",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            swiftSettings: swiftSettings
-        ),
+        // A command line read the getopt way, as exact bytes, and the --help made from its options.
+        .target(name: "Getopt", dependencies: ["CommandLineCapture", "TraceOutput"], swiftSettings: swiftSettings),
         // A tracer process's life: stop signals in, readiness (sd_notify) out, the loop that ends on them.
         .target(name: "TraceLifecycle", dependencies: ["TraceOutput"], swiftSettings: swiftSettings),
         // opensnoop's formats: text columns, JSON Lines, summary tables, cgroup fields.
@@ -92,13 +85,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The opensnoop command (swift-argument-parser): parses and wires, for both binaries.
+        // The opensnoop command: reads the command line and wires, for both binaries.
         .target(
             name: "OpenSnoopTool",
             dependencies: [
                 "OpenSnoop", "OpenSnoopFormats", "OpenSnoopSession", "TraceOutput", "TraceLifecycle", "Getopt",
                 "CgroupIdentity", .product(name: "BPFKit", package: "swift-opensnoop"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -122,7 +114,6 @@ let package = Package(
             dependencies: [
                 "ExecSnoopBPF", "ExecSnoopEvent", "TraceOutput", "TraceLifecycle", "Getopt",
                 .product(name: "BPFKit", package: "swift-opensnoop"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
         ),

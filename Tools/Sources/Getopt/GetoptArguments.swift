@@ -1,37 +1,38 @@
-/// Brings a command line written the getopt way (as BCC's and libbpf-tools' tools take it) to
-/// the form swift-argument-parser reads, and keeps the exact bytes of chosen values.
+/// A command line read the getopt way, as BCC's and libbpf-tools' tools take it, with the exact
+/// bytes of every value:
 ///
 /// - attached values: `-p123`, `-ncat`, `-xp123` (flags then an option), `--pid=123`;
 /// - long options abbreviated to a prefix of one name only (`--dur 1`), as getopt_long allows;
 ///   an exact name always wins (`--summary`, not `--summary-by`);
 /// - values that look like options: `-b -1` (the value of `-b` is `-1`, whatever it says);
-/// - every option with a value becomes `--long=value`, so the parser never takes a value for an
-///   option of its own;
-/// - of an option that is not `repeatable`, the last one given wins (the parser sees only that);
 /// - argp's `-?` and `--usage` are `--help`, when `options` has `help`;
-/// - the values of `rawOptions` are kept as bytes, invalid UTF-8 included (the parser sees them
-///   with U+FFFD).
-/// Arguments after `--` are left alone.
+/// - arguments after `--` are the command, left alone; an argument before it that is no option
+///   is an error.
 public struct GetoptArguments: Sendable, Equatable {
-    /// What an option is.
+    /// What an option is, and its line in the help.
     public struct Option: Sendable, Equatable {
         public let long: String
         public let short: Character?
-        public let takesValue: Bool
-        /// Values accumulate when given more than once (else the last one wins).
-        public let repeatable: Bool
+        /// The value's name in the help (`PID`); nil for a flag, which takes no value.
+        public let valueName: String?
+        public let help: String
         /// For an option whose value may be left out (`--summary [SECONDS]`): the value it then
         /// takes. Its value is the next argument only if that is a number.
         public let defaultValue: String?
 
-        public init(long: String, short: Character? = nil, takesValue: Bool, repeatable: Bool = false,
-                    defaultValue: String? = nil) {
+        public init(_ long: String, short: Character? = nil, value valueName: String? = nil,
+                    defaultValue: String? = nil, help: String) {
             self.long = long
             self.short = short
-            self.takesValue = takesValue
-            self.repeatable = repeatable
+            self.valueName = valueName
+            self.help = help
             self.defaultValue = defaultValue
         }
+
+        public var takesValue: Bool { valueName != nil }
+
+        /// `--pid (-p)`: how messages name it.
+        public var name: String { "--\(long)" + (short.map { " (-\($0))" } ?? "") }
 
         /// Whether `argument` can be this option's value when it follows it.
         func takes(_ argument: [UInt8]) -> Bool {
@@ -42,125 +43,137 @@ public struct GetoptArguments: Sendable, Equatable {
     /// A command line that cannot be read: the message says why.
     public struct Failure: Error, Equatable, CustomStringConvertible {
         public let description: String
+        public init(_ description: String) { self.description = description }
     }
 
-    /// The arguments for the parser (without the program name).
-    public let arguments: [String]
-    /// The exact bytes of each value of the options named in `rawOptions`, by long name.
-    public let rawValues: [String: [[UInt8]]]
+    /// The values of each option given, by long name, in order (a flag: an empty one each time).
+    public let values: [String: [[UInt8]]]
     /// Whether a `--` was given (everything after it is the command).
     public let hasTerminator: Bool
-    /// The exact bytes of the arguments after `--` (the parser sees them with U+FFFD).
+    /// The exact bytes of the arguments after `--`.
     public let trailing: [[UInt8]]
 
-    /// Normalizes `argv` (without the program name) for `options`.
-    public init(_ argv: [[UInt8]], options: [Option], rawOptions: Set<String> = []) throws(Failure) {
-        var out: [String] = []
-        var raw: [String: [[UInt8]]] = [:]
-        var given: [String: Int] = [:]  // where each option is in `out`
+    /// Reads `argv` (without the program name) for `options`.
+    public init(_ argv: [[UInt8]], options: [Option]) throws(Failure) {
+        var values: [String: [[UInt8]]] = [:]
         var terminator = false
         var trailing: [[UInt8]] = []
         var index = 0
-        func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
+        func text<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> String { String(decoding: Array(bytes), as: UTF8.self) }
         // argp's `--usage` and `-?` ask for the help too.
         let help = options.first { $0.long == "help" }
         let longNames = options.map { ($0.long, $0) } + (help.map { [("usage", $0)] } ?? [])
         /// The option `--name` names: exactly, else as the prefix of one long name only.
-        func longOption(_ name: String) throws(Failure) -> Option? {
+        func longOption(_ name: String) throws(Failure) -> Option {
             if let exact = longNames.first(where: { $0.0 == name }) { return exact.1 }
             let candidates = name.isEmpty ? [] : longNames.filter { $0.0.hasPrefix(name) }
             guard candidates.count < 2 else {
-                throw Failure(description: "option '--\(name)' is ambiguous: "
-                              + candidates.map { "--" + $0.0 }.joined(separator: ", "))
+                throw Failure("option '--\(name)' is ambiguous: " + candidates.map { "--" + $0.0 }.joined(separator: ", "))
             }
-            return candidates.first?.1
+            guard let option = candidates.first?.1 else { throw Failure("unknown option '--\(name)'") }
+            return option
         }
-        func emit(_ option: Option, _ value: [UInt8]?) throws(Failure) {
-            // The parser would take the next argument for an empty value (`-o "" -d 1`).
-            if value?.isEmpty == true {
-                throw Failure(description: "--\(option.long)\(option.short.map { " (-\($0))" } ?? "") was given an empty value")
-            }
-            if let value, rawOptions.contains(option.long) {
-                raw[option.long] = (option.repeatable ? raw[option.long] ?? [] : []) + [value]
-            }
-            let argument = "--" + option.long + (value.map { "=" + text($0) } ?? "")
-            if !option.repeatable, let earlier = given[option.long] {
-                out[earlier] = argument  // the last one wins, as with getopt
-            } else {
-                given[option.long] = out.count
-                out.append(argument)
-            }
+        func add(_ option: Option, _ value: [UInt8]) throws(Failure) {
+            if option.takesValue && value.isEmpty { throw Failure("\(option.name) was given an empty value") }
+            values[option.long, default: []].append(value)
         }
         while index < argv.count {
             let argument = argv[index]
             index += 1
             if argument == Array("--".utf8) {
                 terminator = true
-                out.append("--")
                 trailing = Array(argv[index...])
-                out += trailing.map(text)
                 break
             }
             if argument.starts(with: Array("--".utf8)) {
                 let body = argument.dropFirst(2)
                 let equals = body.firstIndex(of: UInt8(ascii: "="))
-                let name = text(Array(equals.map { body[..<$0] } ?? body[...]))
-                guard let option = try longOption(name) else {
-                    out.append(text(argument))  // the parser reports unknown options
-                    continue
-                }
+                let option = try longOption(text(equals.map { body[..<$0] } ?? body[...]))
                 if let equals {
-                    guard option.takesValue else {
-                        throw Failure(description: "--\(option.long) takes no value")
-                    }
-                    try emit(option, Array(body[body.index(after: equals)...]))
+                    guard option.takesValue else { throw Failure("--\(option.long) takes no value") }
+                    try add(option, Array(body[body.index(after: equals)...]))
                 } else if option.takesValue {
                     if index < argv.count && option.takes(argv[index]) {
-                        try emit(option, argv[index])
+                        try add(option, argv[index])
                         index += 1
                     } else if let value = option.defaultValue {
-                        try emit(option, Array(value.utf8))
+                        try add(option, Array(value.utf8))
                     } else {
-                        throw Failure(description: "missing value for --\(option.long)")
+                        throw Failure("missing value for --\(option.long)")
                     }
                 } else {
-                    try emit(option, nil)
+                    try add(option, [])
                 }
                 continue
             }
-            if argument.count > 1 && argument.first == UInt8(ascii: "-") {
-                // A cluster of short options: flags, then at most one option taking a value.
-                var position = 1
-                while position < argument.count {
-                    let letter = Character(UnicodeScalar(argument[position]))
-                    position += 1
-                    guard let option = options.first(where: { $0.short == letter }) ?? (letter == "?" ? help : nil) else {
-                        out.append("-" + String(letter))  // the parser reports unknown options
-                        continue
-                    }
-                    if !option.takesValue {
-                        try emit(option, nil)
-                        continue
-                    }
-                    if position < argument.count {
-                        try emit(option, Array(argument[position...]))
-                    } else if index < argv.count && option.takes(argv[index]) {
-                        try emit(option, argv[index])
-                        index += 1
-                    } else if let value = option.defaultValue {
-                        try emit(option, Array(value.utf8))
-                    } else {
-                        throw Failure(description: "missing value for -\(letter)")
-                    }
+            guard argument.count > 1 && argument.first == UInt8(ascii: "-") else {
+                throw Failure("unexpected argument '\(text(argument))'")
+            }
+            // A cluster of short options: flags, then at most one option taking a value.
+            var position = 1
+            while position < argument.count {
+                let letter = Character(UnicodeScalar(argument[position]))
+                position += 1
+                guard let option = options.first(where: { $0.short == letter }) ?? (letter == "?" ? help : nil) else {
+                    throw Failure("unknown option '-\(letter)'")
+                }
+                if !option.takesValue {
+                    try add(option, [])
+                } else if position < argument.count {
+                    try add(option, Array(argument[position...]))
                     break
+                } else if index < argv.count && option.takes(argv[index]) {
+                    try add(option, argv[index])
+                    index += 1
+                } else if let value = option.defaultValue {
+                    try add(option, Array(value.utf8))
+                } else {
+                    throw Failure("missing value for -\(letter)")
                 }
-                continue
             }
-            out.append(text(argument))
         }
-        arguments = out
-        rawValues = raw
+        self.values = values
         hasTerminator = terminator
         self.trailing = trailing
+    }
+
+    /// Whether flag (or option) `long` was given.
+    public func flag(_ long: String) -> Bool { values[long] != nil }
+
+    /// The exact bytes of the last value of `long`: of an option given more than once, the last
+    /// one wins, as with getopt.
+    public func last(_ long: String) -> [UInt8]? { values[long]?.last }
+
+    /// The last value of `long` as text (invalid UTF-8 as U+FFFD).
+    public func string(_ long: String) -> String? { last(long).map { String(decoding: $0, as: UTF8.self) } }
+
+    /// Every value of `long` as text, in order.
+    public func strings(_ long: String) -> [String] { (values[long] ?? []).map { String(decoding: $0, as: UTF8.self) } }
+}
+
+/// What a parser of an option's value throws: the message says what was expected.
+public struct InvalidValue: Error {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+}
+
+extension GetoptArguments {
+    /// The last value of `option` made by `parse`; nil if it was not given. A value `parse`
+    /// refuses is a failure naming the option.
+    public func value<T>(_ option: Option, _ parse: (String) throws(InvalidValue) -> T) throws(Failure) -> T? {
+        try string(option.long).map { text throws(Failure) in try Self.parse(text, of: option, parse) }
+    }
+
+    /// Every value of `option`, each made by `parse`.
+    public func values<T>(_ option: Option, _ parse: (String) throws(InvalidValue) -> T) throws(Failure) -> [T] {
+        try strings(option.long).map { text throws(Failure) in try Self.parse(text, of: option, parse) }
+    }
+
+    private static func parse<T>(_ text: String, of option: Option, _ parse: (String) throws(InvalidValue) -> T) throws(Failure) -> T {
+        do {
+            return try parse(text)
+        } catch {
+            throw Failure("\(option.name): \(error.message)")
+        }
     }
 }

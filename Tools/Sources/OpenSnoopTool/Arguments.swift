@@ -1,14 +1,14 @@
-import ArgumentParser
+import Getopt
 import OpenSnoop
 
 /// Parsers of option values; each throws a message saying what was expected.
 enum ArgumentValue {
     /// A comma-separated list of process or thread ids (`-p 1,2`); each must be positive.
-    static func ids(_ kind: String) -> @Sendable (String) throws -> [Int32] {
-        { text in
-            try text.split(separator: ",", omittingEmptySubsequences: false).map { part in
+    static func ids(_ kind: String) -> (String) throws(InvalidValue) -> [Int32] {
+        { (text: String) throws(InvalidValue) in
+            try text.split(separator: ",", omittingEmptySubsequences: false).map { part throws(InvalidValue) in
                 guard let id = Int32(part), id > 0 else {
-                    throw ValidationError("expected a positive \(kind) id (or a comma-separated list), got '\(part)'")
+                    throw InvalidValue("expected a positive \(kind) id (or a comma-separated list), got '\(part)'")
                 }
                 return id
             }
@@ -16,60 +16,60 @@ enum ArgumentValue {
     }
 
     /// A comma-separated list of user ids (`-u 0,1000`).
-    @Sendable static func uids(_ text: String) throws -> [UInt32] {
-        try text.split(separator: ",", omittingEmptySubsequences: false).map { part in
+    static func uids(_ text: String) throws(InvalidValue) -> [UInt32] {
+        try text.split(separator: ",", omittingEmptySubsequences: false).map { part throws(InvalidValue) in
             // (uid_t)-1 means "no user" to the kernel: not a user one can trace.
             guard let id = UInt32(part), id != UInt32.max else {
-                throw ValidationError("expected a user id from 0 to 4294967294, got '\(part)'")
+                throw InvalidValue("expected a user id from 0 to 4294967294, got '\(part)'")
             }
             return id
         }
     }
 
     /// A positive number of `unit`, at most 10^9.
-    private static func positive(_ text: String, _ unit: String, limit: String) throws -> Double {
+    private static func positive(_ text: String, _ unit: String, limit: String) throws(InvalidValue) -> Double {
         // Decimal only: Double(_:) also reads hexadecimal ("0x10" would be 16).
         guard text.allSatisfy({ $0.isASCII && ($0.isNumber || ".eE+-".contains($0)) }),
               let value = Double(text), value.isFinite, value > 0 else {
-            throw ValidationError("expected a positive number of \(unit), got '\(text)'")
+            throw InvalidValue("expected a positive number of \(unit), got '\(text)'")
         }
         guard value <= 1e9 else {
-            throw ValidationError("expected at most 1000000000 \(unit) (\(limit)), got '\(text)'")
+            throw InvalidValue("expected at most 1000000000 \(unit) (\(limit)), got '\(text)'")
         }
         return value
     }
 
     /// A positive number of seconds (`-d 10`, `-d 0.5`), at most 10^9 (about 31 years).
-    @Sendable static func seconds(_ text: String) throws -> Double {
+    static func seconds(_ text: String) throws(InvalidValue) -> Double {
         try positive(text, "seconds", limit: "about 31 years")
     }
 
     /// A positive number of milliseconds (`--slower 2.5`).
-    @Sendable static func milliseconds(_ text: String) throws -> Double {
+    static func milliseconds(_ text: String) throws(InvalidValue) -> Double {
         try positive(text, "milliseconds", limit: "about 11 days")
     }
 
     /// A positive count (`--top 20`).
-    @Sendable static func count(_ text: String) throws -> Int {
+    static func count(_ text: String) throws(InvalidValue) -> Int {
         guard let value = Int(text), value > 0 else {
-            throw ValidationError("expected a positive whole number, got '\(text)'")
+            throw InvalidValue("expected a positive whole number, got '\(text)'")
         }
         return value
     }
 
     /// A count that may be zero (`--rotate-keep 0`).
-    @Sendable static func countOrZero(_ text: String) throws -> Int {
+    static func countOrZero(_ text: String) throws(InvalidValue) -> Int {
         guard let value = Int(text), value >= 0, value <= 1000 else {
-            throw ValidationError("expected a whole number from 0 to 1000, got '\(text)'")
+            throw InvalidValue("expected a whole number from 0 to 1000, got '\(text)'")
         }
         return value
     }
 
     /// `[ADDR]:PORT` (`:9473`, `127.0.0.1:9473`, `[::1]:9473`).
-    @Sendable static func listenAddress(_ text: String) throws -> ListenAddress {
+    static func listenAddress(_ text: String) throws(InvalidValue) -> ListenAddress {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
               (0...65535).contains(port) else {
-            throw ValidationError("expected [ADDR]:PORT with a port from 0 to 65535, e.g. :9473 or 127.0.0.1:9473, got '\(text)'")
+            throw InvalidValue("expected [ADDR]:PORT with a port from 0 to 65535, e.g. :9473 or 127.0.0.1:9473, got '\(text)'")
         }
         var host = String(text[..<colon])
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
@@ -77,31 +77,40 @@ enum ArgumentValue {
     }
 
     /// Summary keys (`--summary-by comm,path`).
-    @Sendable static func summaryKeys(_ text: String) throws -> SummaryKeys {
+    static func summaryKeys(_ text: String) throws(InvalidValue) -> SummaryKeys {
         guard let keys = SummaryKeys(parsing: text) else {
-            throw ValidationError("expected summary keys from comm, path, pid, errno, cgroup (comma-separated), got '\(text)'")
+            throw InvalidValue("expected summary keys from comm, path, pid, errno, cgroup (comma-separated), got '\(text)'")
         }
         return keys
     }
 
     /// A positive integer (`-b 1024`).
-    @Sendable static func pages(_ text: String) throws -> Int {
+    static func pages(_ text: String) throws(InvalidValue) -> Int {
         guard let value = Int(text), value > 0 else {
-            throw ValidationError("expected a power of two (e.g. 64, 1024, 2048), got '\(text)'")
+            throw InvalidValue("expected a power of two (e.g. 64, 1024, 2048), got '\(text)'")
         }
         return value
     }
 
     /// An `O_*` flag name (`-f O_WRONLY`, `-f wronly`).
-    @Sendable static func flag(_ text: String) throws -> OpenFlags.Named {
+    static func flag(_ text: String) throws(InvalidValue) -> OpenFlags.Named {
         guard let named = OpenFlags.named(text) else {
-            throw ValidationError("unknown open flag '\(text)': expected a name such as O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND")
+            throw InvalidValue("unknown open flag '\(text)': expected a name such as O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND")
         }
         return named
     }
 }
 
-extension TraceOptions.AttachMode: ExpressibleByArgument {}
+extension ArgumentValue {
+    /// `--attach-mode`: one of its modes' names.
+    static func attachMode(_ text: String) throws(InvalidValue) -> TraceOptions.AttachMode {
+        guard let mode = TraceOptions.AttachMode(rawValue: text) else {
+            let names = TraceOptions.AttachMode.allCases.map(\.rawValue).joined(separator: ", ")
+            throw InvalidValue("expected one of \(names), got '\(text)'")
+        }
+        return mode
+    }
+}
 
 /// Where `--metrics` listens.
 struct ListenAddress: CustomStringConvertible {

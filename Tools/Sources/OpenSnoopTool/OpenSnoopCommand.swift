@@ -1,4 +1,3 @@
-import ArgumentParser
 import BPFKit
 import CgroupIdentity
 import Getopt
@@ -9,26 +8,103 @@ import OpenSnoopSession
 import TraceLifecycle
 import TraceOutput
 
-/// `opensnoop`: parses the command line and wires the library together; nothing else.
-public struct OpenSnoopCommand: ParsableCommand {
-    public static let configuration = CommandConfiguration(
-        commandName: "opensnoop",
+/// `opensnoop`: reads the command line and wires the library together; nothing else.
+public struct OpenSnoopCommand {
+    /// opensnoop's options: its command line is read with them and its `--help` made from them.
+    enum Options {
+        typealias Option = GetoptArguments.Option
+        static let timestamp = Option("timestamp", short: "T", help: "Print a timestamp (HH:MM:SS) column.")
+        static let printUID = Option("print-uid", short: "U", help: "Print a UID column.")
+        static let failed = Option("failed", short: "x", help: "Only show failed opens.")
+        static let pid = Option("pid", short: "p", value: "PID", help: "Only trace these processes (comma-separated, repeatable).")
+        static let tid = Option("tid", short: "t", value: "TID", help: "Only trace these threads (comma-separated, repeatable).")
+        static let uid = Option("uid", short: "u", value: "UID", help: "Only trace these users (comma-separated, repeatable).")
+        static let duration = Option("duration", short: "d", value: "SECONDS",
+                                     help: "Stop after this many seconds (with -- COMMAND: send it SIGTERM then).")
+        static let name = Option("name", short: "n", value: "NAME",
+                                 help: "Only trace commands whose name contains NAME (repeatable: any of them).")
+        static let extendedFields = Option("extended-fields", short: "e", help: "Print a FLAGS column (octal).")
+        static let flag = Option("flag", short: "f", value: "FLAG",
+                                 help: "Only trace opens with this flag, e.g. O_WRONLY (repeatable: any of them).")
+        static let path = Option("path", value: "PREFIX",
+                                 help: "Only trace paths starting with PREFIX, as passed or as resolved (repeatable).")
+        static let cgroup = Option("cgroup", value: "DIR",
+                                   help: "Only trace tasks in this cgroup v2 directory and below (repeatable).")
+        static let cgroupMap = Option("cgroupmap", value: "PATH",
+                                      help: "Only trace cgroups in this pinned BPF map (BCC's --cgroupmap).")
+        static let mountNamespaceMap = Option("mntnsmap", value: "PATH",
+                                              help: "Only trace mount namespaces in this pinned BPF map (BCC's --mntnsmap).")
+        static let fullPath = Option("full-path", short: "F",
+                                     help: "Print the path resolved in the kernel (of the file opened, when it was), as the process sees it.")
+        static let json = Option("json", short: "j", help: "Print JSON Lines, one object per open.")
+        static let output = Option("output", short: "o", value: "FILE",
+                                   help: "Write the events to FILE (mode 0600, appended; reopened on SIGHUP).")
+        static let bufferPages = Option("buffer-pages", short: "b", value: "PAGES",
+                                        help: "Ring-buffer size in pages, a power of two (default: 128 per CPU, at least 256; \(TraceOptions.defaultRingBufferPages) here).")
+        static let summary = Option("summary", value: "SECONDS", defaultValue: "1",
+                                    help: "Count opens in the kernel and print a table every SECONDS (default 1; also at the end) instead of each open.")
+        static let summaryBy = Option("summary-by", value: "KEYS",
+                                      help: "What summary rows count by, comma-separated: comm, path, pid, errno, cgroup (default comm,path).")
+        static let top = Option("top", value: "N",
+                                help: "Print at most N summary rows (default: what fits a terminal, all rows elsewhere).")
+        static let summaryCapacity = Option("summary-capacity", value: "ROWS",
+                                            help: "Rows of the in-kernel summary table (default 4096; two tables of up to 256 bytes a row). Opens past it count under (other).")
+        static let latency = Option("latency", short: "L",
+                                    help: "Measure how long each open takes (a LAT(us) column; latency percentiles in --summary).")
+        static let slower = Option("slower", value: "MS",
+                                   help: "Only opens that took at least MS milliseconds (fractions allowed), decided in the kernel.")
+        static let metrics = Option("metrics", value: "[ADDR]:PORT",
+                                    help: "Serve Prometheus metrics (/metrics, /healthz) on [ADDR]:PORT while tracing (ADDR default: every interface, IPv6 and IPv4; port 0: a free one, printed).")
+        static let noEvents = Option("no-events", help: "Print no events (with --metrics: metrics only).")
+        static let rotateSize = Option("rotate-size", value: "MB",
+                                       help: "With -o: rotate the file when it would pass MB megabytes (FILE.1 is the newest old one).")
+        static let rotateKeep = Option("rotate-keep", value: "N", help: "With --rotate-size: old files kept (default 5).")
+        static let rotateCompress = Option("rotate-compress", help: "With --rotate-size: gzip the old files (FILE.1.gz ...).")
+        static let container = Option("container", value: "ID",
+                                      help: "Only trace the container whose id starts with ID (its cgroup, found now; repeatable).")
+        static let cgroupColumn = Option("cgroup-column",
+                                         help: "Print a CGROUP column: the container's short id, else the cgroup's path (JSON always has the cgroup fields).")
+        static let perCPURings = Option("per-cpu-rings",
+                                        help: "One events ring per CPU (-b shared among them): for many CPUs opening at once; events of different CPUs may come up to 10 ms out of order.")
+        static let noCompat = Option("no-compat",
+                                     help: "Do not trace 32-bit opens (in fexit and raw modes; tracepoints mode never sees them).")
+        static let noIoUring = Option("no-io-uring",
+                                      help: "Do not trace io_uring opens (then no BPF program runs on io_uring requests).")
+        static let verbose = Option("verbose", short: "v", help: "Say which libbpf and hooks are in use; show libbpf's log.")
+        static let verifierStats = Option("verifier-stats",
+                                          help: "Load the programs these options select, print what the kernel's verifier reported for each (instructions processed, stack per frame), and exit.")
+        static let attachMode = Option("attach-mode", value: "MODE",
+                                       help: "How opens are hooked: auto (fexit where the kernel allows tracing programs, else tracepoints, else raw before Linux 5.17), fexit (native and 32-bit opens; nothing runs for other syscalls), tracepoints (the sys_exit_open* tracepoints: native opens only), raw (the raw sys_exit tracepoint: 32-bit opens too, but it runs for every syscall).")
+        static let version = Option("version", short: "V", help: "Show the version.")
+        static let help = Option("help", short: "h", help: "Show help information.")
+
+        static let all = [timestamp, printUID, failed, pid, tid, uid, duration, name, extendedFields, flag, path, cgroup,
+                          cgroupMap, mountNamespaceMap, fullPath, json, output, bufferPages, summary, summaryBy, top,
+                          summaryCapacity, latency, slower, metrics, noEvents, rotateSize, rotateKeep, rotateCompress,
+                          container, cgroupColumn, perCPURings, noCompat, noIoUring, verbose, verifierStats, attachMode,
+                          version, help]
+    }
+
+    static let version = "0.2.0"
+
+    static let help = CommandHelp(
         abstract: "Trace file opens across the system with eBPF.",
+        usage: "opensnoop [OPTIONS] [-- COMMAND [ARGUMENT ...]]",
         discussion: """
-            Shows every open(2), openat(2), openat2(2), creat(2), open_by_handle_at(2) and \
-            io_uring open, 64-bit and 32-bit, with the opening process, the fd or error, and the \
-            path. Filters run in the kernel, before any event is sent; different kinds combine \
-            with AND, repeated values of one kind with OR. Options take their values getopt-style \
+            Shows every open(2), openat(2), openat2(2), creat(2), open_by_handle_at(2) and
+            io_uring open, 64-bit and 32-bit, with the opening process, the fd or error, and the
+            path. Filters run in the kernel, before any event is sent; different kinds combine
+            with AND, repeated values of one kind with OR. Options take their values getopt-style
             too (-p123, -ncat).
 
-            --path matches the path as passed or the path the kernel resolved (relative names, \
-            '..', symlinks and chroots included); for a failed open the resolved path is the \
+            --path matches the path as passed or the path the kernel resolved (relative names,
+            '..', symlinks and chroots included); for a failed open the resolved path is the
             directory joined with the name as passed.
 
-            With -- COMMAND, opensnoop runs COMMAND and traces it and every process it starts, \
-            until all of them have exited; SIGINT, SIGTERM and SIGHUP are passed on to COMMAND \
-            while it runs (once it has exited, a signal stops tracing at once), and opensnoop \
-            exits with COMMAND's status. Use -o FILE to keep the events apart from COMMAND's \
+            With -- COMMAND, opensnoop runs COMMAND and traces it and every process it starts,
+            until all of them have exited; SIGINT, SIGTERM and SIGHUP are passed on to COMMAND
+            while it runs (once it has exited, a signal stops tracing at once), and opensnoop
+            exits with COMMAND's status. Use -o FILE to keep the events apart from COMMAND's
             own output.
 
             EXAMPLES:
@@ -43,236 +119,101 @@ public struct OpenSnoopCommand: ParsableCommand {
               opensnoop -j | jq .path     # JSON Lines
               opensnoop -j -o opens.jsonl -- make -j2   # trace one command, events to a file
             """,
-        version: "0.2.0"
-    )
+        options: Options.all)
 
-    @Flag(name: [.customShort("T"), .long], help: "Print a timestamp (HH:MM:SS) column.")
-    var timestamp = false
+    let timestamp: Bool
+    let printUID: Bool
+    let failed: Bool
+    let pid: [[Int32]]
+    let tid: [[Int32]]
+    let uid: [[UInt32]]
+    let duration: Double?
+    /// -n and --path: their exact bytes.
+    let names: [[UInt8]]
+    let pathPrefixes: [[UInt8]]
+    let extendedFields: Bool
+    let flag: [OpenFlags.Named]
+    let cgroup: [String]
+    let cgroupMap: String?
+    let mountNamespaceMap: String?
+    let fullPath: Bool
+    let json: Bool
+    let output: String?
+    let bufferPages: Int
+    let summary: Double?
+    let summaryBy: SummaryKeys?
+    let top: Int?
+    let summaryCapacity: Int?
+    let latency: Bool
+    let slower: Double?
+    let metrics: ListenAddress?
+    let noEvents: Bool
+    let rotateSize: Int?
+    let rotateKeep: Int?
+    let rotateCompress: Bool
+    let container: [String]
+    let cgroupColumn: Bool
+    let perCPURings: Bool
+    let noCompat: Bool
+    let noIoUring: Bool
+    let verbose: Bool
+    let verifierStats: Bool
+    let attachMode: TraceOptions.AttachMode
+    /// The command to trace (after `--`), as its exact bytes.
+    let command: [[UInt8]]
 
-    @Flag(name: [.customShort("U"), .customLong("print-uid")], help: "Print a UID column.")
-    var printUID = false
-
-    @Flag(name: [.customShort("x"), .long], help: "Only show failed opens.")
-    var failed = false
-
-    @Option(name: [.customShort("p"), .long], parsing: .unconditionalSingleValue,
-            help: ArgumentHelp("Only trace these processes (comma-separated, repeatable).", valueName: "PID"),
-            transform: ArgumentValue.ids("process"))
-    var pid: [[Int32]] = []
-
-    @Option(name: [.customShort("t"), .long], parsing: .unconditionalSingleValue,
-            help: ArgumentHelp("Only trace these threads (comma-separated, repeatable).", valueName: "TID"),
-            transform: ArgumentValue.ids("thread"))
-    var tid: [[Int32]] = []
-
-    @Option(name: [.customShort("u"), .long], parsing: .unconditionalSingleValue,
-            help: ArgumentHelp("Only trace these users (comma-separated, repeatable).", valueName: "UID"),
-            transform: ArgumentValue.uids)
-    var uid: [[UInt32]] = []
-
-    @Option(name: [.customShort("d"), .long], parsing: .unconditional,
-            help: ArgumentHelp("Stop after this many seconds (with -- COMMAND: send it SIGTERM then).",
-                               valueName: "SECONDS"),
-            transform: ArgumentValue.seconds)
-    var duration: Double?
-
-    @Option(name: [.customShort("n"), .long], parsing: .unconditionalSingleValue,
-            help: ArgumentHelp("Only trace commands whose name contains NAME (repeatable: any of them).",
-                               valueName: "NAME"))
-    var name: [String] = []
-
-    @Flag(name: [.customShort("e"), .customLong("extended-fields")], help: "Print a FLAGS column (octal).")
-    var extendedFields = false
-
-    @Option(name: [.customShort("f"), .customLong("flag")], parsing: .unconditionalSingleValue,
-            help: ArgumentHelp("Only trace opens with this flag, e.g. O_WRONLY (repeatable: any of them).",
-                               valueName: "FLAG"),
-            transform: ArgumentValue.flag)
-    var flag: [OpenFlags.Named] = []
-
-    @Option(name: .customLong("path"), parsing: .unconditionalSingleValue,
-            help: ArgumentHelp("Only trace paths starting with PREFIX, as passed or as resolved (repeatable).",
-                               valueName: "PREFIX"))
-    var pathPrefix: [String] = []
-
-    @Option(name: .customLong("cgroup"), parsing: .unconditionalSingleValue,
-            help: ArgumentHelp("Only trace tasks in this cgroup v2 directory and below (repeatable).",
-                               valueName: "DIR"))
-    var cgroup: [String] = []
-
-    @Option(name: .customLong("cgroupmap"), parsing: .unconditional,
-            help: ArgumentHelp("Only trace cgroups in this pinned BPF map (BCC's --cgroupmap).", valueName: "PATH"))
-    var cgroupMap: String?
-
-    @Option(name: .customLong("mntnsmap"), parsing: .unconditional,
-            help: ArgumentHelp("Only trace mount namespaces in this pinned BPF map (BCC's --mntnsmap).",
-                               valueName: "PATH"))
-    var mountNamespaceMap: String?
-
-    @Flag(name: [.customShort("F"), .customLong("full-path")],
-          help: "Print the path resolved in the kernel (of the file opened, when it was), as the process sees it.")
-    var fullPath = false
-
-    @Flag(name: [.customShort("j"), .long], help: "Print JSON Lines, one object per open.")
-    var json = false
-
-    @Option(name: [.customShort("o"), .long], parsing: .unconditional,
-            help: ArgumentHelp("Write the events to FILE (mode 0600, appended; reopened on SIGHUP).",
-                               valueName: "FILE"))
-    var output: String?
-
-    @Option(name: [.customShort("b"), .customLong("buffer-pages")], parsing: .unconditional,
-            help: ArgumentHelp("Ring-buffer size in pages, a power of two (default: 128 per CPU, at least 256; \(TraceOptions.defaultRingBufferPages) here).",
-                               valueName: "PAGES"),
-            transform: ArgumentValue.pages)
-    var bufferPages: Int = TraceOptions().ringBufferPages
-
-    @Option(name: .customLong("summary"), parsing: .unconditional,
-            help: ArgumentHelp("Count opens in the kernel and print a table every SECONDS (default 1; also at the end) instead of each open.",
-                               valueName: "SECONDS"),
-            transform: ArgumentValue.seconds)
-    var summary: Double?
-
-    @Option(name: .customLong("summary-by"), parsing: .unconditional,
-            help: ArgumentHelp("What summary rows count by, comma-separated: comm, path, pid, errno, cgroup (default comm,path).",
-                               valueName: "KEYS"),
-            transform: ArgumentValue.summaryKeys)
-    var summaryBy: SummaryKeys?
-
-    @Option(name: .customLong("top"), parsing: .unconditional,
-            help: ArgumentHelp("Print at most N summary rows (default: what fits a terminal, all rows elsewhere).",
-                               valueName: "N"),
-            transform: ArgumentValue.count)
-    var top: Int?
-
-    @Option(name: .customLong("summary-capacity"), parsing: .unconditional,
-            help: ArgumentHelp("Rows of the in-kernel summary table (default 4096; two tables of up to 256 bytes a row). Opens past it count under (other).",
-                               valueName: "ROWS"),
-            transform: ArgumentValue.count)
-    var summaryCapacity: Int?
-
-    @Flag(name: [.customShort("L"), .customLong("latency")],
-          help: "Measure how long each open takes (a LAT(us) column; latency percentiles in --summary).")
-    var latency = false
-
-    @Option(name: .customLong("slower"), parsing: .unconditional,
-            help: ArgumentHelp("Only opens that took at least MS milliseconds (fractions allowed), decided in the kernel.",
-                               valueName: "MS"),
-            transform: ArgumentValue.milliseconds)
-    var slower: Double?
-
-    @Option(name: .customLong("metrics"), parsing: .unconditional,
-            help: ArgumentHelp("Serve Prometheus metrics (/metrics, /healthz) on [ADDR]:PORT while tracing (ADDR default: every interface, IPv6 and IPv4; port 0: a free one, printed).",
-                               valueName: "[ADDR]:PORT"),
-            transform: ArgumentValue.listenAddress)
-    var metrics: ListenAddress?
-
-    @Flag(name: .customLong("no-events"), help: "Print no events (with --metrics: metrics only).")
-    var noEvents = false
-
-    @Option(name: .customLong("rotate-size"), parsing: .unconditional,
-            help: ArgumentHelp("With -o: rotate the file when it would pass MB megabytes (FILE.1 is the newest old one).",
-                               valueName: "MB"),
-            transform: ArgumentValue.count)
-    var rotateSize: Int?
-
-    @Option(name: .customLong("rotate-keep"), parsing: .unconditional,
-            help: ArgumentHelp("With --rotate-size: old files kept (default 5).", valueName: "N"),
-            transform: ArgumentValue.countOrZero)
-    var rotateKeep: Int?
-
-    @Flag(name: .customLong("rotate-compress"), help: "With --rotate-size: gzip the old files (FILE.1.gz ...).")
-    var rotateCompress = false
-
-    @Option(name: .customLong("container"), parsing: .unconditionalSingleValue,
-            help: ArgumentHelp("Only trace the container whose id starts with ID (its cgroup, found now; repeatable).",
-                               valueName: "ID"))
-    var container: [String] = []
-
-    @Flag(name: .customLong("cgroup-column"),
-          help: "Print a CGROUP column: the container's short id, else the cgroup's path (JSON always has the cgroup fields).")
-    var cgroupColumn = false
-
-    @Flag(name: .customLong("per-cpu-rings"),
-          help: "One events ring per CPU (-b shared among them): for many CPUs opening at once; events of different CPUs may come up to 10 ms out of order.")
-    var perCPURings = false
-
-    @Flag(name: .customLong("no-compat"),
-          help: "Do not trace 32-bit opens (in fexit and raw modes; tracepoints mode never sees them).")
-    var noCompat = false
-
-    @Flag(name: .customLong("no-io-uring"),
-          help: "Do not trace io_uring opens (then no BPF program runs on io_uring requests).")
-    var noIoUring = false
-
-    @Flag(name: [.customShort("v"), .long], help: "Say which libbpf and hooks are in use; show libbpf's log.")
-    var verbose = false
-
-    @Flag(name: .customLong("verifier-stats"),
-          help: "Load the programs these options select, print what the kernel's verifier reported for each (instructions processed, stack per frame), and exit.")
-    var verifierStats = false
-
-    @Option(name: .customLong("attach-mode"), parsing: .unconditional,
-            help: ArgumentHelp("How opens are hooked: auto (fexit where the kernel allows tracing programs, else tracepoints, else raw before Linux 5.17), fexit (native and 32-bit opens; nothing runs for other syscalls), tracepoints (the sys_exit_open* tracepoints: native opens only), raw (the raw sys_exit tracepoint: 32-bit opens too, but it runs for every syscall).",
-                               valueName: "MODE"))
-    var attachMode: TraceOptions.AttachMode = .auto
-
-    @Argument(parsing: .postTerminator,
-              help: ArgumentHelp("Trace only this command and its descendants; exit with its status.",
-                                 valueName: "COMMAND"))
-    var command: [String] = []
-
-    /// The options as getopt sees them (kept in step with the declarations above by a test).
-    static let getoptOptions: [GetoptArguments.Option] = [
-        .init(long: "timestamp", short: "T", takesValue: false, repeatable: true),
-        .init(long: "print-uid", short: "U", takesValue: false, repeatable: true),
-        .init(long: "failed", short: "x", takesValue: false, repeatable: true),
-        .init(long: "pid", short: "p", takesValue: true, repeatable: true),
-        .init(long: "tid", short: "t", takesValue: true, repeatable: true),
-        .init(long: "uid", short: "u", takesValue: true, repeatable: true),
-        .init(long: "duration", short: "d", takesValue: true),
-        .init(long: "name", short: "n", takesValue: true, repeatable: true),
-        .init(long: "extended-fields", short: "e", takesValue: false, repeatable: true),
-        .init(long: "flag", short: "f", takesValue: true, repeatable: true),
-        .init(long: "path", takesValue: true, repeatable: true),
-        .init(long: "cgroup", takesValue: true, repeatable: true),
-        .init(long: "cgroupmap", takesValue: true),
-        .init(long: "mntnsmap", takesValue: true),
-        .init(long: "full-path", short: "F", takesValue: false, repeatable: true),
-        .init(long: "json", short: "j", takesValue: false, repeatable: true),
-        .init(long: "output", short: "o", takesValue: true),
-        .init(long: "buffer-pages", short: "b", takesValue: true),
-        .init(long: "summary", takesValue: true, defaultValue: "1"),
-        .init(long: "summary-by", takesValue: true),
-        .init(long: "top", takesValue: true),
-        .init(long: "summary-capacity", takesValue: true),
-        .init(long: "latency", short: "L", takesValue: false, repeatable: true),
-        .init(long: "slower", takesValue: true),
-        .init(long: "metrics", takesValue: true),
-        .init(long: "no-events", takesValue: false, repeatable: true),
-        .init(long: "rotate-size", takesValue: true),
-        .init(long: "rotate-keep", takesValue: true),
-        .init(long: "rotate-compress", takesValue: false, repeatable: true),
-        .init(long: "container", takesValue: true, repeatable: true),
-        .init(long: "cgroup-column", takesValue: false, repeatable: true),
-        .init(long: "per-cpu-rings", takesValue: false, repeatable: true),
-        .init(long: "no-compat", takesValue: false, repeatable: true),
-        .init(long: "no-io-uring", takesValue: false, repeatable: true),
-        .init(long: "verbose", short: "v", takesValue: false, repeatable: true),
-        .init(long: "verifier-stats", takesValue: false, repeatable: true),
-        .init(long: "attach-mode", takesValue: true),
-        .init(long: "version", short: "V", takesValue: false, repeatable: true),
-        .init(long: "help", short: "h", takesValue: false, repeatable: true),
-    ]
-
-    public init() {}
+    /// The command that `arguments` ask for; a value that cannot be read is a failure naming
+    /// its option.
+    init(_ arguments: GetoptArguments) throws(GetoptArguments.Failure) {
+        typealias O = Options
+        let a = arguments
+        timestamp = a.flag(O.timestamp.long)
+        printUID = a.flag(O.printUID.long)
+        failed = a.flag(O.failed.long)
+        pid = try a.values(O.pid, ArgumentValue.ids("process"))
+        tid = try a.values(O.tid, ArgumentValue.ids("thread"))
+        uid = try a.values(O.uid, ArgumentValue.uids)
+        duration = try a.value(O.duration, ArgumentValue.seconds)
+        names = a.values[O.name.long] ?? []
+        pathPrefixes = a.values[O.path.long] ?? []
+        extendedFields = a.flag(O.extendedFields.long)
+        flag = try a.values(O.flag, ArgumentValue.flag)
+        cgroup = a.strings(O.cgroup.long)
+        cgroupMap = a.string(O.cgroupMap.long)
+        mountNamespaceMap = a.string(O.mountNamespaceMap.long)
+        fullPath = a.flag(O.fullPath.long)
+        json = a.flag(O.json.long)
+        output = a.string(O.output.long)
+        bufferPages = try a.value(O.bufferPages, ArgumentValue.pages) ?? TraceOptions().ringBufferPages
+        summary = try a.value(O.summary, ArgumentValue.seconds)
+        summaryBy = try a.value(O.summaryBy, ArgumentValue.summaryKeys)
+        top = try a.value(O.top, ArgumentValue.count)
+        summaryCapacity = try a.value(O.summaryCapacity, ArgumentValue.count)
+        latency = a.flag(O.latency.long)
+        slower = try a.value(O.slower, ArgumentValue.milliseconds)
+        metrics = try a.value(O.metrics, ArgumentValue.listenAddress)
+        noEvents = a.flag(O.noEvents.long)
+        rotateSize = try a.value(O.rotateSize, ArgumentValue.count)
+        rotateKeep = try a.value(O.rotateKeep, ArgumentValue.countOrZero)
+        rotateCompress = a.flag(O.rotateCompress.long)
+        container = a.strings(O.container.long)
+        cgroupColumn = a.flag(O.cgroupColumn.long)
+        perCPURings = a.flag(O.perCPURings.long)
+        noCompat = a.flag(O.noCompat.long)
+        noIoUring = a.flag(O.noIoUring.long)
+        verbose = a.flag(O.verbose.long)
+        verifierStats = a.flag(O.verifierStats.long)
+        attachMode = try a.value(O.attachMode, ArgumentValue.attachMode) ?? .auto
+        command = a.trailing
+    }
 
     /// Made by the executable that links the metrics server (`opensnoop-agent`); nil in
     /// `opensnoop`, which hands `--metrics` over to `opensnoop-agent` beside it.
     nonisolated(unsafe) private static var metricsFactory: MetricsEndpointFactory? = nil
 
-    /// Parses, checks and traces; every message is one line, exit codes as documented in the
-    /// README (2 bad input, 1 cannot trace, 126/127 command cannot run, else the command's).
+    /// Reads the command line, checks and traces; every message is one line, exit codes as
+    /// documented in the README (2 bad input, 1 cannot trace, 126/127 command cannot run, else
+    /// the command's).
     public static func main(metrics: MetricsEndpointFactory?) -> Never {
         metricsFactory = metrics
         Diagnostics.guardStandardDescriptors()
@@ -300,41 +241,35 @@ public struct OpenSnoopCommand: ParsableCommand {
         return code
     }
 
+    private static func print(_ text: String) -> Int32 {
+        _ = text.withCString { write(STDOUT_FILENO, $0, strlen($0)) }
+        return 0
+    }
+
     private static func run(arguments argv: [[UInt8]]) -> Int32 {
-        let normalized: GetoptArguments
         let command: OpenSnoopCommand
-        do {
-            normalized = try GetoptArguments(argv, options: getoptOptions, rawOptions: ["name", "path"])
-            var parsed = try parseAsRoot(normalized.arguments)
-            guard let ours = parsed as? OpenSnoopCommand else {
-                try parsed.run()  // --help and --version: print and exit
-                return 0
+        do throws(GetoptArguments.Failure) {
+            let arguments = try GetoptArguments(argv, options: Options.all)
+            if arguments.flag(Options.help.long) { return print(help.text) }
+            if arguments.flag(Options.version.long) { return print(version + "\n") }
+            if arguments.hasTerminator && arguments.trailing.isEmpty {
+                throw GetoptArguments.Failure("-- must be followed by the command to trace")
             }
-            command = ours
-        } catch let failure as GetoptArguments.Failure {
-            return fail(failure.description, code: 2)
+            command = try OpenSnoopCommand(arguments)
         } catch {
-            if exitCode(for: error) == .success {
-                let text = fullMessage(for: error) + "\n"
-                _ = text.withCString { write(STDOUT_FILENO, $0, strlen($0)) }
-                return 0
-            }
-            var message = message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
-            if message.hasPrefix("Unexpected argument") {
+            var message = error.description
+            if message.hasPrefix("unexpected argument") {
                 message += " (to trace a command, put it after --: opensnoop [OPTIONS] -- COMMAND)"
             }
             return fail(message, code: 2)
         }
         if command.metrics != nil && metricsFactory == nil { return handOverToAgent(argv) }
-        if normalized.hasTerminator && command.command.isEmpty {
-            return fail("-- must be followed by the command to trace", code: 2)
-        }
         let options: TraceOptions
         do {
-            options = try command.traceOptions(raw: normalized.rawValues)
+            options = try command.traceOptions()
             try command.checkCombinations()
             try options.validate()
-            if let name = normalized.trailing.first { try TracedCommand.check(name) }
+            if let name = command.command.first { try TracedCommand.check(name) }
         } catch let error as TracedCommand.LaunchError {
             return fail(error.description, code: error.exitCode)
         } catch {
@@ -344,7 +279,7 @@ public struct OpenSnoopCommand: ParsableCommand {
             return fail("standard output is closed: nothing to write to (use -o FILE)", code: 1)
         }
         if command.verifierStats { return command.printVerifierStatistics(options) }
-        return command.trace(options, commandBytes: normalized.trailing)
+        return command.trace(options)
     }
 
     private static func rightAligned(_ text: String, _ width: Int) -> String {
@@ -406,15 +341,15 @@ public struct OpenSnoopCommand: ParsableCommand {
     }
 
     /// The filters and settings, with the exact bytes of names and prefixes.
-    func traceOptions(raw: [String: [[UInt8]]]) throws -> TraceOptions {
+    func traceOptions() throws -> TraceOptions {
         var options = TraceOptions()
         options.pids = pid.flatMap { $0 }
         options.tids = tid.flatMap { $0 }
         options.uids = uid.flatMap { $0 }
         options.failedOnly = failed
-        options.commandNames = raw["name"] ?? []
+        options.commandNames = names
         options.flags = flag
-        options.pathPrefixes = raw["path"] ?? []
+        options.pathPrefixes = pathPrefixes
         options.cgroupDirectories = cgroup + (try container.flatMap(Self.containerDirectories))
         options.cgroupMapPath = cgroupMap
         options.mountNamespaceMapPath = mountNamespaceMap
@@ -457,7 +392,7 @@ public struct OpenSnoopCommand: ParsableCommand {
     }
 
     /// Loads, runs the command if any, traces until the end; returns the exit code.
-    private func trace(_ options: TraceOptions, commandBytes: [[UInt8]]) -> Int32 {
+    private func trace(_ options: TraceOptions) -> Int32 {
         if verbose {
             BPFLog.printToStandardError(upTo: .debug, prefix: "")
             Diagnostics.report("libbpf \(BPFLog.libbpfVersion)", tool: "opensnoop")
@@ -466,11 +401,11 @@ public struct OpenSnoopCommand: ParsableCommand {
         let columns = OutputColumns(timestamp: timestamp, uid: printUID, flags: extendedFields, fullPath: fullPath,
                                     cgroup: options.recordCgroup, latency: options.measuresLatency)
         return json
-            ? trace(options, formatter: JSONFormatter(columns: columns), commandBytes: commandBytes)
-            : trace(options, formatter: TextFormatter(columns: columns), commandBytes: commandBytes)
+            ? trace(options, formatter: JSONFormatter(columns: columns))
+            : trace(options, formatter: TextFormatter(columns: columns))
     }
 
-    private func trace<F: EventFormatter>(_ options: TraceOptions, formatter: F, commandBytes: [[UInt8]]) -> Int32 {
+    private func trace<F: EventFormatter>(_ options: TraceOptions, formatter: F) -> Int32 {
         let report = { (message: String) in Diagnostics.report(message, tool: "opensnoop") }
         do {
             let rotation = rotateSize.map {
@@ -500,7 +435,7 @@ public struct OpenSnoopCommand: ParsableCommand {
             if verbose { report(describe(session.program)) }
             if let reason = session.program.ioUringUnavailable { report("note: io_uring opens are not traced: \(reason)") }
             warnAboutMissingProcesses(options)
-            let child = command.isEmpty ? nil : try TracedCommand.spawn(commandBytes)
+            let child = command.isEmpty ? nil : try TracedCommand.spawn(command)
             do { try session.start() } catch OutputSink.OutputError.closed { if child == nil { return 0 } }
             Readiness.notifyReady()
             let deadline = duration.map { Monotonic.nanoseconds() &+ UInt64($0 * 1e9) }

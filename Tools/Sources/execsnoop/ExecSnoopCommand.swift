@@ -1,4 +1,3 @@
-import ArgumentParser
 import BPFKit
 import ExecSnoopBPF
 import Glibc
@@ -8,9 +7,24 @@ import TraceOutput
 
 /// `execsnoop`: every execve(2)/execveat(2) on the machine, from `ExecsnoopSkeleton`.
 @main
-struct ExecSnoopCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "execsnoop", abstract: "Trace every exec on the machine with eBPF.",
+struct ExecSnoopCommand {
+    /// execsnoop's options: its command line is read with them and its `--help` made from them.
+    enum Options {
+        typealias Option = GetoptArguments.Option
+        static let time = Option("time", short: "T", help: "Print a time (HH:MM:SS) column.")
+        static let failed = Option("failed", short: "x", help: "Only show failed execs.")
+        static let uid = Option("uid", short: "u", value: "UID", help: "Only trace this user id.")
+        static let name = Option("name", short: "n", value: "NAME",
+                                 help: "Only trace command names containing NAME (1 to 15 bytes).")
+        static let json = Option("json", short: "j", help: "Print JSON Lines, one object per exec.")
+        static let duration = Option("duration", short: "d", value: "SECONDS", help: "Stop after this many seconds.")
+        static let help = Option("help", short: "h", help: "Show help information.")
+        static let all = [time, failed, uid, name, json, duration, help]
+    }
+
+    static let help = CommandHelp(
+        abstract: "Trace every exec on the machine with eBPF.",
+        usage: "execsnoop [OPTIONS]",
         discussion: """
             Shows each execve(2) and execveat(2), 64-bit or 32-bit, successful or not. Filters run in the kernel.
 
@@ -18,45 +32,57 @@ struct ExecSnoopCommand: ParsableCommand {
               execsnoop -T -x          # failed execs, with the time
               execsnoop -u 1000 -n sh  # user 1000's commands whose name contains "sh"
               execsnoop -j | jq .args  # JSON Lines
-            """)
+            """,
+        options: Options.all)
 
-    @Flag(name: [.customShort("T"), .long], help: "Print a time (HH:MM:SS) column.") var time = false
-    @Flag(name: [.customShort("x"), .long], help: "Only show failed execs.") var failed = false
-    @Option(name: [.customShort("u"), .long], help: ArgumentHelp("Only trace this user id.", valueName: "UID"))
-    var uid: UInt32?
-    @Option(name: [.customShort("n"), .long],
-            help: ArgumentHelp("Only trace command names containing NAME (1 to 15 bytes).", valueName: "NAME"))
-    var name: String?
-    @Flag(name: [.customShort("j"), .long], help: "Print JSON Lines, one object per exec.") var json = false
-    @Option(name: [.customShort("d"), .long], help: ArgumentHelp("Stop after this many seconds.", valueName: "SECONDS"))
-    var duration: Double?
+    let time: Bool
+    let failed: Bool
+    let uid: UInt32?
+    /// -n: its exact bytes.
+    let name: [UInt8]?
+    let json: Bool
+    let duration: Double?
 
-    /// The options as getopt sees them (`-ncat`, `-xT`).
-    static let getoptOptions: [GetoptArguments.Option] = [
-        .init(long: "time", short: "T", takesValue: false), .init(long: "failed", short: "x", takesValue: false),
-        .init(long: "uid", short: "u", takesValue: true), .init(long: "name", short: "n", takesValue: true),
-        .init(long: "json", short: "j", takesValue: false), .init(long: "duration", short: "d", takesValue: true),
-        .init(long: "help", short: "h", takesValue: false),
-    ]
-
-    func validate() throws {
-        if uid == UInt32.max { throw ValidationError("-u: 4294967295 is no user id") }
-        if let duration, !(duration > 0 && duration <= 1e9) { throw ValidationError("-d: expected more than 0 and at most 1e9 seconds") }
+    init(_ arguments: GetoptArguments) throws(GetoptArguments.Failure) {
+        time = arguments.flag(Options.time.long)
+        failed = arguments.flag(Options.failed.long)
+        uid = try arguments.value(Options.uid) { (text: String) throws(InvalidValue) in
+            // (uid_t)-1 means "no user" to the kernel: not a user one can trace.
+            guard let uid = UInt32(text), uid != UInt32.max else {
+                throw InvalidValue("expected a user id from 0 to 4294967294, got '\(text)'")
+            }
+            return uid
+        }
+        name = arguments.last(Options.name.long)
+        json = arguments.flag(Options.json.long)
+        duration = try arguments.value(Options.duration) { (text: String) throws(InvalidValue) in
+            guard let seconds = Double(text), seconds > 0 && seconds <= 1e9 else {
+                throw InvalidValue("expected more than 0 and at most 1e9 seconds, got '\(text)'")
+            }
+            return seconds
+        }
+        if arguments.hasTerminator { throw GetoptArguments.Failure("execsnoop traces the whole machine: it runs no command") }
     }
 
-    /// Parses and traces: exits 0 when stopped, 2 on bad input, 1 when it cannot trace.
+    /// Reads the command line and traces: exits 0 when stopped, 2 on bad input, 1 when it cannot trace.
     static func main() {
         Diagnostics.guardStandardDescriptors()
         Readiness.claim()
-        let (command, raw) = parseGetoptOrExit(getoptOptions, rawOptions: ["name"], tool: "execsnoop")
-        let (code, message) = command.trace(name: raw["name"]?.first)
+        let command: ExecSnoopCommand
+        do throws(GetoptArguments.Failure) {
+            command = try ExecSnoopCommand(GetoptArguments.parseOrExit(Options.all, help: help, tool: "execsnoop"))
+        } catch {
+            Diagnostics.report(error.description, tool: "execsnoop")
+            Glibc.exit(2)
+        }
+        let (code, message) = command.trace()
         if let message { Diagnostics.report(message, tool: "execsnoop") }
         Glibc.exit(code)
     }
 
     /// Loads, attaches and prints execs until a signal, the deadline or the reader's end;
     /// returns the exit code and the error to report.
-    private func trace(name: [UInt8]?) -> (Int32, String?) {
+    private func trace() -> (Int32, String?) {
         if let name, name.isEmpty || name.count > 15 { return (2, "-n NAME must have 1 to 15 bytes") }
         if Diagnostics.standardOutputWasClosed { return (1, "standard output is closed: nothing to write to") }
         guard KernelSupport.hasTracingPrivileges, KernelSupport.hasKernelBTF else {
