@@ -73,6 +73,15 @@ public struct GetoptArguments: Sendable, Equatable {
             guard let option = candidates.first?.1 else { throw Failure("unknown option '--\(name)'") }
             return option
         }
+        /// The value of `option`, spelled `spelled`, from the next argument, else its default.
+        func following(_ option: Option, _ spelled: String) throws(Failure) -> [UInt8] {
+            if index < argv.count && option.takes(argv[index]) {
+                index += 1
+                return argv[index - 1]
+            }
+            guard let value = option.defaultValue else { throw Failure("missing value for \(spelled)") }
+            return Array(value.utf8)
+        }
         func add(_ option: Option, _ value: [UInt8]) throws(Failure) {
             if option.takesValue && value.isEmpty { throw Failure("\(option.name) was given an empty value") }
             values[option.long, default: []].append(value)
@@ -92,17 +101,8 @@ public struct GetoptArguments: Sendable, Equatable {
                 if let equals {
                     guard option.takesValue else { throw Failure("--\(option.long) takes no value") }
                     try add(option, Array(body[body.index(after: equals)...]))
-                } else if option.takesValue {
-                    if index < argv.count && option.takes(argv[index]) {
-                        try add(option, argv[index])
-                        index += 1
-                    } else if let value = option.defaultValue {
-                        try add(option, Array(value.utf8))
-                    } else {
-                        throw Failure("missing value for --\(option.long)")
-                    }
                 } else {
-                    try add(option, [])
+                    try add(option, option.takesValue ? following(option, "--\(option.long)") : [])
                 }
                 continue
             }
@@ -122,13 +122,8 @@ public struct GetoptArguments: Sendable, Equatable {
                 } else if position < argument.count {
                     try add(option, Array(argument[position...]))
                     break
-                } else if index < argv.count && option.takes(argv[index]) {
-                    try add(option, argv[index])
-                    index += 1
-                } else if let value = option.defaultValue {
-                    try add(option, Array(value.utf8))
                 } else {
-                    throw Failure("missing value for -\(letter)")
+                    try add(option, following(option, "-\(letter)"))
                 }
             }
         }
