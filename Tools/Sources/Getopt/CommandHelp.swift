@@ -3,6 +3,10 @@ internal import TraceOutput
 
 /// A command's `--help`, made from the options its command line is read with.
 public struct CommandHelp: Sendable {
+    /// The tools' version (opensnoop, opensnoop-agent and execsnoop are released together), as
+    /// `-V` prints it.
+    public static let version = "0.2.0"
+
     public let abstract: String
     /// `opensnoop [OPTIONS] [-- COMMAND ...]`
     public let usage: String
@@ -32,7 +36,7 @@ public struct CommandHelp: Sendable {
                 out += label + "\n"  // the text starts on the next line
             }
             for word in option.help.split(separator: " ") {
-                if line.count + word.count > 80 && line.count > column {
+                if line.count + 1 + word.count > 80 && line.count > column {
                     out += line + "\n"
                     line = String(repeating: " ", count: column)
                 }
@@ -45,13 +49,13 @@ public struct CommandHelp: Sendable {
 }
 
 extension GetoptArguments {
-    /// This process's command line read for `options`. `--help` prints `help` and exits 0; bad
-    /// input exits 2 with one line, `tool: message`, on standard error.
+    /// This process's command line read for `options`. `--help` prints `help`, `--version` the
+    /// version, and exit 0; bad input exits 2 with one line, `tool: message`, on standard error.
     public static func parseOrExit(_ options: [Option], help: CommandHelp, tool: String) -> GetoptArguments {
         do {
             let arguments = try GetoptArguments(commandLineBytes, options: options)
-            if arguments.flag("help") {
-                help.text.withCString { _ = write(STDOUT_FILENO, $0, strlen($0)) }
+            for (flag, text) in [("help", help.text), ("version", CommandHelp.version + "\n")] where arguments.flag(flag) {
+                text.withCString { _ = write(STDOUT_FILENO, $0, strlen($0)) }
                 exit(0)
             }
             return arguments

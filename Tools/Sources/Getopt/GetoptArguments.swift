@@ -1,3 +1,5 @@
+internal import TraceOutput
+
 /// A command line read the getopt way, as BCC's and libbpf-tools' tools take it, with the exact
 /// bytes of every value:
 ///
@@ -59,19 +61,22 @@ public struct GetoptArguments: Sendable, Equatable {
         var terminator = false
         var trailing: [[UInt8]] = []
         var index = 0
-        func text<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> String { String(decoding: Array(bytes), as: UTF8.self) }
         // argp's `--usage` and `-?` ask for the help too.
         let help = options.first { $0.long == "help" }
         let longNames = options.map { ($0.long, $0) } + (help.map { [("usage", $0)] } ?? [])
-        /// The option `--name` names: exactly, else as the prefix of one long name only.
-        func longOption(_ name: String) throws(Failure) -> Option {
-            if let exact = longNames.first(where: { $0.0 == name }) { return exact.1 }
-            let candidates = name.isEmpty ? [] : longNames.filter { $0.0.hasPrefix(name) }
+        /// The option `--name` names, and its long name: exactly, else as the prefix of one
+        /// long name only.
+        func longOption(_ name: [UInt8]) throws(Failure) -> (String, Option) {
+            let text = String(decoding: name, as: UTF8.self)
+            if let exact = longNames.first(where: { $0.0 == text }) { return exact }
+            let candidates = name.isEmpty ? [] : longNames.filter { $0.0.hasPrefix(text) }
             guard candidates.count < 2 else {
-                throw Failure("option '--\(name)' is ambiguous: " + candidates.map { "--" + $0.0 }.joined(separator: ", "))
+                throw Failure("option '--\(text)' is ambiguous: " + candidates.map { "--" + $0.0 }.joined(separator: ", "))
             }
-            guard let option = candidates.first?.1 else { throw Failure("unknown option '--\(name)'") }
-            return option
+            guard let found = candidates.first else {
+                throw Failure("unknown option '--\(SafeText.terminalSafe(name))'")
+            }
+            return found
         }
         /// The value of `option`, spelled `spelled`, from the next argument, else its default.
         func following(_ option: Option, _ spelled: String) throws(Failure) -> [UInt8] {
@@ -97,9 +102,9 @@ public struct GetoptArguments: Sendable, Equatable {
             if argument.starts(with: Array("--".utf8)) {
                 let body = argument.dropFirst(2)
                 let equals = body.firstIndex(of: UInt8(ascii: "="))
-                let option = try longOption(text(equals.map { body[..<$0] } ?? body[...]))
+                let (long, option) = try longOption(Array(equals.map { body[..<$0] } ?? body[...]))
                 if let equals {
-                    guard option.takesValue else { throw Failure("--\(option.long) takes no value") }
+                    guard option.takesValue else { throw Failure("--\(long) takes no value") }
                     try add(option, Array(body[body.index(after: equals)...]))
                 } else {
                     try add(option, option.takesValue ? following(option, "--\(option.long)") : [])
@@ -107,15 +112,18 @@ public struct GetoptArguments: Sendable, Equatable {
                 continue
             }
             guard argument.count > 1 && argument.first == UInt8(ascii: "-") else {
-                throw Failure("unexpected argument '\(text(argument))'")
+                throw Failure("unexpected argument '\(SafeText.terminalSafe(argument))'")
             }
             // A cluster of short options: flags, then at most one option taking a value.
             var position = 1
             while position < argument.count {
-                let letter = Character(UnicodeScalar(argument[position]))
+                let byte = argument[position]
+                let letter = Character(UnicodeScalar(byte))
                 position += 1
                 guard let option = options.first(where: { $0.short == letter }) ?? (letter == "?" ? help : nil) else {
-                    throw Failure("unknown option '-\(letter)'")
+                    let plain = byte > 0x20 && byte < 0x7F && byte != UInt8(ascii: "-")
+                    throw Failure(plain ? "unknown option '-\(letter)'"
+                                        : "unknown option in '\(SafeText.terminalSafe(argument))'")
                 }
                 if !option.takesValue {
                     try add(option, [])
@@ -153,10 +161,11 @@ public struct InvalidValue: Error {
 }
 
 extension GetoptArguments {
-    /// The last value of `option` made by `parse`; nil if it was not given. A value `parse`
-    /// refuses is a failure naming the option.
+    /// The last value of `option` made by `parse` (the last one wins, as with getopt); nil if it
+    /// was not given. A value `parse` refuses, the last or an earlier one, is a failure naming
+    /// the option.
     public func value<T>(_ option: Option, _ parse: (String) throws(InvalidValue) -> T) throws(Failure) -> T? {
-        try string(option.long).map { text throws(Failure) in try Self.parse(text, of: option, parse) }
+        try values(option, parse).last
     }
 
     /// Every value of `option`, each made by `parse`.

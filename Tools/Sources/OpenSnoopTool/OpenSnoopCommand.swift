@@ -38,7 +38,7 @@ public struct OpenSnoopCommand {
                                      help: "Print the path resolved in the kernel (of the file opened, when it was), as the process sees it.")
         static let json = Option("json", short: "j", help: "Print JSON Lines, one object per open.")
         static let output = Option("output", short: "o", value: "FILE",
-                                   help: "Write the events to FILE (mode 0600, appended; reopened on SIGHUP).")
+                                   help: "Write the events to FILE (mode 0600, appended; reopened on SIGHUP; -: standard output).")
         static let bufferPages = Option("buffer-pages", short: "b", value: "PAGES",
                                         help: "Ring-buffer size in pages, a power of two (default: 128 per CPU, at least 256; \(TraceOptions.defaultRingBufferPages) here).")
         static let summary = Option("summary", value: "SECONDS", defaultValue: "1",
@@ -85,39 +85,37 @@ public struct OpenSnoopCommand {
                           version, help]
     }
 
-    static let version = "0.2.0"
-
     static let help = CommandHelp(
         abstract: "Trace file opens across the system with eBPF.",
         usage: "opensnoop [OPTIONS] [-- COMMAND [ARGUMENT ...]]",
         discussion: """
             Shows every open(2), openat(2), openat2(2), creat(2), open_by_handle_at(2) and
-            io_uring open, 64-bit and 32-bit, with the opening process, the fd or error, and the
-            path. Filters run in the kernel, before any event is sent; different kinds combine
-            with AND, repeated values of one kind with OR. Options take their values getopt-style
-            too (-p123, -ncat).
+            io_uring open, 64-bit and 32-bit, with the opening process, the fd or error,
+            and the path. Filters run in the kernel, before any event is sent; different
+            kinds combine with AND, repeated values of one kind with OR. Options take their
+            values getopt-style too (-p123, -ncat).
 
-            --path matches the path as passed or the path the kernel resolved (relative names,
-            '..', symlinks and chroots included); for a failed open the resolved path is the
-            directory joined with the name as passed.
+            --path matches the path as passed or the path the kernel resolved (relative
+            names, '..', symlinks and chroots included); for a failed open the resolved
+            path is the directory joined with the name as passed.
 
-            With -- COMMAND, opensnoop runs COMMAND and traces it and every process it starts,
-            until all of them have exited; SIGINT, SIGTERM and SIGHUP are passed on to COMMAND
-            while it runs (once it has exited, a signal stops tracing at once), and opensnoop
-            exits with COMMAND's status. Use -o FILE to keep the events apart from COMMAND's
-            own output.
+            With -- COMMAND, opensnoop runs COMMAND and traces it and every process it
+            starts, until all of them have exited; SIGINT, SIGTERM and SIGHUP are passed on
+            to COMMAND while it runs (once it has exited, a signal stops tracing at once),
+            and opensnoop exits with COMMAND's status. Use -o FILE to keep the events apart
+            from COMMAND's own output.
 
             EXAMPLES:
               opensnoop                   # trace all opens
               opensnoop -T -U -e          # with time, UID and flags
               opensnoop -x                # only failed opens
               opensnoop -p 181,182        # only processes 181 and 182
-              opensnoop -n nginx -n php   # only commands whose name contains "nginx" or "php"
+              opensnoop -n nginx -n php   # only commands whose name contains nginx or php
               opensnoop -f O_WRONLY -f O_RDWR   # only opens for writing
               opensnoop --path /etc/      # only paths under /etc/
               opensnoop --cgroup /sys/fs/cgroup/system.slice/ssh.service
               opensnoop -j | jq .path     # JSON Lines
-              opensnoop -j -o opens.jsonl -- make -j2   # trace one command, events to a file
+              opensnoop -j -o opens.jsonl -- make -j2   # one command, events to a file
             """,
         options: Options.all)
 
@@ -173,7 +171,7 @@ public struct OpenSnoopCommand {
         pid = try a.values(O.pid, ArgumentValue.ids("process"))
         tid = try a.values(O.tid, ArgumentValue.ids("thread"))
         uid = try a.values(O.uid, ArgumentValue.uids)
-        duration = try a.value(O.duration, ArgumentValue.seconds)
+        duration = try a.value(O.duration, OptionValues.seconds)
         names = a.values[O.name.long] ?? []
         pathPrefixes = a.values[O.path.long] ?? []
         extendedFields = a.flag(O.extendedFields.long)
@@ -183,17 +181,17 @@ public struct OpenSnoopCommand {
         mountNamespaceMap = a.string(O.mountNamespaceMap.long)
         fullPath = a.flag(O.fullPath.long)
         json = a.flag(O.json.long)
-        output = a.string(O.output.long)
+        output = a.string(O.output.long).flatMap { $0 == "-" ? nil : $0 }  // -o -: standard output
         bufferPages = try a.value(O.bufferPages, ArgumentValue.pages) ?? TraceOptions().ringBufferPages
-        summary = try a.value(O.summary, ArgumentValue.seconds)
+        summary = try a.value(O.summary, OptionValues.seconds)
         summaryBy = try a.value(O.summaryBy, ArgumentValue.summaryKeys)
         top = try a.value(O.top, ArgumentValue.count)
         summaryCapacity = try a.value(O.summaryCapacity, ArgumentValue.count)
         latency = a.flag(O.latency.long)
-        slower = try a.value(O.slower, ArgumentValue.milliseconds)
+        slower = try a.value(O.slower, OptionValues.milliseconds)
         metrics = try a.value(O.metrics, ArgumentValue.listenAddress)
         noEvents = a.flag(O.noEvents.long)
-        rotateSize = try a.value(O.rotateSize, ArgumentValue.count)
+        rotateSize = try a.value(O.rotateSize, ArgumentValue.megabytes)
         rotateKeep = try a.value(O.rotateKeep, ArgumentValue.countOrZero)
         rotateCompress = a.flag(O.rotateCompress.long)
         container = a.strings(O.container.long)
@@ -251,7 +249,7 @@ public struct OpenSnoopCommand {
         do throws(GetoptArguments.Failure) {
             let arguments = try GetoptArguments(argv, options: Options.all)
             if arguments.flag(Options.help.long) { return print(help.text) }
-            if arguments.flag(Options.version.long) { return print(version + "\n") }
+            if arguments.flag(Options.version.long) { return print(CommandHelp.version + "\n") }
             if arguments.hasTerminator && arguments.trailing.isEmpty {
                 throw GetoptArguments.Failure("-- must be followed by the command to trace")
             }
@@ -263,11 +261,15 @@ public struct OpenSnoopCommand {
             }
             return fail(message, code: 2)
         }
+        do {
+            try command.checkCombinations()
+        } catch {
+            return fail("\(error)", code: 2)
+        }
         if command.metrics != nil && metricsFactory == nil { return handOverToAgent(argv) }
         let options: TraceOptions
         do {
             options = try command.traceOptions()
-            try command.checkCombinations()
             try options.validate()
             if let name = command.command.first { try TracedCommand.check(name) }
         } catch let error as TracedCommand.LaunchError {
@@ -336,7 +338,7 @@ public struct OpenSnoopCommand {
             }
         }
         if noEvents && metrics == nil && summary == nil {
-            throw OpenSnoopError.invalidArgument("--no-events leaves nothing to show: add --metrics")
+            throw OpenSnoopError.invalidArgument("--no-events leaves nothing to show: add --metrics (or --summary)")
         }
     }
 

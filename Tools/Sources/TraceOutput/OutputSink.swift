@@ -321,9 +321,27 @@ public enum Monotonic {
 /// One-line messages on standard error, written with `write(2)`: never a crash when standard
 /// error is closed or broken, never buffered (a message is out before the process exits).
 public enum Diagnostics {
-    /// Writes `tool: message` and a newline.
+    /// Writes `tool: message` and a newline: one line whatever the message holds (a name the
+    /// user gave, say), its control characters written as `\n`, `\t`, `\r` or `\xNN`.
     public static func report(_ message: String, tool: String) {
-        let line = Array("\(tool): \(message)\n".utf8)
+        var line: [UInt8] = Array("\(tool): ".utf8)
+        let bytes = Array(message.utf8)
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            index += 1
+            switch byte {
+            case UInt8(ascii: "\n"): line += Array("\\n".utf8)
+            case UInt8(ascii: "\t"): line += Array("\\t".utf8)
+            case UInt8(ascii: "\r"): line += Array("\\r".utf8)
+            case 0..<0x20, 0x7F: line += Array("\\x".utf8) + hexDigits(byte)
+            case 0xC2 where index < bytes.count && (0x80..<0xA0).contains(bytes[index]):  // a C1 control
+                line += Array("\\u{".utf8) + hexDigits(bytes[index]) + [UInt8(ascii: "}")]
+                index += 1
+            default: line.append(byte)
+            }
+        }
+        line.append(UInt8(ascii: "\n"))
         line.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
@@ -333,6 +351,11 @@ public enum Diagnostics {
                 offset += n
             }
         }
+    }
+
+    private static func hexDigits(_ byte: UInt8) -> [UInt8] {
+        let digits = Array("0123456789abcdef".utf8)
+        return [digits[Int(byte >> 4)], digits[Int(byte & 15)]]
     }
 
     /// The standard descriptors (0, 1, 2) that were closed when the process started, found by

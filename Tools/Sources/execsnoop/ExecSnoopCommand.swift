@@ -18,15 +18,17 @@ struct ExecSnoopCommand {
                                  help: "Only trace command names containing NAME (1 to 15 bytes).")
         static let json = Option("json", short: "j", help: "Print JSON Lines, one object per exec.")
         static let duration = Option("duration", short: "d", value: "SECONDS", help: "Stop after this many seconds.")
+        static let version = Option("version", short: "V", help: "Show the version.")
         static let help = Option("help", short: "h", help: "Show help information.")
-        static let all = [time, failed, uid, name, json, duration, help]
+        static let all = [time, failed, uid, name, json, duration, version, help]
     }
 
     static let help = CommandHelp(
         abstract: "Trace every exec on the machine with eBPF.",
         usage: "execsnoop [OPTIONS]",
         discussion: """
-            Shows each execve(2) and execveat(2), 64-bit or 32-bit, successful or not. Filters run in the kernel.
+            Shows each execve(2) and execveat(2), 64-bit or 32-bit, successful or not.
+            Filters run in the kernel.
 
             EXAMPLES:
               execsnoop -T -x          # failed execs, with the time
@@ -55,12 +57,7 @@ struct ExecSnoopCommand {
         }
         name = arguments.last(Options.name.long)
         json = arguments.flag(Options.json.long)
-        duration = try arguments.value(Options.duration) { (text: String) throws(InvalidValue) in
-            guard let seconds = Double(text), seconds > 0 && seconds <= 1e9 else {
-                throw InvalidValue("expected more than 0 and at most 1e9 seconds, got '\(text)'")
-            }
-            return seconds
-        }
+        duration = try arguments.value(Options.duration, OptionValues.seconds)
         if arguments.hasTerminator { throw GetoptArguments.Failure("execsnoop traces the whole machine: it runs no command") }
     }
 

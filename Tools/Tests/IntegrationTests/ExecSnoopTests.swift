@@ -305,13 +305,15 @@ struct ExecSnoopTests {
     @Test("Bad input exits 2 and no privileges exit 1, each with one line on stderr")
     func badInput() throws {
         for arguments in [["-u", "abc"], ["-u", "4294967295"], ["-n", "0123456789abcdef"], ["-n", ""], ["-d", "0"],
-                          ["-d", "nan"], ["--bogus"], ["extra"], ["--dur", "0"], ["-u"]] {
+                          ["-d", "nan"], ["-d", "0x10"], ["-d", "0", "-d", "0.3"], ["-u", "abc", "-u", "0"], ["--bogus"], ["extra"], ["--dur", "0"],
+                          ["-u"], ["-u", "1\n2"]] {
             let (status, out, err) = try runToCompletion("/usr/bin/timeout", ["10", Binaries.execsnoop] + arguments)
             #expect(status == 2, "\(arguments)")
             #expect(out.isEmpty && err.hasPrefix("execsnoop: ") && err.split(separator: "\n").count == 1, "\(arguments): \(err)")
         }
-        // Of an option given twice the last one wins, as with getopt.
-        let twice = try runToCompletion("/usr/bin/timeout", ["10", Binaries.execsnoop, "-x", "-x", "-d", "0", "-d", "0.3"])
+        // Of an option given twice the last one wins, as with getopt (each is checked, as
+        // libbpf-tools' argp parsers do: `-d 0 -d 0.3` is refused).
+        let twice = try runToCompletion("/usr/bin/timeout", ["10", Binaries.execsnoop, "-x", "-x", "-d", "100", "-d", "0.3"])
         #expect(twice.0 == 0, "\(twice.2)")
         let (status, out, err) = try runToCompletion("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups",
                                                                          "--inh-caps=-all", Binaries.execsnoop])
@@ -319,7 +321,10 @@ struct ExecSnoopTests {
         for flag in ["-h", "-?", "--usage"] {  // the last two as argp's tools take them
             let help = try runToCompletion(Binaries.execsnoop, [flag])
             #expect(help.0 == 0 && help.1.contains("EXAMPLES:"), "\(flag): \(help.2)")
+            #expect(help.1.split(separator: "\n").allSatisfy { $0.count <= 80 }, "\(help.1)")
         }
+        let version = try runToCompletion(Binaries.execsnoop, ["-V"])
+        #expect(version.0 == 0 && version.1 == "0.2.0\n", "\(version)")
     }
 
     @Test("SIGINT, SIGTERM and -d end with status 0 and leave no BPF object behind; a closed pipe ends it quietly")

@@ -152,6 +152,7 @@ struct LifecycleTests {
         for flag in ["-T", "-U", "-x", "-p", "-t", "-u", "-d", "-n", "-e", "-f", "-j", "-F", "-b", "--cgroup", "--path"] {
             #expect(out.contains(flag), "\(flag)")
         }
+        #expect(out.split(separator: "\n").allSatisfy { $0.count <= 80 }, "\(out)")
     }
 }
 

@@ -342,7 +342,11 @@ struct ParsingTests {
                       ("--sum 2", "opensnoop: option '--sum' is ambiguous: --summary, --summary-by, --summary-capacity"), ("-d 0x10", "expected a positive number of seconds"),
                       ("-o '' -d 1", "--output (-o) was given an empty value"), ("--top 3", "add --summary"),
                       ("--summary-capacity 5", "add one"),
-                      ("ls", "to trace a command, put it after --"), ("-p", "missing value for -p")])
+                      ("ls", "to trace a command, put it after --"), ("-p", "missing value for -p"),
+                      // an earlier value is checked too; control characters are escaped (one line)
+                      ("-d abc -d 1", "got 'abc'"), ("-p $'1\\n2\\e[31m'", "got '1\\n2\\x1b[31m'"),
+                      ("-o x --rotate-size 9223372036855", "megabytes from 1 to 1000000"),
+                      ("--metrics :0 --summary", "choose one")])
     func badValues(arguments: String, message: String) throws {
         let (status, out, err) = try opensnoopShell(arguments)
         #expect(status == 2)

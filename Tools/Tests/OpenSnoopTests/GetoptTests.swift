@@ -91,6 +91,12 @@ struct GetoptTests {
         #expect(unknown?.description == "unknown option '--bogus'")
         let cluster = #expect(throws: GetoptArguments.Failure.self) { try parse(["-xq"]) }
         #expect(cluster?.description == "unknown option '-q'")
+        let dash = #expect(throws: GetoptArguments.Failure.self) { try parse(["-x-"]) }
+        #expect(dash?.description == "unknown option in '-x-'")
+        let bytes = #expect(throws: GetoptArguments.Failure.self) { try GetoptArguments([[0x2D, 0x2D, 0xFF]], options: options) }
+        #expect(bytes?.description == "unknown option '--\\xff'")
+        let alias = #expect(throws: GetoptArguments.Failure.self) { try parse(["--usage=1"]) }
+        #expect(alias?.description == "--usage takes no value")
         let stray = #expect(throws: GetoptArguments.Failure.self) { try parse(["-x", "ls"]) }
         #expect(stray?.description == "unexpected argument 'ls'")
     }
@@ -131,6 +137,13 @@ struct GetoptTests {
             }
         }
         #expect(refused?.description == "--pid (-p): expected a number, got 'x'")
+        // The last value wins, but an earlier one the parser refuses is no less an error.
+        #expect(throws: GetoptArguments.Failure.self) {
+            try parse(["-p", "x", "-p", "1"]).value(Self.pid) { (text: String) throws(InvalidValue) -> Int in
+                guard let value = Int(text) else { throw InvalidValue("expected a number, got '\(text)'") }
+                return value
+            }
+        }
     }
 
     @Test("--help lists every option beside its names, wrapped at 80 columns")
