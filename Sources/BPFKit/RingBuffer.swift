@@ -1,4 +1,5 @@
 internal import CLibBPF
+internal import Synchronization
 internal import Glibc
 
 /// Thrown by a record handler to stop its reader cleanly: `poll`/`consume` return normally
@@ -52,7 +53,9 @@ final class ConsumerState {
 /// Not thread-safe: `poll` and `consume` must be called from one thread at a time, and the
 /// handlers run on that thread; the type is not `Sendable`. For records on another task,
 /// use `BPFRecordStream`. One reader per map: the kernel keeps one read position per ring, so
-/// two readers of one map race for each record, and both get some of them.
+/// two readers of one map would race for each record and both get some of them. A second
+/// reader of a map in this process is refused (`.alreadyExists`) until the first is released;
+/// another process reading it (a pinned map) cannot be seen from here.
 public final class RingBuffer {
     /// Receives one record; may stop the reader (`throw BPFStopReading()`) or fail.
     public typealias Handler = (UnsafeRawBufferPointer) throws -> Void
@@ -91,18 +94,31 @@ public final class RingBuffer {
         Unmanaged<Box>.fromOpaque(context!)._withUnsafeGuaranteedRef { $0.receive(UnsafeRawBufferPointer(start: data, count: size)) }
     }
 
-    private static func check(_ map: BPFMapHandle) throws(BPFError) {
+    /// The ring-buffer maps (by id) that a reader in this process reads.
+    private static let read = Mutex<Set<UInt32>>([])
+
+    /// Checks that `map` is a ring buffer no reader reads, and takes it for this one.
+    private static func claim(_ map: BPFMapHandle, _ context: String) throws(BPFError) {
         guard map.type == .ringBuffer else {
-            throw BPFError(.invalidArgument, "read ring buffer \(map.name)", details: "is \(article(map.type)) map, must be a ring buffer")
+            throw BPFError(.invalidArgument, context, details: "is \(article(map.type)) map, must be a ring buffer")
+        }
+        guard read.withLock({ $0.insert(map.id).inserted }) else {
+            throw BPFError(.alreadyExists, context,
+                           details: "a reader in this process reads it already (two would race for its records)")
         }
     }
 
     /// A consumer of `map` (a ring-buffer map) calling `handler` for each record.
     public init(_ map: BPFMapHandle, handler: @escaping Handler) throws(BPFError) {
-        try Self.check(map)
+        try Self.claim(map, "set up ring buffer \(map.name)")
         let box = Box(handler, state)
-        pointer = try libbpfPointer("set up ring buffer \(map.name)") {
-            ring_buffer__new(map.fileDescriptor, Self.callback, Unmanaged.passUnretained(box).toOpaque(), nil)
+        do {
+            pointer = try libbpfPointer("set up ring buffer \(map.name)") {
+                ring_buffer__new(map.fileDescriptor, Self.callback, Unmanaged.passUnretained(box).toOpaque(), nil)
+            }
+        } catch {
+            Self.read.withLock { _ = $0.remove(map.id) }
+            throw error
         }
         boxes.append(box)
         maps.append(map)
@@ -128,18 +144,21 @@ public final class RingBuffer {
 
     deinit {
         ring_buffer__free(pointer)
+        Self.read.withLock { read in for map in maps { read.remove(map.id) } }
     }
 
     /// Adds another ring-buffer map with its own handler to this consumer (`.alreadyExists` for
-    /// a map it reads already: each of its records would reach one of the two handlers).
+    /// a map that this or another reader in this process reads already).
     public func add(_ map: BPFMapHandle, handler: @escaping Handler) throws(BPFError) {
-        try Self.check(map)
-        if maps.contains(where: { $0.id == map.id }) {
-            throw BPFError(.alreadyExists, "add ring buffer \(map.name)", details: "this reader reads it already")
-        }
+        try Self.claim(map, "add ring buffer \(map.name)")
         let box = Box(handler, state)
-        try libbpfCall("add ring buffer \(map.name)") {
-            ring_buffer__add(pointer, map.fileDescriptor, Self.callback, Unmanaged.passUnretained(box).toOpaque())
+        do {
+            try libbpfCall("add ring buffer \(map.name)") {
+                ring_buffer__add(pointer, map.fileDescriptor, Self.callback, Unmanaged.passUnretained(box).toOpaque())
+            }
+        } catch {
+            Self.read.withLock { _ = $0.remove(map.id) }
+            throw error
         }
         boxes.append(box)
         maps.append(map)

@@ -34,9 +34,15 @@ struct ReaderTests {
         triggerGetppid(3)
         // Each record: an 8-byte header and its 8 bytes of data.
         #expect(try handle.ringBufferPendingBytes() == 3 * 16)
-        let ring = try RingBuffer(skeleton.maps.ringA) { _ in }
+        var ring = try RingBuffer(skeleton.maps.ringA) { _ in }
+        // One reader per map in this process: not added twice, and no second reader until the
+        // first is released (two would race for its records).
         let twice = expectBPFError(.alreadyExists) { try ring.add(skeleton.maps.ringA.handle()) { _ in } }
-        #expect(twice?.details == "this reader reads it already")
+        #expect(twice?.details == "a reader in this process reads it already (two would race for its records)")
+        let second = expectBPFError(.alreadyExists) { _ = try RingBuffer(skeleton.maps.ringA) { _ in } }
+        #expect(second?.context == "set up ring buffer ring_a")
+        ring = try RingBuffer(skeleton.maps.ringB) { _ in }  // releases the reader of ringA
+        ring = try RingBuffer(skeleton.maps.ringA) { _ in }
         #expect(try ring.consume() == 3)
         #expect(try handle.ringBufferPendingBytes() == 0)
         let error = expectBPFError(.invalidArgument) { _ = try skeleton.maps.hashU32.handle().ringBufferPendingBytes() }
