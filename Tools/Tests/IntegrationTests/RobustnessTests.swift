@@ -366,6 +366,13 @@ struct ParsingTests {
         let (status, out, _) = try opensnoopShell("-V")
         #expect(status == 0)
         #expect(out == "0.2.0\n")
+        // -o -: standard output, no file named "-".
+        let (dash, events, dashErr) = try runShell("""
+            cd "${TMPDIR:-/tmp}" && \(Binaries.opensnoop) -o - -d 0.3 -p$$; s=$?
+            if [ -e ./- ]; then rm -f ./-; exit 9; fi; exit $s
+            """)
+        #expect(dash == 0, "\(dashErr)")
+        #expect(events == "PID    COMM              FD ERR PATH\n")
     }
 
     @Test("Many missing PIDs are one warning line; duplicates do not count toward the limit")
