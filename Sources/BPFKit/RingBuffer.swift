@@ -108,6 +108,11 @@ public final class RingBuffer {
         }
     }
 
+    /// Gives `maps` back: another reader may read them.
+    private static func release(_ maps: [BPFMapHandle]) {
+        read.withLock { read in for map in maps { read.remove(map.id) } }
+    }
+
     /// A consumer of `map` (a ring-buffer map) calling `handler` for each record.
     public init(_ map: BPFMapHandle, handler: @escaping Handler) throws(BPFError) {
         try Self.claim(map, "set up ring buffer \(map.name)")
@@ -117,7 +122,7 @@ public final class RingBuffer {
                 ring_buffer__new(map.fileDescriptor, Self.callback, Unmanaged.passUnretained(box).toOpaque(), nil)
             }
         } catch {
-            Self.read.withLock { _ = $0.remove(map.id) }
+            Self.release([map])
             throw error
         }
         boxes.append(box)
@@ -144,7 +149,7 @@ public final class RingBuffer {
 
     deinit {
         ring_buffer__free(pointer)
-        Self.read.withLock { read in for map in maps { read.remove(map.id) } }
+        Self.release(maps)
     }
 
     /// Adds another ring-buffer map with its own handler to this consumer (`.alreadyExists` for
@@ -157,7 +162,7 @@ public final class RingBuffer {
                 ring_buffer__add(pointer, map.fileDescriptor, Self.callback, Unmanaged.passUnretained(box).toOpaque())
             }
         } catch {
-            Self.read.withLock { _ = $0.remove(map.id) }
+            Self.release([map])
             throw error
         }
         boxes.append(box)

@@ -21,6 +21,13 @@ public struct CommandHelp: Sendable {
         self.options = options
     }
 
+    /// What `--help` or `--version` among `arguments` asks to print, or nil if neither was given.
+    public func reply(to arguments: GetoptArguments) -> String? {
+        if arguments.flag("help") { return text }
+        if arguments.flag("version") { return Self.version + "\n" }
+        return nil
+    }
+
     /// The help: overview, discussion, usage, then one entry per option, its text wrapped at 80
     /// columns beside the option's names.
     public var text: String {
@@ -54,8 +61,8 @@ extension GetoptArguments {
     public static func parseOrExit(_ options: [Option], help: CommandHelp, tool: String) -> GetoptArguments {
         do {
             let arguments = try GetoptArguments(commandLineBytes, options: options)
-            for (flag, text) in [("help", help.text), ("version", CommandHelp.version + "\n")] where arguments.flag(flag) {
-                text.withCString { _ = write(STDOUT_FILENO, $0, strlen($0)) }
+            if let reply = help.reply(to: arguments) {
+                reply.withCString { _ = write(STDOUT_FILENO, $0, strlen($0)) }
                 exit(0)
             }
             return arguments

@@ -248,8 +248,7 @@ public struct OpenSnoopCommand {
         let command: OpenSnoopCommand
         do throws(GetoptArguments.Failure) {
             let arguments = try GetoptArguments(argv, options: Options.all)
-            if arguments.flag(Options.help.long) { return print(help.text) }
-            if arguments.flag(Options.version.long) { return print(CommandHelp.version + "\n") }
+            if let reply = help.reply(to: arguments) { return print(reply) }
             if arguments.hasTerminator && arguments.trailing.isEmpty {
                 throw GetoptArguments.Failure("-- must be followed by the command to trace")
             }

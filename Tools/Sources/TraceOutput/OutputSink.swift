@@ -322,7 +322,9 @@ public enum Monotonic {
 /// error is closed or broken, never buffered (a message is out before the process exits).
 public enum Diagnostics {
     /// Writes `tool: message` and a newline: one line whatever the message holds (a name the
-    /// user gave, say), its control characters written as `\n`, `\t`, `\r` or `\xNN`.
+    /// user gave, say), its control characters written as `\n`, `\t`, `\r` or `\xNN` (a C1
+    /// control's two bytes each as `\xNN`), as `SafeText` writes them. Backslashes stay as they
+    /// are: a name a caller escaped already with `SafeText.terminalSafe` is not escaped twice.
     public static func report(_ message: String, tool: String) {
         var line: [UInt8] = Array("\(tool): ".utf8)
         let bytes = Array(message.utf8)
@@ -336,7 +338,7 @@ public enum Diagnostics {
             case UInt8(ascii: "\r"): line += Array("\\r".utf8)
             case 0..<0x20, 0x7F: line += Array("\\x".utf8) + hexDigits(byte)
             case 0xC2 where index < bytes.count && (0x80..<0xA0).contains(bytes[index]):  // a C1 control
-                line += Array("\\u{".utf8) + hexDigits(bytes[index]) + [UInt8(ascii: "}")]
+                line += Array("\\xc2\\x".utf8) + hexDigits(bytes[index])  // as SafeText writes it
                 index += 1
             default: line.append(byte)
             }
